@@ -1,0 +1,48 @@
+//! AWS SDK configuration and error messages.
+
+use std::error::Error as StdError;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error::ResourceError;
+
+/// Loads the standard SDK configuration once per process. `AWS_ENDPOINT_URL` (or a
+/// per-service variant) points every client at an emulator.
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The service's error code and message, or the whole error chain when there is no service
+/// error (a connection failure, a timeout).
+pub fn error_message<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug,
+{
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// A [`ResourceError::Aws`] for `action`.
+pub fn aws_error<E, R>(action: &'static str, error: &SdkError<E, R>) -> ResourceError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug,
+{
+    ResourceError::Aws {
+        action,
+        message: error_message(error),
+    }
+}
+
+/// The error code of a service error, if the service answered one.
+pub fn error_code<E, R>(error: &SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata,
+{
+    error.code()
+}

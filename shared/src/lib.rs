@@ -1,0 +1,15 @@
+//! Common ground of the datero-ecs Lambda functions.
+//!
+//! - [`custom_resource`]: the CloudFormation custom-resource protocol: typed requests, the
+//!   property parser, and the entry point that always answers CloudFormation.
+//! - [`aws`]: SDK configuration and clients, built once per process.
+//! - [`logging`]: JSON logs that never carry a presigned URL's signature.
+//! - [`error`]: the error types every function shares.
+
+pub mod aws;
+pub mod custom_resource;
+pub mod error;
+pub mod logging;
+pub mod properties;
+
+pub use error::{PropertyError, ResourceError};

@@ -1,0 +1,378 @@
+"""Start moto's server with ECS and Auto Scaling made as strict as AWS where datero-ecs relies on it.
+
+moto is lenient in ways that would let our teardown and idempotency bugs pass silently. Each rule
+below names the AWS behaviour it restores (ECS API Reference, "APIReference/API_<Action>.html").
+The launcher binds 127.0.0.1 on the given port (0 = any free port), prints the port on its first
+line of stdout, and serves until it is killed.
+
+Test-only control (never part of AWS): POST /_datero/stop-task with JSON
+{"cluster", "task", "stopCode", "reason", "exitCode"} stops a task as if its container crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+from moto.autoscaling import models as asg_models
+from moto.autoscaling.exceptions import AutoscalingClientError
+from moto.ecs import models as ecs
+from moto.ecs import responses as ecs_responses
+from moto.ecs.exceptions import ECSException, EcsClientException, InvalidParameterException
+from moto.moto_api import state_manager
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+Backend = ecs.EC2ContainerServiceBackend
+_lock = threading.Lock()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ClusterContainsTasks(ECSException):
+    def __init__(self) -> None:
+        super().__init__("ClusterContainsTasksException", "The cluster contains active tasks.")
+
+
+class ClusterContainsContainerInstances(ECSException):
+    def __init__(self) -> None:
+        super().__init__(
+            "ClusterContainsContainerInstancesException",
+            "The cluster contains registered container instances; deregister them first.",
+        )
+
+
+# --- Clusters -------------------------------------------------------------------------------
+
+_original_create_cluster = Backend.create_cluster
+_original_delete_cluster = Backend.delete_cluster
+
+
+def create_cluster(self: Backend, cluster_name: str, *args: Any, **kwargs: Any) -> Any:
+    # API_CreateCluster: creating an ACTIVE cluster that exists returns it unchanged; moto
+    # replaced it and dropped its capacity providers.
+    existing = self.clusters.get(cluster_name)
+    if existing is not None and existing.status == "ACTIVE":
+        return existing
+    return _original_create_cluster(self, cluster_name, *args, **kwargs)
+
+
+def delete_cluster(self: Backend, cluster_str: str) -> Any:
+    # API_DeleteCluster: "You must deregister all container instances from this cluster before
+    # you may delete it" (ClusterContainsContainerInstancesException); a cluster with active
+    # tasks is refused with ClusterContainsTasksException.
+    cluster = self._get_cluster(cluster_str)
+    if cluster.status != "ACTIVE":
+        raise ecs.ClusterNotFoundException()
+    instances = self.container_instances.get(cluster.name, {})
+    if any(ci.status == "ACTIVE" for ci in instances.values()):
+        raise ClusterContainsContainerInstances()
+    tasks = self.tasks.get(cluster.name, {})
+    if any(t.desired_status != "STOPPED" for t in tasks.values()):
+        raise ClusterContainsTasks()
+    return _original_delete_cluster(self, cluster_str)
+
+
+# --- Capacity providers ---------------------------------------------------------------------
+
+_original_create_capacity_provider = Backend.create_capacity_provider
+
+
+def _asg_name(asg_arn_or_name: str) -> str:
+    return asg_arn_or_name.split("autoScalingGroupName/")[-1]
+
+
+def create_capacity_provider(self: Backend, name: str, asg_details: dict, tags: Any) -> Any:
+    # API_CreateCapacityProvider: names are unique per account and Region; names starting with
+    # "aws", "ecs" or "fargate" are reserved (ClientException).
+    if self._get_provider(name) is not None:
+        raise EcsClientException(f"The specified capacity provider already exists: {name}")
+    if name.lower().startswith(("aws", "ecs", "fargate")):
+        raise EcsClientException("Capacity provider names can't start with aws, ecs or fargate.")
+    # Managed termination protection requires the group's scale-in protection for new instances.
+    if asg_details.get("managedTerminationProtection") == "ENABLED":
+        group = _find_group(self, asg_details.get("autoScalingGroupArn", ""))
+        if group is None or not group.new_instances_protected_from_scale_in:
+            raise EcsClientException(
+                "The managed termination protection setting for the capacity provider is invalid. "
+                "To enable managed termination protection for a capacity provider, the Auto Scaling "
+                "group must have instance protection from scale in enabled."
+            )
+    return _original_create_capacity_provider(self, name, asg_details, tags)
+
+
+def _find_group(self: Backend, arn_or_name: str) -> Any:
+    backend = asg_models.autoscaling_backends[self.account_id][self.region_name]
+    return backend.autoscaling_groups.get(_asg_name(arn_or_name))
+
+
+def _provider_in_use(self: Backend, provider: Any) -> bool:
+    return any(
+        c.status == "ACTIVE"
+        and (provider.name in (c.capacity_providers or []) or provider.capacity_provider_arn in (c.capacity_providers or []))
+        for c in self.clusters.values()
+    )
+
+
+def delete_capacity_provider(self: Backend, name_or_arn: str) -> Any:
+    # API_DeleteCapacityProvider: "Only capacity providers that aren't associated with a cluster
+    # can be deleted." An unknown provider is a ClientException (moto answered HTTP 500).
+    provider = self._get_provider(name_or_arn)
+    if provider is None:
+        raise EcsClientException("The specified capacity provider does not exist.")
+    if _provider_in_use(self, provider):
+        raise EcsClientException(
+            "The specified capacity provider is in use and cannot be removed. "
+            "Remove it from the cluster with PutClusterCapacityProviders first."
+        )
+    self.capacity_providers.pop(provider.name)
+    provider.status = "INACTIVE"
+    return provider
+
+
+def describe_capacity_providers(self: Backend, names: list[str] | None) -> Any:
+    # API_DescribeCapacityProviders: with no names, every provider is described (moto: HTTP 500).
+    if not names:
+        return list(self.capacity_providers.values()), []
+    return _original_describe_capacity_providers(self, names)
+
+
+_original_describe_capacity_providers = Backend.describe_capacity_providers
+
+
+# --- Tasks ----------------------------------------------------------------------------------
+
+_original_task_init = ecs.Task.__init__
+_original_container_init = ecs.Container.__init__
+
+
+def task_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    _original_task_init(self, *args, **kwargs)
+    now = _now()
+    # API_Task: createdAt/startedAt are set by ECS; stop fields are filled when the task stops.
+    self.created_at = now
+    self.started_at = now
+    self.pull_started_at = now
+    self.pull_stopped_at = now
+    self.stopping_at = None
+    self.stopped_at = None
+    self.execution_stopped_at = None
+    self.stop_code = None
+    self.capacity_provider_name = None
+
+
+def container_init(self: Any, task_def: Any) -> None:
+    _original_container_init(self, task_def)
+    # API_Container: cpu and memory are strings in ECS responses; moto sent numbers, which the
+    # AWS SDK for Rust rejects as a response error.
+    self.cpu = None if self.cpu is None else str(self.cpu)
+    self.memory = None if self.memory is None else str(self.memory)
+
+
+def _mark_stopped(task: Any, stop_code: str, reason: str, exit_code: int | None) -> None:
+    now = _now()
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = reason
+    task.stop_code = stop_code
+    task.stopping_at = now
+    task.stopped_at = now
+    task.execution_stopped_at = now
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.exitCode = exit_code
+
+
+def _find_task(self: Backend, cluster_name: str, task_str: str) -> Any:
+    task_id = task_str.split("/")[-1]
+    for arn, task in self.tasks.get(cluster_name, {}).items():
+        if arn.split("/")[-1] == task_id:
+            return task
+    return None
+
+
+def stop_task(self: Backend, cluster_str: str, task_str: str, reason: str) -> Any:
+    # API_StopTask: an unknown task is an InvalidParameterException (moto: HTTP 500); stopping a
+    # task that is already stopped returns it unchanged. A stop by the API has stopCode
+    # UserInitiated and stoppedAt set (moto left both empty).
+    cluster = self._get_cluster(cluster_str)
+    task = _find_task(self, cluster.name, task_str)
+    if task is None:
+        raise InvalidParameterException("The referenced task was not found.")
+    if task.desired_status == "STOPPED":
+        return task
+    _release(self, cluster, task)
+    _mark_stopped(task, "UserInitiated", reason or "Task stopped by user", 143)
+    return task
+
+
+def _release(self: Backend, cluster: Any, task: Any) -> None:
+    if task.container_instance_arn:
+        instance = self.container_instances[cluster.name].get(task.container_instance_arn.split("/")[-1])
+        if instance is not None:
+            self.update_container_instance_resources(instance, task.resource_requirements, removing=True)
+        self.update_cluster_resources(cluster, -1, task_state="RUNNING")
+
+
+def deregister_container_instance(self: Backend, cluster_str: str, container_instance_str: str, force: bool) -> Any:
+    # API_DeregisterContainerInstance: without force, an instance with running tasks is refused;
+    # with force, its tasks are orphaned (we mark them stopped, as the agent would on shutdown).
+    cluster = self._get_cluster(cluster_str)
+    instance_id = container_instance_str.split("/")[-1]
+    instance = self.container_instances.get(cluster.name, {}).get(instance_id)
+    if instance is None:
+        raise InvalidParameterException("Container instance not found.")
+    running = [
+        t
+        for t in self.tasks.get(cluster.name, {}).values()
+        if t.desired_status != "STOPPED" and (t.container_instance_arn or "").endswith(instance_id)
+    ]
+    if running and not force:
+        raise InvalidParameterException("Found running tasks on the instance.")
+    for task in running:
+        _release(self, cluster, task)
+        _mark_stopped(task, "TaskFailedToStart", "Container instance deregistered", None)
+    return _original_deregister_container_instance(self, cluster_str, container_instance_str, force)
+
+
+_original_deregister_container_instance = Backend.deregister_container_instance
+
+
+_client_tokens: dict[tuple[str, str], dict[str, Any]] = {}
+_original_run_task_response = ecs_responses.EC2ContainerServiceResponse.run_task
+
+
+def run_task_response(self: Any) -> Any:
+    # API_RunTask: clientToken makes the call idempotent (moto ignored it). With no container
+    # instance, or none with room, ECS answers 200 with `failures` (moto: HTTP 500, or nothing).
+    from moto.core.responses import ActionResult
+
+    token = self._get_param("clientToken")
+    key = (self.current_account, token or "")
+    with _lock:
+        if token and key in _client_tokens:
+            return ActionResult(_client_tokens[key])
+        cluster_str = self._get_param("cluster", "default")
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(cluster_str)
+        launch_type = self._get_param("launchType")
+        strategy = self._get_param("capacityProviderStrategy")
+        if launch_type and strategy:
+            raise InvalidParameterException(
+                "Specifying both a launch type and capacity provider strategy is not supported."
+            )
+        instances = [
+            ci for ci in backend.container_instances.get(cluster.name, {}).values() if ci.status == "ACTIVE"
+        ]
+        if launch_type != "FARGATE" and not instances:
+            result = {"tasks": [], "failures": [{"reason": "No Container Instances were found in your cluster."}]}
+        else:
+            result = _original_run_task_response(self).result
+            if not result["tasks"]:
+                result = {"tasks": [], "failures": [{"arn": instances[0].container_instance_arn, "reason": "RESOURCE:MEMORY"}]}
+            for task in result["tasks"]:
+                task.capacity_provider_name = (strategy or [{}])[0].get("capacityProvider")
+        if token:
+            _client_tokens[key] = result
+        return ActionResult(result)
+
+
+# --- Auto Scaling ---------------------------------------------------------------------------
+
+class GroupInUse(AutoscalingClientError):
+    code = "ResourceInUse"
+    message = "The group has instances protected from scale-in; it cannot be deleted."
+
+
+_original_delete_asg = asg_models.AutoScalingBackend.delete_auto_scaling_group
+
+
+def delete_auto_scaling_group(self: Any, group_name: str) -> Any:
+    # Instances protected from scale-in are never terminated by the group, so a stack's
+    # deletion of the group waits for ever (aws-cdk#14732, #18179). Refuse while any is left.
+    group = self.autoscaling_groups.get(group_name)
+    if group is not None and any(s.protected_from_scale_in for s in group.instance_states):
+        raise GroupInUse()
+    return _original_delete_asg(self, group_name)
+
+
+def tighten() -> None:
+    Backend.create_cluster = create_cluster
+    Backend.delete_cluster = delete_cluster
+    Backend.create_capacity_provider = create_capacity_provider
+    Backend.delete_capacity_provider = delete_capacity_provider
+    Backend.describe_capacity_providers = describe_capacity_providers
+    Backend.stop_task = stop_task
+    Backend.deregister_container_instance = deregister_container_instance
+    ecs.Task.__init__ = task_init
+    ecs.Container.__init__ = container_init
+    ecs_responses.EC2ContainerServiceResponse.run_task = run_task_response
+    asg_models.AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+    # Tasks stay RUNNING until something stops them, as on AWS (moto walked them to STOPPED
+    # one step per DescribeTasks).
+    state_manager.set_transition(
+        model_name="ecs::task", transition={"progression": "manual", "times": 10**9}
+    )
+
+
+def control_app(moto_app: Any) -> Any:
+    """Serves the test-only control endpoints and hands everything else to moto."""
+
+    def app(environ: dict, start_response: Any) -> Any:
+        request = Request(environ)
+        if request.path == "/_datero/stop-task" and request.method == "POST":
+            return _crash_task(request)(environ, start_response)
+        return moto_app(environ, start_response)
+
+    return app
+
+
+def _crash_task(request: Request) -> Response:
+    body = json.loads(request.get_data() or b"{}")
+    account = body.get("account", "123456789012")
+    region = body.get("region", "us-east-1")
+    backend = ecs.ecs_backends[account][region]
+    with _lock:
+        cluster = backend._get_cluster(body["cluster"])
+        task = _find_task(backend, cluster.name, body["task"])
+        if task is None:
+            return Response("unknown task", status=404)
+        _release(backend, cluster, task)
+        _mark_stopped(
+            task,
+            body.get("stopCode", "EssentialContainerExited"),
+            body.get("reason", "Essential container in task exited"),
+            body.get("exitCode", 1),
+        )
+    return Response(json.dumps({"taskArn": task.task_arn}), mimetype="application/json")
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    tighten()
+    app = control_app(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=QuietHandler)
+    print(server.server_port, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
