@@ -1,0 +1,119 @@
+//! The AWS API emulator: moto's server, tightened by `tests/emulator/launcher.py`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::config::Credentials;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::workspace_root;
+
+/// Region and account every test works in.
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+/// A running emulator; stopped when dropped.
+pub struct Emulator {
+    child: Child,
+    endpoint: String,
+}
+
+impl Emulator {
+    /// Starts the launcher on a free loopback port with the project's Python (`DATERO_PYTHON`,
+    /// else `.venv/bin/python`, else `python3`).
+    pub async fn start() -> Self {
+        let launcher = workspace_root().join("tests/emulator/launcher.py");
+        let mut child = Command::new(python())
+            .arg(launcher)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the emulator (is the venv set up? see README)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first = String::new();
+        let read = tokio::time::timeout(
+            Duration::from_secs(60),
+            BufReader::new(stdout).read_line(&mut first),
+        )
+        .await;
+        let port = first.trim().parse::<u16>().ok();
+        let Some(port) = port.filter(|_| matches!(read, Ok(Ok(_)))) else {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                tokio::time::timeout(Duration::from_secs(5), pipe.read_to_string(&mut stderr))
+                    .await
+                    .ok();
+            }
+            panic!("the emulator did not start: {stderr}");
+        };
+        // Drain stderr so a chatty emulator never blocks on a full pipe.
+        if let Some(pipe) = child.stderr.take() {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(pipe).lines();
+                while let Ok(Some(_)) = lines.next_line().await {}
+            });
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// SDK configuration for clients in the test process.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+            .load()
+            .await
+    }
+
+    /// Environment that points a function process at the emulator.
+    pub fn function_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    }
+
+    /// Stops a task as if its essential container exited with `exit_code` (test-only control).
+    pub async fn crash_task(&self, cluster: &str, task_arn: &str, exit_code: i32) {
+        let body = serde_json::json!({
+            "cluster": cluster, "task": task_arn, "exitCode": exit_code,
+            "stopCode": "EssentialContainerExited", "reason": "Essential container in task exited",
+        });
+        let response = reqwest::Client::new()
+            .post(format!("{}/_datero/stop-task", self.endpoint))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("reach the emulator");
+        assert!(response.status().is_success(), "crash_task: {}", response.status());
+    }
+
+    /// The process id, for diagnostics.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("DATERO_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = workspace_root().join(".venv/bin/python");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
+}

@@ -1,0 +1,251 @@
+//! A local Lambda Runtime API (the `2018-06-01` interface) and the function processes that poll it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+
+use crate::http;
+
+const PREFIX: &str = "/2018-06-01/runtime";
+
+/// How the function finished an invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// `POST .../response`
+    Response(Value),
+    /// `POST .../error`
+    Error(Value),
+    /// Nothing came back in time.
+    NoAnswer,
+}
+
+struct Queued {
+    id: String,
+    event: Value,
+    deadline_ms: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    waiting: HashMap<String, oneshot::Sender<Invocation>>,
+    first_poll: Option<Instant>,
+    polls: u32,
+}
+
+/// The Runtime API server; it serves until dropped.
+pub struct RuntimeApi {
+    address: String,
+    queue: mpsc::UnboundedSender<Queued>,
+    shared: Arc<Mutex<Shared>>,
+    server: tokio::task::JoinHandle<()>,
+    next_id: Mutex<u64>,
+}
+
+impl RuntimeApi {
+    /// Starts on a free loopback port.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let address = listener.local_addr().expect("local address").to_string();
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let receiver = Arc::new(AsyncMutex::new(receiver));
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let state = Arc::clone(&shared);
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_one(stream, Arc::clone(&receiver), Arc::clone(&state)));
+            }
+        });
+        Self {
+            address,
+            queue,
+            shared,
+            server,
+            next_id: Mutex::new(0),
+        }
+    }
+
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Queues `event` with a deadline `timeout` from now and waits for the function's answer
+    /// (a little past the deadline, as Lambda would before it kills the process).
+    pub async fn invoke(&self, event: Value, timeout: Duration) -> Invocation {
+        let id = {
+            let mut next = self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
+            *next += 1;
+            format!("invocation-{next}")
+        };
+        let deadline_ms = epoch_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let (done, answer) = oneshot::channel();
+        self.lock().waiting.insert(id.clone(), done);
+        if self.queue.send(Queued { id, event, deadline_ms }).is_err() {
+            return Invocation::NoAnswer;
+        }
+        tokio::time::timeout(timeout + Duration::from_secs(2), answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(Invocation::NoAnswer)
+    }
+
+    /// When the first `GET .../invocation/next` arrived.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.lock().first_poll
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn epoch_ms() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn serve_one(
+    mut stream: TcpStream,
+    queue: Arc<AsyncMutex<mpsc::UnboundedReceiver<Queued>>>,
+    shared: Arc<Mutex<Shared>>,
+) {
+    let Ok(Some(request)) = http::read_request(&mut stream).await else {
+        return;
+    };
+    let path = request.target.strip_prefix(PREFIX).unwrap_or(&request.target).to_owned();
+    let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
+    if request.method == "GET" && path == "/invocation/next" {
+        {
+            let mut state = lock();
+            state.polls += 1;
+            state.first_poll.get_or_insert_with(Instant::now);
+        }
+        let Some(queued) = queue.lock().await.recv().await else {
+            return;
+        };
+        let headers = [
+            ("lambda-runtime-aws-request-id", queued.id),
+            ("lambda-runtime-deadline-ms", queued.deadline_ms.to_string()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:datero-test".to_owned(),
+            ),
+            ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".to_owned()),
+            ("content-type", "application/json".to_owned()),
+        ];
+        let body = serde_json::to_vec(&queued.event).unwrap_or_default();
+        http::write_response(&mut stream, 200, &headers, &body).await.ok();
+        return;
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let finished = path
+        .strip_prefix("/invocation/")
+        .and_then(|rest| rest.rsplit_once('/'))
+        .map(|(id, kind)| (id.to_owned(), kind.to_owned()));
+    if let Some((id, kind)) = finished {
+        let answer = if kind == "response" {
+            Invocation::Response(body)
+        } else {
+            Invocation::Error(body)
+        };
+        if let Some(waiter) = lock().waiting.remove(&id) {
+            waiter.send(answer).ok();
+        }
+    }
+    http::write_response(&mut stream, 202, &[], b"{}").await.ok();
+}
+
+/// A function binary running against a [`RuntimeApi`]; killed when dropped.
+pub struct FunctionProcess {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    /// When the process was spawned.
+    pub spawned: Instant,
+}
+
+impl FunctionProcess {
+    /// Spawns the workspace's binary `name` (built by `cargo build --bins`) with the Lambda
+    /// environment and `env` on top.
+    pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let path = binary(name);
+        assert!(path.exists(), "{} is missing: run `cargo build --bins` first", path.display());
+        let mut command = Command::new(&path);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_REGION", "us-east-1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let spawned = Instant::now();
+        let mut child = command.spawn().expect("spawn the function binary");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stdout) = child.stdout.take() {
+            collect_lines(stdout, Arc::clone(&logs));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            collect_lines(stderr, Arc::clone(&logs));
+        }
+        Self { child, logs, spawned }
+    }
+
+    /// Every line the process printed so far, stdout and stderr.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Whether the process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+fn collect_lines(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static, logs: Arc<Mutex<Vec<String>>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            logs.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+        }
+    });
+}
+
+/// Where cargo put the workspace's binaries: `DATERO_BIN_DIR`, or the profile folder of the
+/// running test executable (`target/<profile>/deps/..`).
+pub fn binary(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("DATERO_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "deps"))
+        .and_then(|deps| deps.parent())
+        .or_else(|| exe.parent())
+        .expect("a folder above the executable")
+        .to_path_buf();
+    profile_dir.join(name)
+}
