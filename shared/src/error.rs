@@ -49,6 +49,9 @@ pub enum ResourceError {
     /// (a task that stopped before it ran, a group that does not exist, ...).
     #[error("{0}")]
     Failed(String),
+    /// A request to AWS could not be put together (a required field left empty): a bug here.
+    #[error("internal error building an AWS request: {0}")]
+    Build(#[from] aws_sdk_ecs::error::BuildError),
 }
 
 /// Why the answer to CloudFormation could not be delivered.

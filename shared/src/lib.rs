@@ -8,8 +8,10 @@
 
 pub mod aws;
 pub mod custom_resource;
+pub mod datero_task;
 pub mod error;
 pub mod logging;
 pub mod properties;
+pub mod resources;
 
 pub use error::{PropertyError, ResourceError};

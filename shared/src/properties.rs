@@ -56,6 +56,11 @@ impl<'a> Properties<'a> {
         }
     }
 
+    /// The value as sent, `None` when absent or null.
+    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+        self.get(name)
+    }
+
     fn get(&self, name: &str) -> Option<&'a Value> {
         self.map
             .and_then(|map| map.get(name))
@@ -92,13 +97,7 @@ impl<'a> Properties<'a> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
-        let expected = || {
-            format!(
-                "a whole number from {} to {}",
-                range.start(),
-                range.end()
-            )
-        };
+        let expected = || format!("a whole number from {} to {}", range.start(), range.end());
         let number = match value {
             Value::Number(number) => number.as_i64(),
             Value::String(text) if text.trim().is_empty() => return Ok(None),
@@ -141,13 +140,22 @@ impl<'a> Properties<'a> {
             .find(|candidate| candidate.eq_ignore_ascii_case(&text))
             .copied()
             .map(Some)
-            .ok_or_else(|| invalid(name, &format!("one of {}", allowed.join(", ")), &Value::String(text)))
+            .ok_or_else(|| {
+                invalid(
+                    name,
+                    &format!("one of {}", allowed.join(", ")),
+                    &Value::String(text),
+                )
+            })
     }
 
     /// An optional map of strings: a JSON object, or a string holding one (CloudFormation
     /// passes `!Sub '{"A":"b"}'` as text). Scalar values are taken as their text. Values are
     /// never quoted back in errors: they may be sensitive.
-    pub fn string_map(&self, name: &str) -> Result<Option<BTreeMap<String, String>>, PropertyError> {
+    pub fn string_map(
+        &self,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, PropertyError> {
         const EXPECTED: &str = "a JSON object of strings";
         let parsed;
         let object = match self.get(name) {
@@ -155,11 +163,12 @@ impl<'a> Properties<'a> {
             Some(Value::Object(object)) => object,
             Some(Value::String(text)) if text.trim().is_empty() => return Ok(None),
             Some(Value::String(text)) => {
-                parsed = serde_json::from_str::<Value>(text).map_err(|_| PropertyError::Invalid {
-                    name: name.to_owned(),
-                    expected: EXPECTED.to_owned(),
-                    found: "text that is not a JSON object".to_owned(),
-                })?;
+                parsed =
+                    serde_json::from_str::<Value>(text).map_err(|_| PropertyError::Invalid {
+                        name: name.to_owned(),
+                        expected: EXPECTED.to_owned(),
+                        found: "text that is not a JSON object".to_owned(),
+                    })?;
                 parsed.as_object().ok_or_else(|| PropertyError::Invalid {
                     name: name.to_owned(),
                     expected: EXPECTED.to_owned(),
@@ -252,7 +261,8 @@ mod tests {
 
     #[test]
     fn unknown_names_are_listed_but_cloudformation_own_are_not() {
-        let value = json!({"ServiceToken": "arn", "ServiceTimeout": "300", "Nmae": "x", "Other": 1});
+        let value =
+            json!({"ServiceToken": "arn", "ServiceTimeout": "300", "Nmae": "x", "Other": 1});
         let error = Properties::strict(&value, &ACCEPTED).unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -283,7 +293,10 @@ mod tests {
         let value = json!({"Name": "  "});
         let props = strict(&value);
         assert_eq!(
-            props.required_string("Name", "the group's name").unwrap_err().to_string(),
+            props
+                .required_string("Name", "the group's name")
+                .unwrap_err()
+                .to_string(),
             "property Name is required: expected the group's name"
         );
         assert_eq!(props.integer("Count", 1..=2).unwrap(), None);
@@ -292,10 +305,18 @@ mod tests {
     #[test]
     fn choices_match_any_case_and_answer_canonically() {
         let value = json!({"Name": "enabled"});
-        assert_eq!(strict(&value).choice("Name", &["ENABLED", "DISABLED"]).unwrap(), Some("ENABLED"));
+        assert_eq!(
+            strict(&value)
+                .choice("Name", &["ENABLED", "DISABLED"])
+                .unwrap(),
+            Some("ENABLED")
+        );
         let bad = json!({"Name": "on"});
         assert_eq!(
-            strict(&bad).choice("Name", &["ENABLED", "DISABLED"]).unwrap_err().to_string(),
+            strict(&bad)
+                .choice("Name", &["ENABLED", "DISABLED"])
+                .unwrap_err()
+                .to_string(),
             "property Name is invalid: expected one of ENABLED, DISABLED, got \"on\""
         );
     }
@@ -313,7 +334,10 @@ mod tests {
         assert!(!error.contains("s3cr3t"), "{error}");
         let nested = json!({"Env": {"TOKEN": {"v": "s3cr3t"}}});
         let error = strict(&nested).string_map("Env").unwrap_err().to_string();
-        assert_eq!(error, "property Env.TOKEN is invalid: expected a string, got an object");
+        assert_eq!(
+            error,
+            "property Env.TOKEN is invalid: expected a string, got an object"
+        );
     }
 
     #[test]
@@ -321,13 +345,18 @@ mod tests {
         let value = json!({"Unknown": 1, "Count": "7"});
         let props = Properties::lenient(&value);
         assert_eq!(props.integer("Count", 0..=10).unwrap(), Some(7));
-        assert_eq!(Properties::lenient(&json!("junk")).string("Name").unwrap(), None);
+        assert_eq!(
+            Properties::lenient(&json!("junk")).string("Name").unwrap(),
+            None
+        );
     }
 
     #[test]
     fn a_non_object_is_refused_in_strict_mode() {
         assert_eq!(
-            Properties::strict(&json!([1]), &ACCEPTED).unwrap_err().to_string(),
+            Properties::strict(&json!([1]), &ACCEPTED)
+                .unwrap_err()
+                .to_string(),
             "ResourceProperties must be a JSON object, got an array"
         );
     }

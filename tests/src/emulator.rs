@@ -73,7 +73,9 @@ impl Emulator {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "emulator"))
+            .credentials_provider(Credentials::new(
+                "testing", "testing", None, None, "emulator",
+            ))
             .load()
             .await
     }
@@ -101,7 +103,11 @@ impl Emulator {
             .send()
             .await
             .expect("reach the emulator");
-        assert!(response.status().is_success(), "crash_task: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "crash_task: {}",
+            response.status()
+        );
     }
 
     /// The process id, for diagnostics.
@@ -115,5 +121,9 @@ fn python() -> PathBuf {
         return PathBuf::from(python);
     }
     let venv = workspace_root().join(".venv/bin/python");
-    if venv.exists() { venv } else { PathBuf::from("python3") }
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
 }

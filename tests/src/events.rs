@@ -4,8 +4,10 @@ use serde_json::{Value, json};
 
 /// The sample Create request of `shared/fixtures/cfn-create-cluster.json`.
 pub fn sample_create() -> Value {
-    serde_json::from_str(include_str!("../../shared/fixtures/cfn-create-cluster.json"))
-        .expect("the fixture is JSON")
+    serde_json::from_str(include_str!(
+        "../../shared/fixtures/cfn-create-cluster.json"
+    ))
+    .expect("the fixture is JSON")
 }
 
 /// A Create request for `resource_type` with `properties`, answered at `response_url`.
@@ -18,7 +20,13 @@ pub fn create(resource_type: &str, properties: Value, response_url: &str) -> Val
 }
 
 /// An Update of `physical_id` from `old` to `new` properties.
-pub fn update(resource_type: &str, physical_id: &str, old: Value, new: Value, response_url: &str) -> Value {
+pub fn update(
+    resource_type: &str,
+    physical_id: &str,
+    old: Value,
+    new: Value,
+    response_url: &str,
+) -> Value {
     let mut event = create(resource_type, new, response_url);
     event["RequestType"] = json!("Update");
     event["PhysicalResourceId"] = json!(physical_id);
@@ -27,7 +35,12 @@ pub fn update(resource_type: &str, physical_id: &str, old: Value, new: Value, re
 }
 
 /// A Delete of `physical_id`.
-pub fn delete(resource_type: &str, physical_id: &str, properties: Value, response_url: &str) -> Value {
+pub fn delete(
+    resource_type: &str,
+    physical_id: &str,
+    properties: Value,
+    response_url: &str,
+) -> Value {
     let mut event = create(resource_type, properties, response_url);
     event["RequestType"] = json!("Delete");
     event["PhysicalResourceId"] = json!(physical_id);

@@ -7,6 +7,7 @@
 
 pub mod emulator;
 pub mod events;
+pub mod harness;
 pub mod http;
 pub mod runtime_api;
 pub mod sink;

@@ -52,7 +52,9 @@ pub struct RuntimeApi {
 impl RuntimeApi {
     /// Starts on a free loopback port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
         let address = listener.local_addr().expect("local address").to_string();
         let (queue, receiver) = mpsc::unbounded_channel();
         let receiver = Arc::new(AsyncMutex::new(receiver));
@@ -88,7 +90,15 @@ impl RuntimeApi {
         let deadline_ms = epoch_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let (done, answer) = oneshot::channel();
         self.lock().waiting.insert(id.clone(), done);
-        if self.queue.send(Queued { id, event, deadline_ms }).is_err() {
+        if self
+            .queue
+            .send(Queued {
+                id,
+                event,
+                deadline_ms,
+            })
+            .is_err()
+        {
             return Invocation::NoAnswer;
         }
         tokio::time::timeout(timeout + Duration::from_secs(2), answer)
@@ -115,7 +125,9 @@ impl Drop for RuntimeApi {
 }
 
 fn epoch_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -127,7 +139,11 @@ async fn serve_one(
     let Ok(Some(request)) = http::read_request(&mut stream).await else {
         return;
     };
-    let path = request.target.strip_prefix(PREFIX).unwrap_or(&request.target).to_owned();
+    let path = request
+        .target
+        .strip_prefix(PREFIX)
+        .unwrap_or(&request.target)
+        .to_owned();
     let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
     if request.method == "GET" && path == "/invocation/next" {
         {
@@ -145,11 +161,16 @@ async fn serve_one(
                 "lambda-runtime-invoked-function-arn",
                 "arn:aws:lambda:us-east-1:123456789012:function:datero-test".to_owned(),
             ),
-            ("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".to_owned()),
+            (
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000".to_owned(),
+            ),
             ("content-type", "application/json".to_owned()),
         ];
         let body = serde_json::to_vec(&queued.event).unwrap_or_default();
-        http::write_response(&mut stream, 200, &headers, &body).await.ok();
+        http::write_response(&mut stream, 200, &headers, &body)
+            .await
+            .ok();
         return;
     }
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
@@ -167,7 +188,9 @@ async fn serve_one(
             waiter.send(answer).ok();
         }
     }
-    http::write_response(&mut stream, 202, &[], b"{}").await.ok();
+    http::write_response(&mut stream, 202, &[], b"{}")
+        .await
+        .ok();
 }
 
 /// A function binary running against a [`RuntimeApi`]; killed when dropped.
@@ -183,7 +206,11 @@ impl FunctionProcess {
     /// environment and `env` on top.
     pub fn spawn(name: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
         let path = binary(name);
-        assert!(path.exists(), "{} is missing: run `cargo build --bins` first", path.display());
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo build --bins` first",
+            path.display()
+        );
         let mut command = Command::new(&path);
         command
             .env_clear()
@@ -210,12 +237,19 @@ impl FunctionProcess {
         if let Some(stderr) = child.stderr.take() {
             collect_lines(stderr, Arc::clone(&logs));
         }
-        Self { child, logs, spawned }
+        Self {
+            child,
+            logs,
+            spawned,
+        }
     }
 
     /// Every line the process printed so far, stdout and stderr.
     pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether the process is still alive.
@@ -224,11 +258,16 @@ impl FunctionProcess {
     }
 }
 
-fn collect_lines(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static, logs: Arc<Mutex<Vec<String>>>) {
+fn collect_lines(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    logs: Arc<Mutex<Vec<String>>>,
+) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            logs.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+            logs.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line);
         }
     });
 }

@@ -39,7 +39,9 @@ pub struct ResponseSink {
 impl ResponseSink {
     /// Starts on a free loopback port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
@@ -52,7 +54,10 @@ impl ResponseSink {
                     };
                     let (status, stall) = {
                         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-                        state.received.push(Recorded { request, at: Instant::now() });
+                        state.received.push(Recorded {
+                            request,
+                            at: Instant::now(),
+                        });
                         if state.fail_next > 0 {
                             state.fail_next -= 1;
                             (500, false)
@@ -64,7 +69,9 @@ impl ResponseSink {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                     }
                     // The client may have given up already; nothing to report then.
-                    http::write_response(&mut stream, status, &[], b"").await.ok();
+                    http::write_response(&mut stream, status, &[], b"")
+                        .await
+                        .ok();
                 });
             }
         });

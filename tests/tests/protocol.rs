@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use datero_shared::custom_resource::physical_id::is_failed_create;
-use datero_shared::custom_resource::{CustomResourceRequest, Outcome, ResponseSender, SenderSettings, answer};
-use datero_shared::properties::Properties;
 use datero_shared::ResourceError;
+use datero_shared::custom_resource::physical_id::is_failed_create;
+use datero_shared::custom_resource::{
+    CustomResourceRequest, Outcome, ResponseSender, SenderSettings, answer,
+};
+use datero_shared::properties::Properties;
 use datero_testbed::events;
 use datero_testbed::sink::{Recorded, ResponseSink};
 use lambda_runtime::{Context, LambdaEvent};
@@ -30,7 +32,8 @@ fn fast_sender() -> ResponseSender {
 fn lambda_event(payload: Value, deadline_in: Duration) -> LambdaEvent<Value> {
     let mut context = Context::default();
     let deadline = SystemTime::now() + deadline_in;
-    context.deadline = u64::try_from(deadline.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
+    context.deadline =
+        u64::try_from(deadline.duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
     context.request_id = "lambda-request".to_owned();
     LambdaEvent::new(payload, context)
 }
@@ -40,13 +43,21 @@ async fn schema_handler(request: CustomResourceRequest) -> Result<Outcome, Resou
     let props = Properties::strict(&request.properties, &["Name", "Count"])?;
     let name = props.required_string("Name", "a resource name")?;
     let count = props.integer("Count", 1..=10)?.unwrap_or(1);
-    Ok(Outcome::new(format!("arn:aws:test:us-east-1:123456789012:thing/{name}")).with("Count", count.to_string()))
+    Ok(
+        Outcome::new(format!("arn:aws:test:us-east-1:123456789012:thing/{name}"))
+            .with("Count", count.to_string()),
+    )
 }
 
 async fn run_schema(sink: &ResponseSink, event: Value) -> Recorded {
-    answer(lambda_event(event, Duration::from_secs(60)), &schema_handler, &fast_sender(), MARGIN)
-        .await
-        .expect("answered");
+    answer(
+        lambda_event(event, Duration::from_secs(60)),
+        &schema_handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .expect("answered");
     let received = sink.received();
     assert_eq!(received.len(), 1, "exactly one answer");
     received.into_iter().next().unwrap()
@@ -56,19 +67,32 @@ async fn run_schema(sink: &ResponseSink, event: Value) -> Recorded {
 async fn success_carries_data_no_echo_and_the_request_ids() {
     let sink = ResponseSink::start().await;
     let handler = |_request: CustomResourceRequest| async {
-        let mut outcome = Outcome::new("arn:aws:test:::thing/a").with("ClusterName", "a").with("Secretish", "x");
+        let mut outcome = Outcome::new("arn:aws:test:::thing/a")
+            .with("ClusterName", "a")
+            .with("Secretish", "x");
         outcome.no_echo = true;
         Ok(outcome)
     };
     let event = events::create(TYPE, json!({"Name": "a"}), &sink.response_url("ok"));
-    answer(lambda_event(event.clone(), Duration::from_secs(60)), &handler, &fast_sender(), MARGIN)
-        .await
-        .unwrap();
+    answer(
+        lambda_event(event.clone(), Duration::from_secs(60)),
+        &handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
     let put = &sink.received()[0];
     assert_eq!(put.request.method, "PUT");
-    assert!(put.request.target.starts_with("/ok?X-Amz-Algorithm="), "the presigned query is kept");
+    assert!(
+        put.request.target.starts_with("/ok?X-Amz-Algorithm="),
+        "the presigned query is kept"
+    );
     assert_eq!(put.request.header("content-type"), Some(""));
-    assert_eq!(put.request.header("content-length"), Some(put.request.body.len().to_string().as_str()));
+    assert_eq!(
+        put.request.header("content-length"),
+        Some(put.request.body.len().to_string().as_str())
+    );
     let body = put.json();
     assert_eq!(body["Status"], "SUCCESS");
     assert_eq!(body["PhysicalResourceId"], "arn:aws:test:::thing/a");
@@ -82,19 +106,41 @@ async fn success_carries_data_no_echo_and_the_request_ids() {
 #[tokio::test]
 async fn each_kind_of_bad_property_fails_naming_it_with_the_sentinel_id() {
     let cases = [
-        (json!({}), "property Name is required: expected a resource name"),
-        (json!({"Name": {"nested": 1}}), "property Name is invalid: expected a string, got an object"),
-        (json!({"Name": "a", "Count": "11"}), "property Count is invalid: expected a whole number from 1 to 10, got \"11\""),
-        (json!({"Name": "a", "Count": true}), "property Count is invalid: expected a whole number from 1 to 10, got true"),
-        (json!({"Name": "a", "Colour": "red"}), "unknown properties Colour; accepted properties are Name, Count"),
+        (
+            json!({}),
+            "property Name is required: expected a resource name",
+        ),
+        (
+            json!({"Name": {"nested": 1}}),
+            "property Name is invalid: expected a string, got an object",
+        ),
+        (
+            json!({"Name": "a", "Count": "11"}),
+            "property Count is invalid: expected a whole number from 1 to 10, got \"11\"",
+        ),
+        (
+            json!({"Name": "a", "Count": true}),
+            "property Count is invalid: expected a whole number from 1 to 10, got true",
+        ),
+        (
+            json!({"Name": "a", "Colour": "red"}),
+            "unknown properties Colour; accepted properties are Name, Count",
+        ),
     ];
     for (properties, reason) in cases {
         let sink = ResponseSink::start().await;
-        let put = run_schema(&sink, events::create(TYPE, properties, &sink.response_url("bad"))).await;
+        let put = run_schema(
+            &sink,
+            events::create(TYPE, properties, &sink.response_url("bad")),
+        )
+        .await;
         let body = put.json();
         assert_eq!(body["Status"], "FAILED");
         assert_eq!(body["Reason"], reason);
-        assert!(is_failed_create(body["PhysicalResourceId"].as_str().unwrap()), "{body}");
+        assert!(
+            is_failed_create(body["PhysicalResourceId"].as_str().unwrap()),
+            "{body}"
+        );
     }
 }
 
@@ -102,7 +148,15 @@ async fn each_kind_of_bad_property_fails_naming_it_with_the_sentinel_id() {
 async fn native_json_and_cloudformation_strings_are_accepted_alike() {
     for count in [json!("7"), json!(7)] {
         let sink = ResponseSink::start().await;
-        let put = run_schema(&sink, events::create(TYPE, json!({"Name": "a", "Count": count}), &sink.response_url("x"))).await;
+        let put = run_schema(
+            &sink,
+            events::create(
+                TYPE,
+                json!({"Name": "a", "Count": count}),
+                &sink.response_url("x"),
+            ),
+        )
+        .await;
         assert_eq!(put.json()["Data"]["Count"], "7");
     }
 }
@@ -111,14 +165,36 @@ async fn native_json_and_cloudformation_strings_are_accepted_alike() {
 async fn handler_error_fails_the_update_and_keeps_its_id() {
     let sink = ResponseSink::start().await;
     let handler = |_request: CustomResourceRequest| async {
-        Err::<Outcome, _>(ResourceError::Aws { action: "UpdateCapacityProvider", message: "ClientException: boom".into() })
+        Err::<Outcome, _>(ResourceError::Aws {
+            action: "UpdateCapacityProvider",
+            message: "ClientException: boom".into(),
+        })
     };
-    let event = events::update(TYPE, "arn:aws:ecs:us-east-1:123456789012:cluster/c", json!({}), json!({}), &sink.response_url("u"));
-    answer(lambda_event(event, Duration::from_secs(60)), &handler, &fast_sender(), MARGIN).await.unwrap();
+    let event = events::update(
+        TYPE,
+        "arn:aws:ecs:us-east-1:123456789012:cluster/c",
+        json!({}),
+        json!({}),
+        &sink.response_url("u"),
+    );
+    answer(
+        lambda_event(event, Duration::from_secs(60)),
+        &handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
     let body = sink.received()[0].json();
     assert_eq!(body["Status"], "FAILED");
-    assert_eq!(body["Reason"], "UpdateCapacityProvider failed: ClientException: boom");
-    assert_eq!(body["PhysicalResourceId"], "arn:aws:ecs:us-east-1:123456789012:cluster/c");
+    assert_eq!(
+        body["Reason"],
+        "UpdateCapacityProvider failed: ClientException: boom"
+    );
+    assert_eq!(
+        body["PhysicalResourceId"],
+        "arn:aws:ecs:us-east-1:123456789012:cluster/c"
+    );
 }
 
 #[tokio::test]
@@ -132,13 +208,23 @@ async fn a_panic_still_answers_failed_once() {
         Ok(Outcome::new("never"))
     };
     let event = events::create(TYPE, json!({}), &sink.response_url("p"));
-    answer(lambda_event(event, Duration::from_secs(60)), &handler, &fast_sender(), MARGIN).await.unwrap();
+    answer(
+        lambda_event(event, Duration::from_secs(60)),
+        &handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
     let received = sink.received();
     assert_eq!(received.len(), 1);
     let body = received[0].json();
     assert_eq!(body["Status"], "FAILED");
     let reason = body["Reason"].as_str().unwrap();
-    assert!(reason.starts_with("internal error in Custom::Test: the handler fell over"), "{reason}");
+    assert!(
+        reason.starts_with("internal error in Custom::Test: the handler fell over"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -151,13 +237,27 @@ async fn a_handler_outliving_the_deadline_gets_one_failed_answer_before_it() {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(3);
     let event = events::create(TYPE, json!({}), &sink.response_url("d"));
-    answer(lambda_event(event, Duration::from_secs(3)), &handler, &fast_sender(), MARGIN).await.unwrap();
+    answer(
+        lambda_event(event, Duration::from_secs(3)),
+        &handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
     let received = sink.received();
     assert_eq!(received.len(), 1);
-    assert!(received[0].at < deadline, "answered {:?} after start", received[0].at - started);
+    assert!(
+        received[0].at < deadline,
+        "answered {:?} after start",
+        received[0].at - started
+    );
     let body = received[0].json();
     assert_eq!(body["Status"], "FAILED");
-    assert!(body["Reason"].as_str().unwrap().starts_with("timed out"), "{body}");
+    assert!(
+        body["Reason"].as_str().unwrap().starts_with("timed out"),
+        "{body}"
+    );
     // The late handler is gone: nothing more arrives.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.received().len(), 1);
@@ -169,11 +269,21 @@ async fn server_errors_are_retried_until_delivered() {
     sink.fail_next(2);
     let put = {
         let event = events::create(TYPE, json!({"Name": "a"}), &sink.response_url("r"));
-        answer(lambda_event(event, Duration::from_secs(60)), &schema_handler, &fast_sender(), MARGIN).await.unwrap();
+        answer(
+            lambda_event(event, Duration::from_secs(60)),
+            &schema_handler,
+            &fast_sender(),
+            MARGIN,
+        )
+        .await
+        .unwrap();
         sink.received()
     };
     assert_eq!(put.len(), 3, "two 500s, then the 200");
-    assert!(put.iter().all(|p| p.request.body == put[0].request.body), "the same answer each time");
+    assert!(
+        put.iter().all(|p| p.request.body == put[0].request.body),
+        "the same answer each time"
+    );
     assert_eq!(put[2].json()["Status"], "SUCCESS");
 }
 
@@ -183,29 +293,63 @@ async fn a_stalled_response_url_is_given_up_within_bounds() {
     sink.stall();
     let started = Instant::now();
     let event = events::create(TYPE, json!({"Name": "a"}), &sink.response_url("s"));
-    let result = answer(lambda_event(event, Duration::from_secs(60)), &schema_handler, &fast_sender(), MARGIN).await;
-    assert!(result.is_ok(), "the function still returns Ok so Lambda does not run it again");
+    let result = answer(
+        lambda_event(event, Duration::from_secs(60)),
+        &schema_handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await;
+    assert!(
+        result.is_ok(),
+        "the function still returns Ok so Lambda does not run it again"
+    );
     assert_eq!(sink.received().len(), 3, "three bounded attempts");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn an_oversized_reason_and_data_are_trimmed_to_cloudformation_limits() {
     let sink = ResponseSink::start().await;
     let handler = |_request: CustomResourceRequest| async {
-        Ok(Outcome::new("arn:x").with("Keep", "k").with("Huge", "h".repeat(6000)))
+        Ok(Outcome::new("arn:x")
+            .with("Keep", "k")
+            .with("Huge", "h".repeat(6000)))
     };
     let event = events::create(TYPE, json!({}), &sink.response_url("big"));
-    answer(lambda_event(event, Duration::from_secs(60)), &handler, &fast_sender(), MARGIN).await.unwrap();
+    answer(
+        lambda_event(event, Duration::from_secs(60)),
+        &handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
     let put = &sink.received()[0];
     assert!(put.request.body.len() <= 4096, "{}", put.request.body.len());
     assert_eq!(put.json()["Data"], json!({"Keep": "k"}));
 
     let sink = ResponseSink::start().await;
-    let failing = |_request: CustomResourceRequest| async { Err::<Outcome, _>(ResourceError::Failed("x".repeat(2000))) };
+    let failing = |_request: CustomResourceRequest| async {
+        Err::<Outcome, _>(ResourceError::Failed("x".repeat(2000)))
+    };
     let event = events::create(TYPE, json!({}), &sink.response_url("long"));
-    answer(lambda_event(event, Duration::from_secs(60)), &failing, &fast_sender(), MARGIN).await.unwrap();
-    let reason = sink.received()[0].json()["Reason"].as_str().unwrap().to_owned();
+    answer(
+        lambda_event(event, Duration::from_secs(60)),
+        &failing,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
+    let reason = sink.received()[0].json()["Reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(reason.chars().count(), 256);
 }
 
@@ -220,12 +364,34 @@ async fn delete_of_the_failed_create_sentinel_succeeds_without_touching_anything
     };
     // The id a failed Create answered, as CloudFormation sends it back in the rollback Delete.
     let create = events::create(TYPE, json!({}), &sink.response_url("c"));
-    answer(lambda_event(create, Duration::from_secs(60)), &handler, &fast_sender(), MARGIN).await.unwrap();
-    let sentinel = sink.received()[0].json()["PhysicalResourceId"].as_str().unwrap().to_owned();
+    answer(
+        lambda_event(create, Duration::from_secs(60)),
+        &handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
+    let sentinel = sink.received()[0].json()["PhysicalResourceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     calls.store(0, Ordering::SeqCst);
 
-    let delete = events::delete(TYPE, &sentinel, json!({"Junk": {"x": 1}}), &sink.response_url("del"));
-    answer(lambda_event(delete, Duration::from_secs(60)), &handler, &fast_sender(), MARGIN).await.unwrap();
+    let delete = events::delete(
+        TYPE,
+        &sentinel,
+        json!({"Junk": {"x": 1}}),
+        &sink.response_url("del"),
+    );
+    answer(
+        lambda_event(delete, Duration::from_secs(60)),
+        &handler,
+        &fast_sender(),
+        MARGIN,
+    )
+    .await
+    .unwrap();
     let body = sink.received()[1].json();
     assert_eq!(body["Status"], "SUCCESS");
     assert_eq!(body["PhysicalResourceId"], sentinel.as_str());
@@ -237,14 +403,22 @@ async fn the_same_request_delivered_twice_gets_the_same_answer_twice() {
     let sink = ResponseSink::start().await;
     let event = events::create(TYPE, json!({"Name": "twice"}), &sink.response_url("t"));
     for _ in 0..2 {
-        answer(lambda_event(event.clone(), Duration::from_secs(60)), &schema_handler, &fast_sender(), MARGIN)
-            .await
-            .unwrap();
+        answer(
+            lambda_event(event.clone(), Duration::from_secs(60)),
+            &schema_handler,
+            &fast_sender(),
+            MARGIN,
+        )
+        .await
+        .unwrap();
     }
     let received = sink.received();
     assert_eq!(received.len(), 2);
     assert_eq!(received[0].json(), received[1].json());
-    assert_eq!(received[0].json()["PhysicalResourceId"], "arn:aws:test:us-east-1:123456789012:thing/twice");
+    assert_eq!(
+        received[0].json()["PhysicalResourceId"],
+        "arn:aws:test:us-east-1:123456789012:thing/twice"
+    );
 }
 
 #[tokio::test]

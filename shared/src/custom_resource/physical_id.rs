@@ -23,6 +23,8 @@ mod tests {
     #[test]
     fn sentinel_is_recognised_and_arns_are_not() {
         assert!(is_failed_create(&failed_create("6a1b2c3d")));
-        assert!(!is_failed_create("arn:aws:ecs:us-east-1:111122223333:cluster/datero"));
+        assert!(!is_failed_create(
+            "arn:aws:ecs:us-east-1:111122223333:cluster/datero"
+        ));
     }
 }

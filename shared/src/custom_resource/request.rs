@@ -4,6 +4,11 @@ use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use serde_json::Value;
 use tokio::time::Instant;
 
+/// Tag key holding the id of the stack that made a resource.
+pub const STACK_TAG: &str = "datero-ecs:stack-id";
+/// Tag key holding the logical id of the custom resource that made a resource.
+pub const LOGICAL_ID_TAG: &str = "datero-ecs:logical-id";
+
 /// What CloudFormation asks of the resource.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -107,6 +112,14 @@ impl CustomResourceRequest {
         }
     }
 
+    /// Tags that say which stack and resource made a thing: `(key, value)` pairs.
+    pub fn ownership_tags(&self) -> [(&'static str, String); 2] {
+        [
+            (STACK_TAG, self.stack_id.clone()),
+            (LOGICAL_ID_TAG, self.logical_resource_id.clone()),
+        ]
+    }
+
     /// The stack's name, read from `StackId`
     /// (`arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`).
     pub fn stack_name(&self) -> &str {
@@ -124,7 +137,8 @@ mod tests {
     use serde_json::json;
 
     fn sample() -> Value {
-        serde_json::from_str(include_str!("../../fixtures/cfn-create-cluster.json")).expect("fixture")
+        serde_json::from_str(include_str!("../../fixtures/cfn-create-cluster.json"))
+            .expect("fixture")
     }
 
     #[test]
@@ -144,7 +158,10 @@ mod tests {
         event["PhysicalResourceId"] = json!("arn:aws:ecs:us-east-1:1:cluster/x");
         event["OldResourceProperties"] = json!({"TargetCapacity": "50"});
         let request = CustomResourceRequest::from_event(event, Instant::now()).unwrap();
-        assert_eq!(request.physical_resource_id(), Some("arn:aws:ecs:us-east-1:1:cluster/x"));
+        assert_eq!(
+            request.physical_resource_id(),
+            Some("arn:aws:ecs:us-east-1:1:cluster/x")
+        );
         assert_eq!(request.request_type(), "Update");
     }
 

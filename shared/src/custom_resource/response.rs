@@ -41,7 +41,10 @@ impl Outcome {
 }
 
 /// A SUCCESS answer carrying `outcome`.
-pub fn success(request: &CustomResourceRequest, outcome: Outcome) -> CloudFormationCustomResourceResponse {
+pub fn success(
+    request: &CustomResourceRequest,
+    outcome: Outcome,
+) -> CloudFormationCustomResourceResponse {
     let mut response = base(request, outcome.physical_resource_id);
     response.status = CloudFormationCustomResourceResponseStatus::Success;
     response.reason = Some(format!("{} succeeded", request.request_type()));
@@ -52,12 +55,19 @@ pub fn success(request: &CustomResourceRequest, outcome: Outcome) -> CloudFormat
 
 /// A FAILED answer. A failed Create answers with the sentinel id, so that the Delete
 /// CloudFormation sends during rollback knows there is nothing to remove.
-pub fn failure(request: &CustomResourceRequest, reason: &str) -> CloudFormationCustomResourceResponse {
+pub fn failure(
+    request: &CustomResourceRequest,
+    reason: &str,
+) -> CloudFormationCustomResourceResponse {
     let id = match &request.action {
         Action::Create => physical_id::failed_create(&request.request_id),
-        Action::Update { physical_resource_id, .. } | Action::Delete { physical_resource_id } => {
-            physical_resource_id.clone()
+        Action::Update {
+            physical_resource_id,
+            ..
         }
+        | Action::Delete {
+            physical_resource_id,
+        } => physical_resource_id.clone(),
     };
     let mut response = base(request, id);
     response.status = CloudFormationCustomResourceResponseStatus::Failed;
@@ -65,7 +75,10 @@ pub fn failure(request: &CustomResourceRequest, reason: &str) -> CloudFormationC
     response
 }
 
-fn base(request: &CustomResourceRequest, physical_resource_id: String) -> CloudFormationCustomResourceResponse {
+fn base(
+    request: &CustomResourceRequest,
+    physical_resource_id: String,
+) -> CloudFormationCustomResourceResponse {
     let mut response = CloudFormationCustomResourceResponse::default();
     response.physical_resource_id = physical_resource_id;
     response.stack_id = request.stack_id.clone();
@@ -120,7 +133,10 @@ fn truncate_chars(text: &mut String, limit: usize) -> bool {
         return false;
     }
     let keep = limit.saturating_sub(3);
-    let cut = text.char_indices().nth(keep).map_or(text.len(), |(index, _)| index);
+    let cut = text
+        .char_indices()
+        .nth(keep)
+        .map_or(text.len(), |(index, _)| index);
     text.truncate(cut);
     text.push_str("...");
     true
@@ -163,10 +179,16 @@ mod tests {
     #[test]
     fn failed_create_answers_the_sentinel_and_update_keeps_its_id() {
         let (body, _) = encode(failure(&request("Create"), "boom"));
-        let id = decode(&body)["PhysicalResourceId"].as_str().unwrap().to_owned();
+        let id = decode(&body)["PhysicalResourceId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(physical_id::is_failed_create(&id), "{id}");
         let (body, _) = encode(failure(&request("Update"), "boom"));
-        assert_eq!(decode(&body)["PhysicalResourceId"], "arn:aws:ecs:us-east-1:1:cluster/c");
+        assert_eq!(
+            decode(&body)["PhysicalResourceId"],
+            "arn:aws:ecs:us-east-1:1:cluster/c"
+        );
         assert_eq!(decode(&body)["Status"], "FAILED");
     }
 
@@ -189,7 +211,13 @@ mod tests {
             .with("Medium", "m".repeat(2000));
         let (body, trimmed) = encode(success(&request("Create"), outcome));
         assert!(body.len() <= MAX_BODY_BYTES, "{}", body.len());
-        assert_eq!(decode(&body)["Data"], json!({"Small": "s", "Medium": "m".repeat(2000)}));
-        assert_eq!(trimmed.dropped_keys, vec!["Huge".to_owned(), "Big".to_owned()]);
+        assert_eq!(
+            decode(&body)["Data"],
+            json!({"Small": "s", "Medium": "m".repeat(2000)})
+        );
+        assert_eq!(
+            trimmed.dropped_keys,
+            vec!["Huge".to_owned(), "Big".to_owned()]
+        );
     }
 }

@@ -59,7 +59,12 @@ impl ResponseSender {
 
     /// PUTs `body` to `url`, retrying network errors and 5xx answers with backoff, never past
     /// `deadline`. A 4xx answer is final: a presigned URL that refuses once refuses again.
-    pub async fn put(&self, url: &str, body: Vec<u8>, deadline: Instant) -> Result<Delivery, ResponseError> {
+    pub async fn put(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Delivery, ResponseError> {
         let mut backoff = self.settings.first_backoff;
         let mut last = String::from("the deadline had passed before the first attempt");
         let mut attempts = 0;
@@ -69,8 +74,13 @@ impl ResponseSender {
                 break;
             }
             attempts += 1;
-            match self.attempt(url, &body, remaining.min(self.settings.attempt_timeout)).await {
-                Ok(status) if (200..300).contains(&status) => return Ok(Delivery { attempts, status }),
+            match self
+                .attempt(url, &body, remaining.min(self.settings.attempt_timeout))
+                .await
+            {
+                Ok(status) if (200..300).contains(&status) => {
+                    return Ok(Delivery { attempts, status });
+                }
                 Ok(status) if status >= 500 => last = format!("HTTP {status}"),
                 Ok(status) => return Err(ResponseError::Refused { status }),
                 Err(error) => last = error,

@@ -84,7 +84,10 @@ where
             "answer trimmed to CloudFormation's limits"
         );
     }
-    match sender.put(&request.response_url, body, lambda_deadline).await {
+    match sender
+        .put(&request.response_url, body, lambda_deadline)
+        .await
+    {
         Ok(delivery) => info!(
             %status,
             attempts = delivery.attempts,
@@ -102,16 +105,25 @@ where
 }
 
 /// The handler's result as an outcome or a `Reason`, with the protocol's own rules first.
-async fn decide<H, Fut>(request: &CustomResourceRequest, handler: &H, watchdog: Instant) -> Result<Outcome, String>
+async fn decide<H, Fut>(
+    request: &CustomResourceRequest,
+    handler: &H,
+    watchdog: Instant,
+) -> Result<Outcome, String>
 where
     H: Fn(CustomResourceRequest) -> Fut,
     Fut: Future<Output = Result<Outcome, ResourceError>>,
 {
-    if let Action::Delete { physical_resource_id } = &request.action {
-        if physical_id::is_failed_create(physical_resource_id) {
-            info!(decision = "skip", "nothing to delete: the Create had failed");
-            return Ok(Outcome::new(physical_resource_id.clone()));
-        }
+    if let Action::Delete {
+        physical_resource_id,
+    } = &request.action
+        && physical_id::is_failed_create(physical_resource_id)
+    {
+        info!(
+            decision = "skip",
+            "nothing to delete: the Create had failed"
+        );
+        return Ok(Outcome::new(physical_resource_id.clone()));
     }
     let run = AssertUnwindSafe(handler(request.clone())).catch_unwind();
     tokio::select! {

@@ -1,0 +1,189 @@
+//! Datero's container, as ECS runs it: built from a [`TaskDefinitionSpec`] without AWS calls.
+//!
+//! Datero's image runs PostgreSQL and, behind nginx on port 80, Datero's web UI and API.
+
+use aws_sdk_ecs::error::BuildError;
+use aws_sdk_ecs::types::{
+    ContainerDefinition, ContainerRestartPolicy, EfsTransitEncryption, EfsVolumeConfiguration,
+    HealthCheck, HostVolumeProperties, KeyValuePair, LogConfiguration, LogDriver, MountPoint,
+    PortMapping, Secret, TransportProtocol, Volume,
+};
+
+use crate::resources::task_definition::{PASSWORD_VARIABLE, Persistence, TaskDefinitionSpec};
+
+/// The container's name in every revision.
+pub const CONTAINER_NAME: &str = "datero";
+/// nginx in the image serves the UI and `/api` here.
+pub const CONTAINER_PORT: i32 = 80;
+/// PGDATA of the PostgreSQL image Datero builds on.
+pub const DATA_PATH: &str = "/var/lib/postgresql/data";
+/// Name of the task volume holding PGDATA.
+pub const DATA_VOLUME: &str = "pgdata";
+/// Seconds ECS waits after SIGTERM before SIGKILL: PostgreSQL needs them to checkpoint and stop
+/// cleanly (120 s is the most ECS allows).
+pub const STOP_TIMEOUT_SECONDS: i32 = 120;
+/// A crashed container is restarted in place once it has run this long (ECS's default).
+pub const RESTART_ATTEMPT_PERIOD_SECONDS: i32 = 300;
+
+/// The `datero` container: essential, memory-capped, password from Secrets Manager only.
+pub fn container_definition(
+    spec: &TaskDefinitionSpec,
+    region: &str,
+) -> Result<ContainerDefinition, BuildError> {
+    let mut container = ContainerDefinition::builder()
+        .name(CONTAINER_NAME)
+        .image(&spec.image)
+        .essential(true)
+        .cpu(spec.cpu)
+        .memory(spec.memory)
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(CONTAINER_PORT)
+                .host_port(spec.host_port)
+                .protocol(TransportProtocol::Tcp)
+                .build(),
+        )
+        .secrets(
+            Secret::builder()
+                .name(PASSWORD_VARIABLE)
+                .value_from(&spec.password_secret_arn)
+                .build()?,
+        )
+        .set_environment(Some(
+            spec.environment
+                .iter()
+                .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build())
+                .collect(),
+        ))
+        .health_check(health_check()?)
+        .stop_timeout(STOP_TIMEOUT_SECONDS)
+        .restart_policy(
+            ContainerRestartPolicy::builder()
+                .enabled(true)
+                .restart_attempt_period(RESTART_ATTEMPT_PERIOD_SECONDS)
+                .build()?,
+        );
+    if let Some(group) = &spec.log_group_name {
+        container = container.log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", group)
+                .options("awslogs-region", region)
+                .options("awslogs-stream-prefix", "datero")
+                .build()?,
+        );
+    }
+    if spec.persistence != Persistence::Ephemeral {
+        container = container.mount_points(
+            MountPoint::builder()
+                .source_volume(DATA_VOLUME)
+                .container_path(DATA_PATH)
+                .read_only(false)
+                .build(),
+        );
+    }
+    Ok(container.build())
+}
+
+/// PostgreSQL answers `pg_isready` once it accepts connections; a first start initialises the
+/// database, hence the long start period.
+fn health_check() -> Result<HealthCheck, BuildError> {
+    HealthCheck::builder()
+        .command("CMD-SHELL")
+        .command("pg_isready -U postgres -h 127.0.0.1 || exit 1")
+        .interval(30)
+        .timeout(5)
+        .retries(5)
+        .start_period(180)
+        .build()
+}
+
+/// The task's volumes: the PGDATA volume where data persists, nothing otherwise.
+pub fn volumes(spec: &TaskDefinitionSpec) -> Result<Vec<Volume>, BuildError> {
+    let volume = match &spec.persistence {
+        Persistence::Ephemeral => return Ok(Vec::new()),
+        Persistence::Efs { file_system_id } => Volume::builder()
+            .name(DATA_VOLUME)
+            .efs_volume_configuration(
+                EfsVolumeConfiguration::builder()
+                    .file_system_id(file_system_id)
+                    .root_directory("/")
+                    .transit_encryption(EfsTransitEncryption::Enabled)
+                    .build()?,
+            ),
+        Persistence::HostPath { path } => Volume::builder()
+            .name(DATA_VOLUME)
+            .host(HostVolumeProperties::builder().source_path(path).build()),
+    };
+    Ok(vec![volume.build()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(extra: serde_json::Value) -> TaskDefinitionSpec {
+        let mut properties = json!({
+            "PasswordSecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:pw-AbC123",
+            "ExecutionRoleArn": "arn:aws:iam::111122223333:role/exec",
+            "LogGroupName": "/datero/app",
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            properties[key] = value.clone();
+        }
+        TaskDefinitionSpec::parse(&properties).unwrap()
+    }
+
+    #[test]
+    fn the_password_is_a_secret_reference_never_an_environment_value() {
+        let container =
+            container_definition(&spec(json!({"Environment": {"A": "b"}})), "eu-west-1").unwrap();
+        let secrets = container.secrets();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].name(), PASSWORD_VARIABLE);
+        assert!(
+            container
+                .environment()
+                .iter()
+                .all(|pair| pair.name() != Some(PASSWORD_VARIABLE))
+        );
+        let logs = container.log_configuration().unwrap();
+        assert_eq!(logs.options().unwrap()["awslogs-region"], "eu-west-1");
+    }
+
+    #[test]
+    fn a_clean_postgres_shutdown_and_in_place_restarts() {
+        let container = container_definition(&spec(json!({})), "us-east-1").unwrap();
+        assert!(container.stop_timeout().unwrap() >= 60);
+        assert!(container.restart_policy().unwrap().enabled());
+        assert!(
+            container
+                .health_check()
+                .unwrap()
+                .command()
+                .join(" ")
+                .contains("pg_isready")
+        );
+        assert_eq!(container.essential(), Some(true));
+    }
+
+    #[test]
+    fn data_lives_where_the_spec_says() {
+        assert!(volumes(&spec(json!({}))).unwrap().is_empty());
+        let efs = volumes(&spec(json!({"EfsFileSystemId": "fs-0123abcd"}))).unwrap();
+        let config = efs[0].efs_volume_configuration().unwrap();
+        assert_eq!(
+            config.transit_encryption(),
+            Some(&EfsTransitEncryption::Enabled)
+        );
+        let host = volumes(&spec(json!({"HostDataPath": "/srv/pg"}))).unwrap();
+        assert_eq!(host[0].host().unwrap().source_path(), Some("/srv/pg"));
+        let container =
+            container_definition(&spec(json!({"HostDataPath": "/srv/pg"})), "us-east-1").unwrap();
+        assert_eq!(
+            container.mount_points()[0].container_path(),
+            Some(DATA_PATH)
+        );
+    }
+}

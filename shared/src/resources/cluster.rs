@@ -1,0 +1,217 @@
+//! `Custom::DateroCluster`: an ECS cluster with an EC2 capacity provider over an Auto Scaling group.
+
+use serde_json::Value;
+
+use super::names::{self, invalid};
+use crate::error::PropertyError;
+use crate::properties::Properties;
+
+/// Every property the resource accepts.
+pub const ACCEPTED: [&str; 6] = [
+    "AutoScalingGroupName",
+    "ClusterName",
+    "CapacityProviderName",
+    "TargetCapacity",
+    "ManagedTerminationProtection",
+    "ContainerInsights",
+];
+
+/// What the user asked for, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// The group's name (an ARN given by the user is reduced to its name).
+    pub auto_scaling_group: String,
+    pub cluster_name: String,
+    pub capacity_provider_name: String,
+    /// Managed scaling's target utilisation, 1..=100.
+    pub target_capacity: i32,
+    pub managed_termination_protection: bool,
+    pub container_insights: bool,
+}
+
+impl ClusterSpec {
+    /// Strict parse for Create and Update; `stack_name` gives the default cluster name.
+    pub fn parse(properties: &Value, stack_name: &str) -> Result<Self, PropertyError> {
+        let props = Properties::strict(properties, &ACCEPTED)?;
+        let group = props.required_string(
+            "AutoScalingGroupName",
+            "the name or ARN of the Auto Scaling group",
+        )?;
+        let auto_scaling_group = group_name(&group).to_owned();
+        if auto_scaling_group.is_empty() || auto_scaling_group.len() > 255 {
+            return Err(invalid(
+                "AutoScalingGroupName",
+                "an Auto Scaling group name or ARN",
+                &group,
+            ));
+        }
+        let cluster_name = props
+            .string("ClusterName")?
+            .unwrap_or_else(|| format!("{stack_name}-datero"));
+        names::ecs_name("ClusterName", &cluster_name)?;
+        let capacity_provider_name = props
+            .string("CapacityProviderName")?
+            .unwrap_or_else(|| format!("{cluster_name}-ec2"));
+        names::ecs_name("CapacityProviderName", &capacity_provider_name)?;
+        if ["aws", "ecs", "fargate"].iter().any(|reserved| {
+            capacity_provider_name
+                .to_ascii_lowercase()
+                .starts_with(reserved)
+        }) {
+            return Err(invalid(
+                "CapacityProviderName",
+                "a name that does not start with aws, ecs or fargate (reserved by ECS)",
+                &capacity_provider_name,
+            ));
+        }
+        let target_capacity = props.integer("TargetCapacity", 1..=100)?.unwrap_or(100);
+        let protection = props
+            .choice("ManagedTerminationProtection", &["ENABLED", "DISABLED"])?
+            .unwrap_or("ENABLED");
+        let insights = props
+            .choice("ContainerInsights", &["enabled", "disabled"])?
+            .unwrap_or("disabled");
+        Ok(Self {
+            auto_scaling_group,
+            cluster_name,
+            capacity_provider_name,
+            target_capacity: i32::try_from(target_capacity).unwrap_or(100),
+            managed_termination_protection: protection == "ENABLED",
+            container_insights: insights == "enabled",
+        })
+    }
+
+    /// What Delete can still learn from properties it must not reject.
+    pub fn lenient(properties: &Value) -> LenientCluster {
+        let props = Properties::lenient(properties);
+        LenientCluster {
+            auto_scaling_group: props
+                .string("AutoScalingGroupName")
+                .ok()
+                .flatten()
+                .map(|group| group_name(&group).to_owned()),
+            capacity_provider_name: props.string("CapacityProviderName").ok().flatten(),
+        }
+    }
+
+    /// Whether going from `self` to `new` needs a new cluster (a new physical id).
+    pub fn needs_new_cluster(&self, new: &Self) -> bool {
+        self.cluster_name != new.cluster_name
+    }
+
+    /// Whether the capacity provider must be made anew (it cannot change its group or name).
+    pub fn needs_new_provider(&self, new: &Self) -> bool {
+        self.auto_scaling_group != new.auto_scaling_group
+            || self.capacity_provider_name != new.capacity_provider_name
+    }
+}
+
+/// Properties read leniently for Delete; `None` where they cannot be known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LenientCluster {
+    pub auto_scaling_group: Option<String>,
+    pub capacity_provider_name: Option<String>,
+}
+
+/// The group's name from a name or an ARN (`...:autoScalingGroupName/<name>`).
+pub fn group_name(name_or_arn: &str) -> &str {
+    name_or_arn
+        .rsplit_once("autoScalingGroupName/")
+        .map_or(name_or_arn, |(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let spec =
+            ClusterSpec::parse(&json!({"AutoScalingGroupName": "asg"}), "datero-prod").unwrap();
+        assert_eq!(spec.cluster_name, "datero-prod-datero");
+        assert_eq!(spec.capacity_provider_name, "datero-prod-datero-ec2");
+        assert_eq!(spec.target_capacity, 100);
+        assert!(spec.managed_termination_protection);
+        assert!(!spec.container_insights);
+    }
+
+    #[test]
+    fn the_sample_event_parses() {
+        let event: Value =
+            serde_json::from_str(include_str!("../../fixtures/cfn-create-cluster.json")).unwrap();
+        let spec = ClusterSpec::parse(&event["ResourceProperties"], "datero-prod").unwrap();
+        assert_eq!(spec.auto_scaling_group, "datero-prod-Instances-7XyZ");
+    }
+
+    #[test]
+    fn a_group_arn_is_reduced_to_its_name() {
+        let arn = "arn:aws:autoscaling:us-east-1:111122223333:autoScalingGroup:1a2b:autoScalingGroupName/my-asg";
+        let spec = ClusterSpec::parse(&json!({"AutoScalingGroupName": arn}), "s").unwrap();
+        assert_eq!(spec.auto_scaling_group, "my-asg");
+    }
+
+    #[test]
+    fn bad_values_name_the_property() {
+        let cases = [
+            (json!({}), "property AutoScalingGroupName is required"),
+            (
+                json!({"AutoScalingGroupName": "a", "TargetCapacity": "0"}),
+                "property TargetCapacity is invalid",
+            ),
+            (
+                json!({"AutoScalingGroupName": "a", "CapacityProviderName": "ecs-x"}),
+                "property CapacityProviderName is invalid: expected a name that does not start with aws, ecs or fargate",
+            ),
+            (
+                json!({"AutoScalingGroupName": "a", "ManagedTerminationProtection": "yes"}),
+                "property ManagedTerminationProtection is invalid: expected one of ENABLED, DISABLED",
+            ),
+            (
+                json!({"AutoScalingGroupName": "a", "ContainerInsights": "on"}),
+                "property ContainerInsights is invalid",
+            ),
+            (
+                json!({"AutoScalingGroupName": "a", "ClusterName": "bad name"}),
+                "property ClusterName is invalid",
+            ),
+        ];
+        for (properties, expected) in cases {
+            let error = ClusterSpec::parse(&properties, "s")
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn replacement_rules() {
+        let old = ClusterSpec::parse(&json!({"AutoScalingGroupName": "a"}), "s").unwrap();
+        let capacity = ClusterSpec::parse(
+            &json!({"AutoScalingGroupName": "a", "TargetCapacity": 50}),
+            "s",
+        )
+        .unwrap();
+        assert!(!old.needs_new_cluster(&capacity) && !old.needs_new_provider(&capacity));
+        let renamed = ClusterSpec::parse(
+            &json!({"AutoScalingGroupName": "a", "ClusterName": "other"}),
+            "s",
+        )
+        .unwrap();
+        assert!(old.needs_new_cluster(&renamed));
+        let regrouped = ClusterSpec::parse(&json!({"AutoScalingGroupName": "b"}), "s").unwrap();
+        assert!(!old.needs_new_cluster(&regrouped) && old.needs_new_provider(&regrouped));
+    }
+
+    #[test]
+    fn delete_reads_what_it_can() {
+        let lenient = ClusterSpec::lenient(
+            &json!({"AutoScalingGroupName": "g", "TargetCapacity": "junk", "X": 1}),
+        );
+        assert_eq!(lenient.auto_scaling_group.as_deref(), Some("g"));
+        assert_eq!(
+            ClusterSpec::lenient(&json!(null)),
+            LenientCluster::default()
+        );
+    }
+}

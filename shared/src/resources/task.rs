@@ -1,0 +1,123 @@
+//! `Custom::DateroTask`: one Datero task kept running on the cluster.
+
+use serde_json::Value;
+
+use super::names::{self, invalid};
+use crate::error::PropertyError;
+use crate::properties::Properties;
+
+/// Every property the resource accepts.
+pub const ACCEPTED: [&str; 3] = ["ClusterName", "CapacityProviderName", "TaskDefinitionArn"];
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    pub cluster_name: String,
+    pub capacity_provider_name: String,
+    pub task_definition_arn: String,
+}
+
+impl TaskSpec {
+    /// Strict parse for Create and Update.
+    pub fn parse(properties: &Value) -> Result<Self, PropertyError> {
+        let props = Properties::strict(properties, &ACCEPTED)?;
+        let cluster_name =
+            props.required_string("ClusterName", "the name of the Datero cluster")?;
+        names::ecs_name("ClusterName", &cluster_name)?;
+        let capacity_provider_name = props.required_string(
+            "CapacityProviderName",
+            "the name of the cluster's capacity provider",
+        )?;
+        names::ecs_name("CapacityProviderName", &capacity_provider_name)?;
+        let task_definition_arn =
+            props.required_string("TaskDefinitionArn", "the ARN of a task-definition revision")?;
+        names::arn(
+            "TaskDefinitionArn",
+            &task_definition_arn,
+            "ecs",
+            "task-definition/",
+        )?;
+        if family_of(&task_definition_arn).is_none() {
+            return Err(invalid(
+                "TaskDefinitionArn",
+                "an ARN with a revision, ending in task-definition/<family>:<revision>",
+                &task_definition_arn,
+            ));
+        }
+        Ok(Self {
+            cluster_name,
+            capacity_provider_name,
+            task_definition_arn,
+        })
+    }
+
+    /// The family of the task definition.
+    pub fn family(&self) -> &str {
+        family_of(&self.task_definition_arn).unwrap_or_default()
+    }
+}
+
+/// `family` of `arn:...:task-definition/<family>:<revision>`, if it has that shape.
+pub fn family_of(task_definition_arn: &str) -> Option<&str> {
+    let (_, tail) = task_definition_arn.split_once(":task-definition/")?;
+    let (family, revision) = tail.rsplit_once(':')?;
+    let numbered = !revision.is_empty() && revision.chars().all(|c| c.is_ascii_digit());
+    (numbered && !family.is_empty()).then_some(family)
+}
+
+/// The cluster name a Delete can act on: the physical id `<cluster>/datero`, else the property.
+pub fn cluster_for_delete(physical_resource_id: &str, properties: &Value) -> Option<String> {
+    physical_resource_id
+        .strip_suffix("/datero")
+        .map(str::to_owned)
+        .or_else(|| {
+            Properties::lenient(properties)
+                .string("ClusterName")
+                .ok()
+                .flatten()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ARN: &str = "arn:aws:ecs:us-east-1:111122223333:task-definition/datero:3";
+
+    #[test]
+    fn parses_and_knows_the_family() {
+        let spec = TaskSpec::parse(
+            &json!({"ClusterName": "c", "CapacityProviderName": "c-ec2", "TaskDefinitionArn": ARN}),
+        )
+        .unwrap();
+        assert_eq!(spec.family(), "datero");
+    }
+
+    #[test]
+    fn a_revisionless_arn_is_refused() {
+        let error = TaskSpec::parse(&json!({"ClusterName": "c", "CapacityProviderName": "p",
+            "TaskDefinitionArn": "arn:aws:ecs:us-east-1:111122223333:task-definition/datero"}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "property TaskDefinitionArn is invalid: expected an ARN with a revision"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn delete_finds_the_cluster_from_the_id_first() {
+        assert_eq!(
+            cluster_for_delete("prod-datero/datero", &json!(null)).as_deref(),
+            Some("prod-datero")
+        );
+        assert_eq!(
+            cluster_for_delete("junk", &json!({"ClusterName": "c"})).as_deref(),
+            Some("c")
+        );
+        assert_eq!(cluster_for_delete("junk", &json!([])), None);
+    }
+}

@@ -1,0 +1,338 @@
+//! `Custom::DateroTaskDefinition`: one revision of Datero's task definition.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::names::{self, invalid};
+use crate::error::PropertyError;
+use crate::properties::Properties;
+
+/// Every property the resource accepts.
+pub const ACCEPTED: [&str; 12] = [
+    "Family",
+    "Image",
+    "Cpu",
+    "Memory",
+    "HostPort",
+    "PasswordSecretArn",
+    "ExecutionRoleArn",
+    "TaskRoleArn",
+    "LogGroupName",
+    "EfsFileSystemId",
+    "HostDataPath",
+    "Environment",
+];
+
+/// The environment variable the password secret fills; no other source may set it.
+pub const PASSWORD_VARIABLE: &str = "POSTGRES_PASSWORD";
+
+/// Where PostgreSQL keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Persistence {
+    /// On an EFS file system, with encryption in transit.
+    Efs { file_system_id: String },
+    /// On the instance's disk at this path.
+    HostPath { path: String },
+    /// In the container: lost when the task stops.
+    Ephemeral,
+}
+
+/// What the user asked for, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDefinitionSpec {
+    pub family: String,
+    pub image: String,
+    pub cpu: i32,
+    pub memory: i32,
+    pub host_port: i32,
+    pub password_secret_arn: String,
+    pub execution_role_arn: String,
+    pub task_role_arn: Option<String>,
+    pub log_group_name: Option<String>,
+    pub persistence: Persistence,
+    /// Extra variables, never [`PASSWORD_VARIABLE`].
+    pub environment: BTreeMap<String, String>,
+}
+
+impl TaskDefinitionSpec {
+    /// Strict parse for Create and Update.
+    pub fn parse(properties: &Value) -> Result<Self, PropertyError> {
+        let props = Properties::strict(properties, &ACCEPTED)?;
+        let family = props
+            .string("Family")?
+            .unwrap_or_else(|| "datero".to_owned());
+        names::ecs_name("Family", &family)?;
+        // Read raw: an empty Image is a mistake to report, not "use the default".
+        let image = match props.raw("Image") {
+            None => "chumaky/datero:latest".to_owned(),
+            Some(Value::String(image))
+                if !image.is_empty() && !image.chars().any(char::is_whitespace) =>
+            {
+                image.clone()
+            }
+            Some(other) => {
+                let text = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_owned);
+                return Err(invalid(
+                    "Image",
+                    "a container image reference such as chumaky/datero:1.2.0",
+                    &text,
+                ));
+            }
+        };
+        let cpu = props.integer("Cpu", 128..=10240)?.unwrap_or(1024);
+        let memory = props.integer("Memory", 512..=245_760)?.unwrap_or(1536);
+        let host_port = props.integer("HostPort", 1..=65535)?.unwrap_or(80);
+        let password_secret_arn = props.required_string(
+            "PasswordSecretArn",
+            "the ARN of the Secrets Manager secret holding the password",
+        )?;
+        names::arn(
+            "PasswordSecretArn",
+            &password_secret_arn,
+            "secretsmanager",
+            "secret:",
+        )?;
+        let execution_role_arn =
+            props.required_string("ExecutionRoleArn", "the ARN of the task execution role")?;
+        names::arn("ExecutionRoleArn", &execution_role_arn, "iam", "role/")?;
+        let task_role_arn = props.string("TaskRoleArn")?;
+        if let Some(arn) = &task_role_arn {
+            names::arn("TaskRoleArn", arn, "iam", "role/")?;
+        }
+        let log_group_name = props.string("LogGroupName")?;
+        if let Some(name) = &log_group_name {
+            log_group(name)?;
+        }
+        let persistence = persistence(
+            props.string("EfsFileSystemId")?,
+            props.string("HostDataPath")?,
+        )?;
+        let environment = props.string_map("Environment")?.unwrap_or_default();
+        environment_names(&environment)?;
+        Ok(Self {
+            family,
+            image,
+            cpu: to_i32(cpu),
+            memory: to_i32(memory),
+            host_port: to_i32(host_port),
+            password_secret_arn,
+            execution_role_arn,
+            task_role_arn,
+            log_group_name,
+            persistence,
+            environment,
+        })
+    }
+}
+
+fn to_i32(value: i64) -> i32 {
+    // Ranges above keep every value well inside i32.
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn persistence(
+    efs: Option<String>,
+    host_path: Option<String>,
+) -> Result<Persistence, PropertyError> {
+    match (efs, host_path) {
+        (Some(_), Some(_)) => Err(PropertyError::Conflict {
+            first: "EfsFileSystemId".to_owned(),
+            second: "HostDataPath".to_owned(),
+            why: "PostgreSQL's data lives in one place; choose EFS or a path on the instance"
+                .to_owned(),
+        }),
+        (Some(id), None) => {
+            let hex = id.strip_prefix("fs-").unwrap_or("");
+            if (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                Ok(Persistence::Efs { file_system_id: id })
+            } else {
+                Err(invalid(
+                    "EfsFileSystemId",
+                    "an EFS file system id like fs-0123456789abcdef0",
+                    &id,
+                ))
+            }
+        }
+        (None, Some(path)) => {
+            if path.starts_with('/') && path != "/" && !path.split('/').any(|part| part == "..") {
+                Ok(Persistence::HostPath { path })
+            } else {
+                Err(invalid(
+                    "HostDataPath",
+                    "an absolute path on the instance such as /var/lib/datero",
+                    &path,
+                ))
+            }
+        }
+        (None, None) => Ok(Persistence::Ephemeral),
+    }
+}
+
+fn log_group(name: &str) -> Result<(), PropertyError> {
+    let fits = name.len() <= 512
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.' | '#'));
+    if fits {
+        Ok(())
+    } else {
+        Err(invalid(
+            "LogGroupName",
+            "a CloudWatch Logs group name (letters, digits, _-/.#)",
+            name,
+        ))
+    }
+}
+
+fn environment_names(environment: &BTreeMap<String, String>) -> Result<(), PropertyError> {
+    for name in environment.keys() {
+        if name.eq_ignore_ascii_case(PASSWORD_VARIABLE) {
+            return Err(PropertyError::Invalid {
+                name: format!("Environment.{name}"),
+                expected: "no POSTGRES_PASSWORD: it comes only from PasswordSecretArn".to_owned(),
+                found: "a plaintext value (not shown)".to_owned(),
+            });
+        }
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(invalid(
+                "Environment",
+                "variable names of letters, digits and underscores",
+                name,
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:datero-pw-AbC123";
+    const ROLE: &str = "arn:aws:iam::111122223333:role/datero-exec";
+
+    fn minimal() -> Value {
+        json!({"PasswordSecretArn": SECRET, "ExecutionRoleArn": ROLE})
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut properties = minimal();
+        properties[key] = value;
+        properties
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let spec = TaskDefinitionSpec::parse(&minimal()).unwrap();
+        assert_eq!(spec.family, "datero");
+        assert_eq!(spec.image, "chumaky/datero:latest");
+        assert_eq!((spec.cpu, spec.memory, spec.host_port), (1024, 1536, 80));
+        assert_eq!(spec.persistence, Persistence::Ephemeral);
+        assert!(spec.environment.is_empty());
+    }
+
+    #[test]
+    fn every_bad_property_is_named() {
+        let cases = [
+            (
+                json!({"ExecutionRoleArn": ROLE}),
+                "property PasswordSecretArn is required: expected the ARN of the Secrets Manager secret holding the password",
+            ),
+            (
+                json!({"PasswordSecretArn": SECRET}),
+                "property ExecutionRoleArn is required: expected the ARN of the task execution role",
+            ),
+            (
+                with("Cpu", json!("64")),
+                "property Cpu is invalid: expected a whole number from 128 to 10240, got \"64\"",
+            ),
+            (
+                with("Memory", json!(256)),
+                "property Memory is invalid: expected a whole number from 512 to 245760, got 256",
+            ),
+            (
+                with("HostPort", json!("70000")),
+                "property HostPort is invalid: expected a whole number from 1 to 65535, got \"70000\"",
+            ),
+            (
+                with("Image", json!("")),
+                "property Image is invalid: expected a container image reference such as chumaky/datero:1.2.0, got \"\"",
+            ),
+            (
+                with("PasswordSecretArn", json!("my-secret")),
+                "property PasswordSecretArn is invalid: expected an ARN like arn:aws:secretsmanager:<region>:<account>:secret:<name>, got \"my-secret\"",
+            ),
+            (
+                with("ExecutionRoleArn", json!(SECRET)),
+                "property ExecutionRoleArn is invalid: expected an ARN like arn:aws:iam::<account>:role/<name>",
+            ),
+            (
+                with("EfsFileSystemId", json!("efs-1")),
+                "property EfsFileSystemId is invalid",
+            ),
+            (
+                with("HostDataPath", json!("data")),
+                "property HostDataPath is invalid",
+            ),
+            (
+                with("Environment", json!({"POSTGRES_PASSWORD": "hunter2"})),
+                "property Environment.POSTGRES_PASSWORD is invalid: expected no POSTGRES_PASSWORD: it comes only from PasswordSecretArn, got a plaintext value (not shown)",
+            ),
+            (
+                with("Family", json!("bad family")),
+                "property Family is invalid",
+            ),
+        ];
+        for (properties, expected) in cases {
+            let error = TaskDefinitionSpec::parse(&properties)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(expected),
+                "{error}\n  expected: {expected}"
+            );
+            assert!(!error.contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn efs_and_host_path_exclude_each_other() {
+        let mut properties = with("EfsFileSystemId", json!("fs-0123456789abcdef0"));
+        properties["HostDataPath"] = json!("/var/lib/datero");
+        let error = TaskDefinitionSpec::parse(&properties)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("properties EfsFileSystemId and HostDataPath cannot both be set"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn persistence_and_environment_are_read() {
+        let spec =
+            TaskDefinitionSpec::parse(&with("EfsFileSystemId", json!("fs-0123abcd"))).unwrap();
+        assert_eq!(
+            spec.persistence,
+            Persistence::Efs {
+                file_system_id: "fs-0123abcd".into()
+            }
+        );
+        let spec =
+            TaskDefinitionSpec::parse(&with("Environment", json!("{\"DATERO_MODE\":\"demo\"}")))
+                .unwrap();
+        assert_eq!(
+            spec.environment.get("DATERO_MODE").map(String::as_str),
+            Some("demo")
+        );
+    }
+}
