@@ -12,6 +12,7 @@ pub mod datero_task;
 pub mod error;
 pub mod logging;
 pub mod properties;
+pub mod provisioner;
 pub mod resources;
 
 pub use error::{PropertyError, ResourceError};

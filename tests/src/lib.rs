@@ -7,6 +7,7 @@
 
 pub mod emulator;
 pub mod events;
+pub mod fixtures;
 pub mod harness;
 pub mod http;
 pub mod runtime_api;

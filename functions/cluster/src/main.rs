@@ -1,19 +1,75 @@
-//! Placeholder until its issue lands: parses the request and answers, acting on nothing.
+//! `Custom::DateroCluster`: an ECS cluster with an EC2 capacity provider over an existing Auto
+//! Scaling group, made the cluster's default strategy; torn down so that nothing blocks the
+//! stack's deletion.
+
+mod create;
+mod delete;
+mod ecs_ops;
+mod group;
+mod update;
 
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
-use datero_shared::{ResourceError, logging};
+use datero_shared::resources::cluster::ClusterSpec;
+use datero_shared::{ResourceError, aws, logging};
+
+/// Clients built once per process.
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
-    serve(handle).await
+    let config = aws::load_config().await;
+    let clients = Clients {
+        ecs: aws_sdk_ecs::Client::new(&config),
+        autoscaling: aws_sdk_autoscaling::Client::new(&config),
+    };
+    serve(|request| handle(request, &clients)).await
 }
 
-async fn handle(request: CustomResourceRequest) -> Result<Outcome, ResourceError> {
+async fn handle(
+    request: CustomResourceRequest,
+    clients: &Clients,
+) -> Result<Outcome, ResourceError> {
     match &request.action {
+        Action::Create => {
+            let spec = ClusterSpec::parse(&request.properties, request.stack_name())?;
+            create::create(&request, &spec, clients).await
+        }
+        Action::Update {
+            physical_resource_id,
+            old_properties,
+        } => {
+            let new = ClusterSpec::parse(&request.properties, request.stack_name())?;
+            update::update(
+                &request,
+                physical_resource_id,
+                old_properties,
+                &new,
+                clients,
+            )
+            .await
+        }
         Action::Delete {
             physical_resource_id,
-        } => Ok(Outcome::new(physical_resource_id.clone())),
-        _ => Err(ResourceError::Failed("not implemented yet".into())),
+        } => {
+            delete::delete(
+                physical_resource_id,
+                &request.properties,
+                request.deadline,
+                clients,
+            )
+            .await
+        }
     }
+}
+
+/// What CloudFormation reads back: the cluster's ARN as id, and its names as attributes.
+fn outcome(cluster_arn: &str, spec: &ClusterSpec) -> Outcome {
+    Outcome::new(cluster_arn)
+        .with("ClusterName", &spec.cluster_name)
+        .with("ClusterArn", cluster_arn)
+        .with("CapacityProviderName", &spec.capacity_provider_name)
 }

@@ -94,16 +94,50 @@ impl ClusterSpec {
         }
     }
 
-    /// Whether going from `self` to `new` needs a new cluster (a new physical id).
-    pub fn needs_new_cluster(&self, new: &Self) -> bool {
-        self.cluster_name != new.cluster_name
-    }
-
-    /// Whether the capacity provider must be made anew (it cannot change its group or name).
-    pub fn needs_new_provider(&self, new: &Self) -> bool {
-        self.auto_scaling_group != new.auto_scaling_group
+    /// What an Update from `self` to `new` has to do.
+    pub fn plan_update(&self, new: &Self) -> UpdatePlan {
+        if self.cluster_name != new.cluster_name {
+            return UpdatePlan::NewCluster;
+        }
+        let provider = if self.auto_scaling_group != new.auto_scaling_group
             || self.capacity_provider_name != new.capacity_provider_name
+        {
+            ProviderChange::Replace
+        } else if self.target_capacity != new.target_capacity
+            || self.managed_termination_protection != new.managed_termination_protection
+        {
+            ProviderChange::Update
+        } else {
+            ProviderChange::None
+        };
+        UpdatePlan::InPlace {
+            provider,
+            insights_changed: self.container_insights != new.container_insights,
+        }
     }
+}
+
+/// What an Update does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdatePlan {
+    /// A new cluster under a new physical id; CloudFormation deletes the old one afterwards.
+    NewCluster,
+    /// The same cluster (same physical id), changed where it stands.
+    InPlace {
+        provider: ProviderChange,
+        insights_changed: bool,
+    },
+}
+
+/// What happens to the capacity provider in an in-place Update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderChange {
+    None,
+    /// Target capacity or termination protection: UpdateCapacityProvider.
+    Update,
+    /// A new group or name: a provider cannot change either, so it is made anew (and the old
+    /// one removed by this Update, since the cluster's id does not change).
+    Replace,
 }
 
 /// Properties read leniently for Delete; `None` where they cannot be known.
@@ -111,6 +145,12 @@ impl ClusterSpec {
 pub struct LenientCluster {
     pub auto_scaling_group: Option<String>,
     pub capacity_provider_name: Option<String>,
+}
+
+/// The cluster's name from its ARN (`arn:...:cluster/<name>`); `None` for anything else.
+pub fn cluster_name_of(cluster_arn: &str) -> Option<&str> {
+    let (prefix, name) = cluster_arn.split_once(":cluster/")?;
+    (prefix.starts_with("arn:") && names::ecs_name("", name).is_ok()).then_some(name)
 }
 
 /// The group's name from a name or an ARN (`...:autoScalingGroupName/<name>`).
@@ -185,22 +225,38 @@ mod tests {
     }
 
     #[test]
-    fn replacement_rules() {
-        let old = ClusterSpec::parse(&json!({"AutoScalingGroupName": "a"}), "s").unwrap();
-        let capacity = ClusterSpec::parse(
-            &json!({"AutoScalingGroupName": "a", "TargetCapacity": 50}),
-            "s",
-        )
-        .unwrap();
-        assert!(!old.needs_new_cluster(&capacity) && !old.needs_new_provider(&capacity));
-        let renamed = ClusterSpec::parse(
-            &json!({"AutoScalingGroupName": "a", "ClusterName": "other"}),
-            "s",
-        )
-        .unwrap();
-        assert!(old.needs_new_cluster(&renamed));
-        let regrouped = ClusterSpec::parse(&json!({"AutoScalingGroupName": "b"}), "s").unwrap();
-        assert!(!old.needs_new_cluster(&regrouped) && old.needs_new_provider(&regrouped));
+    fn update_plans() {
+        let spec = |properties: Value| ClusterSpec::parse(&properties, "s").unwrap();
+        let old = spec(json!({"AutoScalingGroupName": "a"}));
+        let plan = |new: Value| old.plan_update(&spec(new));
+        let in_place = |provider, insights_changed| UpdatePlan::InPlace {
+            provider,
+            insights_changed,
+        };
+        assert_eq!(
+            plan(json!({"AutoScalingGroupName": "a", "ClusterName": "other"})),
+            UpdatePlan::NewCluster
+        );
+        assert_eq!(
+            plan(json!({"AutoScalingGroupName": "a", "TargetCapacity": 50})),
+            in_place(ProviderChange::Update, false)
+        );
+        assert_eq!(
+            plan(json!({"AutoScalingGroupName": "a", "ManagedTerminationProtection": "DISABLED"})),
+            in_place(ProviderChange::Update, false)
+        );
+        assert_eq!(
+            plan(json!({"AutoScalingGroupName": "b"})),
+            in_place(ProviderChange::Replace, false)
+        );
+        assert_eq!(
+            plan(json!({"AutoScalingGroupName": "a", "ContainerInsights": "enabled"})),
+            in_place(ProviderChange::None, true)
+        );
+        assert_eq!(
+            plan(json!({"AutoScalingGroupName": "a"})),
+            in_place(ProviderChange::None, false)
+        );
     }
 
     #[test]

@@ -21,18 +21,41 @@ async fn main() -> ExitCode {
         "PasswordSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:datero-pw-AbCdEf",
         "ExecutionRoleArn": "arn:aws:iam::123456789012:role/datero-execution",
     });
-    let create = harness.request(events::create(TYPE, properties.clone(), "")).await;
+    let create = harness
+        .request(events::create(TYPE, properties.clone(), ""))
+        .await;
     report(&started, "TaskDefinition", "CREATE", &create);
-    let id = create["PhysicalResourceId"].as_str().unwrap_or_default().to_owned();
-    let delete = harness.request(events::delete(TYPE, &id, properties, "")).await;
+    let id = create["PhysicalResourceId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let delete = harness
+        .request(events::delete(TYPE, &id, properties, ""))
+        .await;
     report(&started, "TaskDefinition", "DELETE", &delete);
     let ok = create["Status"] == "SUCCESS" && delete["Status"] == "SUCCESS";
-    println!("{} in {:.1} s", if ok { "lifecycle OK" } else { "lifecycle FAILED" }, started.elapsed().as_secs_f64());
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!(
+        "{} in {:.1} s",
+        if ok {
+            "lifecycle OK"
+        } else {
+            "lifecycle FAILED"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn report(started: &Instant, resource: &str, action: &str, answer: &Value) {
-    let status = if answer["Status"] == "SUCCESS" { "COMPLETE" } else { "FAILED" };
+    let status = if answer["Status"] == "SUCCESS" {
+        "COMPLETE"
+    } else {
+        "FAILED"
+    };
     println!(
         "{:>6.1}s  {resource:<16} {action}_{status:<9} {}",
         started.elapsed().as_secs_f64(),

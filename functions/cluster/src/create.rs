@@ -1,0 +1,133 @@
+//! Create: protection, cluster, provider, default strategy; undone step by step on failure.
+
+use datero_shared::ResourceError;
+use datero_shared::custom_resource::{CustomResourceRequest, Outcome};
+use datero_shared::resources::cluster::ClusterSpec;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::{Clients, ecs_ops, group, outcome};
+
+/// Something this request made, to be unmade if a later step fails.
+#[derive(Debug)]
+enum Made {
+    /// The group's protection, which was off before.
+    Protection(String),
+    Cluster(String),
+    Provider(String),
+    Attachment(String),
+}
+
+/// Makes the cluster and its provider; on failure leaves nothing this request made.
+pub async fn create(
+    request: &CustomResourceRequest,
+    spec: &ClusterSpec,
+    clients: &Clients,
+) -> Result<Outcome, ResourceError> {
+    let mut made = Vec::new();
+    match make(request, spec, clients, &mut made).await {
+        Ok(cluster_arn) => {
+            info!(decision = "created", cluster = %spec.cluster_name, provider = %spec.capacity_provider_name, "cluster ready");
+            Ok(outcome(&cluster_arn, spec))
+        }
+        Err(failure) => {
+            warn!(error = %failure, undo = ?made, "create failed; undoing what it made");
+            undo(made, clients, request.deadline).await;
+            Err(failure)
+        }
+    }
+}
+
+async fn make(
+    request: &CustomResourceRequest,
+    spec: &ClusterSpec,
+    clients: &Clients,
+    made: &mut Vec<Made>,
+) -> Result<String, ResourceError> {
+    let group = group::require(clients, &spec.auto_scaling_group).await?;
+    let group_arn = group
+        .auto_scaling_group_arn()
+        .unwrap_or_default()
+        .to_owned();
+    if spec.managed_termination_protection
+        && group.new_instances_protected_from_scale_in() != Some(true)
+    {
+        group::set_protection(clients, &group, true).await?;
+        made.push(Made::Protection(spec.auto_scaling_group.clone()));
+    }
+
+    let cluster_arn = match ecs_ops::active_cluster(clients, &spec.cluster_name).await? {
+        // A repeated delivery of this same Create: the cluster is ours already.
+        Some(cluster) if ecs_ops::made_by(request, cluster.tags()) => {
+            cluster.cluster_arn().unwrap_or_default().to_owned()
+        }
+        Some(_) => {
+            return Err(ResourceError::Failed(format!(
+                "cluster {} already exists and was not made by this stack (property ClusterName): choose another name",
+                spec.cluster_name
+            )));
+        }
+        None => {
+            let cluster = ecs_ops::create_cluster(clients, request, spec).await?;
+            made.push(Made::Cluster(spec.cluster_name.clone()));
+            cluster.cluster_arn().unwrap_or_default().to_owned()
+        }
+    };
+
+    match ecs_ops::active_provider(clients, &spec.capacity_provider_name).await? {
+        Some(provider)
+            if provider_group(&provider) == Some(group_arn.as_str())
+                && ecs_ops::made_by(request, provider.tags()) => {}
+        Some(_) => {
+            return Err(ResourceError::Failed(format!(
+                "capacity provider {} already exists (property CapacityProviderName): choose another name",
+                spec.capacity_provider_name
+            )));
+        }
+        None => {
+            ecs_ops::create_provider(clients, request, spec, &group_arn).await?;
+            made.push(Made::Provider(spec.capacity_provider_name.clone()));
+        }
+    }
+
+    ecs_ops::attach(clients, &spec.cluster_name, &spec.capacity_provider_name).await?;
+    made.push(Made::Attachment(spec.cluster_name.clone()));
+    Ok(cluster_arn)
+}
+
+fn provider_group(provider: &aws_sdk_ecs::types::CapacityProvider) -> Option<&str> {
+    provider
+        .auto_scaling_group_provider()
+        .map(|asg| asg.auto_scaling_group_arn())
+}
+
+/// Unmakes in reverse order; each step is best effort and logged, since the answer is
+/// FAILED already and the original error is what the user needs to see.
+async fn undo(made: Vec<Made>, clients: &Clients, deadline: Instant) {
+    for step in made.into_iter().rev() {
+        let result = match &step {
+            Made::Attachment(cluster) => ecs_ops::detach_all(clients, cluster).await,
+            Made::Provider(name) => ecs_ops::delete_provider(clients, name, deadline).await,
+            Made::Cluster(name) => delete_cluster(clients, name).await,
+            Made::Protection(name) => match group::describe(clients, name).await {
+                Ok(Some(group)) => group::set_protection(clients, &group, false).await,
+                other => other.map(|_| ()),
+            },
+        };
+        match result {
+            Ok(()) => info!(step = ?step, "undone"),
+            Err(error) => warn!(step = ?step, %error, "could not undo"),
+        }
+    }
+}
+
+async fn delete_cluster(clients: &Clients, name: &str) -> Result<(), ResourceError> {
+    clients
+        .ecs
+        .delete_cluster()
+        .cluster(name)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|error| datero_shared::aws::aws_error("DeleteCluster", &error))
+}

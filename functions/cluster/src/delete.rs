@@ -1,0 +1,209 @@
+//! Delete: leave nothing that blocks the stack's deletion. Every step tolerates "already gone".
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{CapacityProvider, DesiredStatus, ManagedTerminationProtection};
+use datero_shared::ResourceError;
+use datero_shared::aws::{aws_error, error_code};
+use datero_shared::custom_resource::Outcome;
+use datero_shared::provisioner::stop_reason;
+use datero_shared::resources::cluster::{ClusterSpec, cluster_name_of, group_name};
+use serde_json::Value;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::{Clients, ecs_ops, group};
+
+pub async fn delete(
+    cluster_arn: &str,
+    properties: &Value,
+    deadline: Instant,
+    clients: &Clients,
+) -> Result<Outcome, ResourceError> {
+    let done = Outcome::new(cluster_arn);
+    let Some(cluster_name) = cluster_name_of(cluster_arn) else {
+        info!(
+            decision = "skip",
+            physical_resource_id = cluster_arn,
+            "not a cluster ARN: nothing to delete"
+        );
+        return Ok(done);
+    };
+    let known = ClusterSpec::lenient(properties);
+    let cluster = ecs_ops::active_cluster(clients, cluster_name).await?;
+
+    // The providers to remove: those attached now, and the one the properties name (or its
+    // default), in case an earlier attempt detached it already.
+    let mut names: BTreeSet<String> = cluster
+        .iter()
+        .flat_map(|cluster| cluster.capacity_providers().iter().cloned())
+        .collect();
+    names.insert(
+        known
+            .capacity_provider_name
+            .clone()
+            .unwrap_or_else(|| format!("{cluster_name}-ec2")),
+    );
+    let names: Vec<String> = names.into_iter().collect();
+    let providers: Vec<CapacityProvider> = ecs_ops::providers(clients, &names).await?;
+    let mut groups: BTreeSet<String> = providers
+        .iter()
+        .filter_map(|provider| provider.auto_scaling_group_provider())
+        .map(|asg| group_name(asg.auto_scaling_group_arn()).to_owned())
+        .collect();
+    groups.extend(known.auto_scaling_group);
+    info!(decision = "delete", cluster = cluster_name, cluster_active = cluster.is_some(), providers = ?names, groups = ?groups, "tearing down");
+
+    if cluster.is_some() {
+        stop_tasks(clients, cluster_name).await?;
+    }
+    for name in &groups {
+        release_group(clients, name, &names).await?;
+    }
+    if cluster.is_some() {
+        ecs_ops::detach_all(clients, cluster_name).await?;
+    }
+    for name in &names {
+        ecs_ops::delete_provider(clients, name, deadline).await?;
+    }
+    if cluster.is_some() {
+        deregister_instances(clients, cluster_name).await?;
+        delete_cluster(clients, cluster_name, deadline).await?;
+    }
+    info!(
+        decision = "deleted",
+        cluster = cluster_name,
+        "cluster and capacity provider gone"
+    );
+    Ok(done)
+}
+
+async fn stop_tasks(clients: &Clients, cluster: &str) -> Result<(), ResourceError> {
+    let arns = clients
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .desired_status(DesiredStatus::Running)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|error| aws_error("ListTasks", &error))?;
+    let reason = stop_reason("cluster deleted");
+    for arn in &arns {
+        match clients
+            .ecs
+            .stop_task()
+            .cluster(cluster)
+            .task(arn)
+            .reason(&reason)
+            .send()
+            .await
+        {
+            Ok(_) => info!(task = %arn, "task stopped"),
+            // Stopped or gone meanwhile.
+            Err(error) if error_code(&error) == Some("InvalidParameterException") => {}
+            Err(error) => return Err(aws_error("StopTask", &error)),
+        }
+    }
+    Ok(())
+}
+
+/// Turns the group's scale-in protection off so that CloudFormation can delete the group,
+/// unless another provider (not one being deleted) still needs it on.
+async fn release_group(
+    clients: &Clients,
+    name: &str,
+    deleting: &[String],
+) -> Result<(), ResourceError> {
+    let Some(found) = group::describe(clients, name).await? else {
+        info!(group = name, "group already gone");
+        return Ok(());
+    };
+    let arn = found.auto_scaling_group_arn().unwrap_or_default();
+    let still_needed = ecs_ops::providers(clients, &[])
+        .await?
+        .iter()
+        .any(|provider| {
+            let asg = provider.auto_scaling_group_provider();
+            !deleting
+                .iter()
+                .any(|name| Some(name.as_str()) == provider.name())
+                && provider.status() == Some(&aws_sdk_ecs::types::CapacityProviderStatus::Active)
+                && asg.is_some_and(|asg| {
+                    asg.auto_scaling_group_arn() == arn
+                        && asg.managed_termination_protection()
+                            == Some(&ManagedTerminationProtection::Enabled)
+                })
+        });
+    if still_needed {
+        info!(
+            group = name,
+            decision = "skip",
+            "another capacity provider with termination protection uses the group; protection kept"
+        );
+        return Ok(());
+    }
+    group::set_protection(clients, &found, false).await
+}
+
+async fn deregister_instances(clients: &Clients, cluster: &str) -> Result<(), ResourceError> {
+    let arns = clients
+        .ecs
+        .list_container_instances()
+        .cluster(cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|error| aws_error("ListContainerInstances", &error))?;
+    for arn in &arns {
+        let result = clients
+            .ecs
+            .deregister_container_instance()
+            .cluster(cluster)
+            .container_instance(arn)
+            .force(true)
+            .send()
+            .await;
+        match result {
+            Ok(_) => info!(container_instance = %arn, "container instance deregistered"),
+            Err(error) if error_code(&error) == Some("InvalidParameterException") => {}
+            Err(error) => return Err(aws_error("DeregisterContainerInstance", &error)),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the cluster, waiting out tasks that are still stopping, until `deadline`.
+async fn delete_cluster(
+    clients: &Clients,
+    cluster: &str,
+    deadline: Instant,
+) -> Result<(), ResourceError> {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        match clients.ecs.delete_cluster().cluster(cluster).send().await {
+            Ok(_) => return Ok(()),
+            Err(error) if error_code(&error) == Some("ClusterNotFoundException") => return Ok(()),
+            Err(error)
+                if matches!(
+                    error_code(&error),
+                    Some(
+                        "ClusterContainsTasksException"
+                            | "UpdateInProgressException"
+                            | "ClusterContainsContainerInstancesException"
+                    )
+                ) && Instant::now() + pause < deadline =>
+            {
+                warn!(cluster, error = %datero_shared::aws::error_message(&error), "cluster not deletable yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            Err(error) => return Err(aws_error("DeleteCluster", &error)),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The ECS calls the cluster resource makes, each tolerant of "already so" where that is safe.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::{
+    AutoScalingGroupProvider, AutoScalingGroupProviderUpdate, CapacityProvider,
+    CapacityProviderStatus, CapacityProviderStrategyItem, Cluster, ClusterField, ClusterSetting,
+    ClusterSettingName, ManagedScaling, ManagedScalingStatus, ManagedTerminationProtection, Tag,
+};
+use datero_shared::ResourceError;
+use datero_shared::aws::{aws_error, error_code};
+use datero_shared::custom_resource::CustomResourceRequest;
+use datero_shared::resources::cluster::ClusterSpec;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::Clients;
+
+/// The cluster if it exists and is ACTIVE (a deleted cluster lingers as INACTIVE).
+pub async fn active_cluster(
+    clients: &Clients,
+    name: &str,
+) -> Result<Option<Cluster>, ResourceError> {
+    let answer = clients
+        .ecs
+        .describe_clusters()
+        .clusters(name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeClusters", &error))?;
+    Ok(answer
+        .clusters()
+        .iter()
+        .find(|cluster| cluster.status() == Some("ACTIVE"))
+        .cloned())
+}
+
+/// The provider if it exists and is not being deleted.
+pub async fn active_provider(
+    clients: &Clients,
+    name: &str,
+) -> Result<Option<CapacityProvider>, ResourceError> {
+    Ok(providers(clients, &[name.to_owned()])
+        .await?
+        .into_iter()
+        .find(|provider| provider.status() == Some(&CapacityProviderStatus::Active)))
+}
+
+/// Describes the named providers; an empty list describes every provider of the account.
+pub async fn providers(
+    clients: &Clients,
+    names: &[String],
+) -> Result<Vec<CapacityProvider>, ResourceError> {
+    let answer = clients
+        .ecs
+        .describe_capacity_providers()
+        .set_capacity_providers((!names.is_empty()).then(|| names.to_vec()))
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeCapacityProviders", &error))?;
+    Ok(answer.capacity_providers().to_vec())
+}
+
+pub fn ownership_tags(request: &CustomResourceRequest) -> Vec<Tag> {
+    request
+        .ownership_tags()
+        .into_iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect()
+}
+
+/// Whether `tags` say the resource was made by this stack's custom resource.
+pub fn made_by(request: &CustomResourceRequest, tags: &[Tag]) -> bool {
+    request.ownership_tags().iter().all(|(key, value)| {
+        tags.iter()
+            .any(|tag| tag.key() == Some(key) && tag.value() == Some(value))
+    })
+}
+
+fn insights(enabled: bool) -> ClusterSetting {
+    ClusterSetting::builder()
+        .name(ClusterSettingName::ContainerInsights)
+        .value(if enabled { "enabled" } else { "disabled" })
+        .build()
+}
+
+pub async fn create_cluster(
+    clients: &Clients,
+    request: &CustomResourceRequest,
+    spec: &ClusterSpec,
+) -> Result<Cluster, ResourceError> {
+    let answer = clients
+        .ecs
+        .create_cluster()
+        .cluster_name(&spec.cluster_name)
+        .settings(insights(spec.container_insights))
+        .set_tags(Some(ownership_tags(request)))
+        .send()
+        .await
+        .map_err(|error| aws_error("CreateCluster", &error))?;
+    answer
+        .cluster()
+        .cloned()
+        .ok_or_else(|| ResourceError::Failed("CreateCluster answered no cluster".into()))
+}
+
+pub async fn set_insights(
+    clients: &Clients,
+    cluster: &str,
+    enabled: bool,
+) -> Result<(), ResourceError> {
+    clients
+        .ecs
+        .update_cluster()
+        .cluster(cluster)
+        .settings(insights(enabled))
+        .send()
+        .await
+        .map_err(|error| aws_error("UpdateCluster", &error))?;
+    Ok(())
+}
+
+fn managed_scaling(spec: &ClusterSpec) -> ManagedScaling {
+    ManagedScaling::builder()
+        .status(ManagedScalingStatus::Enabled)
+        .target_capacity(spec.target_capacity)
+        .build()
+}
+
+fn termination_protection(spec: &ClusterSpec) -> ManagedTerminationProtection {
+    if spec.managed_termination_protection {
+        ManagedTerminationProtection::Enabled
+    } else {
+        ManagedTerminationProtection::Disabled
+    }
+}
+
+pub async fn create_provider(
+    clients: &Clients,
+    request: &CustomResourceRequest,
+    spec: &ClusterSpec,
+    group_arn: &str,
+) -> Result<(), ResourceError> {
+    let provider = AutoScalingGroupProvider::builder()
+        .auto_scaling_group_arn(group_arn)
+        .managed_scaling(managed_scaling(spec))
+        .managed_termination_protection(termination_protection(spec))
+        .build()?;
+    clients
+        .ecs
+        .create_capacity_provider()
+        .name(&spec.capacity_provider_name)
+        .auto_scaling_group_provider(provider)
+        .set_tags(Some(ownership_tags(request)))
+        .send()
+        .await
+        .map_err(|error| aws_error("CreateCapacityProvider", &error))?;
+    Ok(())
+}
+
+pub async fn update_provider(clients: &Clients, spec: &ClusterSpec) -> Result<(), ResourceError> {
+    clients
+        .ecs
+        .update_capacity_provider()
+        .name(&spec.capacity_provider_name)
+        .auto_scaling_group_provider(
+            AutoScalingGroupProviderUpdate::builder()
+                .managed_scaling(managed_scaling(spec))
+                .managed_termination_protection(termination_protection(spec))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|error| aws_error("UpdateCapacityProvider", &error))?;
+    Ok(())
+}
+
+/// Makes `provider` the cluster's only provider and its default strategy.
+pub async fn attach(clients: &Clients, cluster: &str, provider: &str) -> Result<(), ResourceError> {
+    let strategy = CapacityProviderStrategyItem::builder()
+        .capacity_provider(provider)
+        .weight(1)
+        .base(0)
+        .build()?;
+    clients
+        .ecs
+        .put_cluster_capacity_providers()
+        .cluster(cluster)
+        .capacity_providers(provider)
+        .default_capacity_provider_strategy(strategy)
+        .send()
+        .await
+        .map_err(|error| aws_error("PutClusterCapacityProviders", &error))?;
+    Ok(())
+}
+
+/// Removes every provider from the cluster; a cluster already gone is fine.
+pub async fn detach_all(clients: &Clients, cluster: &str) -> Result<(), ResourceError> {
+    let result = clients
+        .ecs
+        .put_cluster_capacity_providers()
+        .cluster(cluster)
+        .set_capacity_providers(Some(Vec::new()))
+        .set_default_capacity_provider_strategy(Some(Vec::new()))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error_code(&error) == Some("ClusterNotFoundException") => Ok(()),
+        Err(error) => Err(aws_error("PutClusterCapacityProviders", &error)),
+    }
+}
+
+/// Deletes the provider and waits until ECS no longer lists it as ACTIVE, until `deadline`.
+/// A provider that does not exist is already deleted.
+pub async fn delete_provider(
+    clients: &Clients,
+    name: &str,
+    deadline: Instant,
+) -> Result<(), ResourceError> {
+    match clients
+        .ecs
+        .delete_capacity_provider()
+        .capacity_provider(name)
+        .send()
+        .await
+    {
+        Ok(_) => info!(provider = name, "capacity provider deletion requested"),
+        Err(error) if active_provider(clients, name).await?.is_none() => {
+            info!(provider = name, error = %datero_shared::aws::error_message(&error), "capacity provider already gone");
+            return Ok(());
+        }
+        Err(error) => return Err(aws_error("DeleteCapacityProvider", &error)),
+    }
+    let mut pause = Duration::from_millis(500);
+    while active_provider(clients, name).await?.is_some() {
+        if Instant::now() + pause >= deadline {
+            warn!(
+                provider = name,
+                "capacity provider still deleting at the deadline; going on"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! What CloudFormation or EC2 would have made before our functions run: an Auto Scaling group
+//! with instances, instances registered by the ECS agent, a task definition.
+
+use aws_config::SdkConfig;
+use aws_sdk_autoscaling::types::AutoScalingGroup;
+use serde_json::json;
+
+use crate::emulator::REGION;
+
+/// A group of `instances` instances (t3.small, ECS-optimized image id), unprotected.
+pub async fn auto_scaling_group(
+    config: &SdkConfig,
+    name: &str,
+    instances: i32,
+) -> AutoScalingGroup {
+    let client = aws_sdk_autoscaling::Client::new(config);
+    let template = format!("{name}-lc");
+    client
+        .create_launch_configuration()
+        .launch_configuration_name(&template)
+        .image_id("ami-12c6146b")
+        .instance_type("t3.small")
+        .send()
+        .await
+        .expect("create launch configuration");
+    client
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_configuration_name(&template)
+        .min_size(0)
+        .max_size(instances.max(1))
+        .desired_capacity(instances)
+        .availability_zones(format!("{REGION}a"))
+        .send()
+        .await
+        .expect("create auto scaling group");
+    describe_group(config, name)
+        .await
+        .expect("the group exists")
+}
+
+/// The group as the emulator holds it now.
+pub async fn describe_group(config: &SdkConfig, name: &str) -> Option<AutoScalingGroup> {
+    aws_sdk_autoscaling::Client::new(config)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .expect("describe groups")
+        .auto_scaling_groups()
+        .first()
+        .cloned()
+}
+
+/// Registers every instance of the group with the cluster, as the ECS agent does at boot.
+pub async fn register_instances(
+    config: &SdkConfig,
+    cluster: &str,
+    group: &AutoScalingGroup,
+) -> Vec<String> {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let mut arns = Vec::new();
+    for instance in group.instances() {
+        let document = json!({
+            "instanceId": instance.instance_id(),
+            "region": REGION,
+            "availabilityZone": format!("{REGION}a"),
+        });
+        let registered = ecs
+            .register_container_instance()
+            .cluster(cluster)
+            .instance_identity_document(document.to_string())
+            .send()
+            .await
+            .expect("register container instance");
+        if let Some(arn) = registered
+            .container_instance()
+            .and_then(|ci| ci.container_instance_arn())
+        {
+            arns.push(arn.to_owned());
+        }
+    }
+    arns
+}
+
+/// A minimal task definition of `family` (what the task-definition function registers is
+/// tested on its own).
+pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("datero")
+        .image("chumaky/datero:1.2.0")
+        .memory(1536)
+        .cpu(1024)
+        .build();
+    aws_sdk_ecs::Client::new(config)
+        .register_task_definition()
+        .family(family)
+        .container_definitions(container)
+        .send()
+        .await
+        .expect("register task definition")
+        .task_definition()
+        .and_then(|definition| definition.task_definition_arn())
+        .expect("an ARN")
+        .to_owned()
+}
