@@ -9,10 +9,13 @@
 pub mod aws;
 pub mod custom_resource;
 pub mod datero_task;
+pub mod ecs_event;
+pub mod ecs_tasks;
 pub mod error;
 pub mod logging;
 pub mod properties;
 pub mod provisioner;
 pub mod resources;
+pub mod restart_policy;
 
 pub use error::{PropertyError, ResourceError};

@@ -5,8 +5,11 @@ below names the AWS behaviour it restores (ECS API Reference, "APIReference/API_
 The launcher binds 127.0.0.1 on the given port (0 = any free port), prints the port on its first
 line of stdout, and serves until it is killed.
 
-Test-only control (never part of AWS): POST /_datero/stop-task with JSON
-{"cluster", "task", "stopCode", "reason", "exitCode"} stops a task as if its container crashed.
+Test-only controls (never part of AWS):
+- POST /_datero/stop-task {"cluster", "task", "stopCode", "reason", "exitCode", "ranForSeconds"}
+  stops a task as if its container crashed (optionally after having run that long).
+- POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason"} sets how tasks
+  started from now on behave: run at once (default), stay PENDING, or stop before running.
 """
 
 from __future__ import annotations
@@ -246,6 +249,17 @@ _original_deregister_container_instance = Backend.deregister_container_instance
 
 
 _client_tokens: dict[tuple[str, str], dict[str, Any]] = {}
+_task_start: dict[str, str] = {"mode": "running", "reason": ""}
+
+
+def _apply_start_mode(task: Any) -> None:
+    mode = _task_start["mode"]
+    if mode == "pending":
+        task.last_status = "PENDING"
+        task.started_at = None
+    elif mode == "fail":
+        _mark_stopped(task, "TaskFailedToStart", _task_start["reason"] or "CannotPullContainerError", None)
+        task.started_at = None
 _original_run_task_response = ecs_responses.EC2ContainerServiceResponse.run_task
 
 
@@ -279,6 +293,7 @@ def run_task_response(self: Any) -> Any:
                 result = {"tasks": [], "failures": [{"arn": instances[0].container_instance_arn, "reason": "RESOURCE:MEMORY"}]}
             for task in result["tasks"]:
                 task.capacity_provider_name = (strategy or [{}])[0].get("capacityProvider")
+                _apply_start_mode(task)
         if token:
             _client_tokens[key] = result
         return ActionResult(result)
@@ -329,6 +344,10 @@ def control_app(moto_app: Any) -> Any:
         request = Request(environ)
         if request.path == "/_datero/stop-task" and request.method == "POST":
             return _crash_task(request)(environ, start_response)
+        if request.path == "/_datero/task-start" and request.method == "POST":
+            body = json.loads(request.get_data() or b"{}")
+            _task_start.update(mode=body.get("mode", "running"), reason=body.get("reason", ""))
+            return Response("{}", mimetype="application/json")(environ, start_response)
         return moto_app(environ, start_response)
 
     return app
@@ -351,6 +370,11 @@ def _crash_task(request: Request) -> Response:
             body.get("reason", "Essential container in task exited"),
             body.get("exitCode", 1),
         )
+        ran_for = body.get("ranForSeconds")
+        if ran_for is not None:
+            from datetime import timedelta
+
+            task.started_at = task.stopped_at - timedelta(seconds=float(ran_for))
     return Response(json.dumps({"taskArn": task.task_arn}), mimetype="application/json")
 
 

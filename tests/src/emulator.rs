@@ -15,6 +15,17 @@ use crate::workspace_root;
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 
+/// How tasks started on the emulator behave.
+#[derive(Debug, Clone, Copy)]
+pub enum TaskStart {
+    /// RUNNING at once (the default).
+    Running,
+    /// Stuck in PENDING, as when no instance has room.
+    Pending,
+    /// STOPPED before running, with this reason.
+    Fail(&'static str),
+}
+
 /// A running emulator; stopped when dropped.
 pub struct Emulator {
     child: Child,
@@ -91,21 +102,43 @@ impl Emulator {
         ]
     }
 
-    /// Stops a task as if its essential container exited with `exit_code` (test-only control).
-    pub async fn crash_task(&self, cluster: &str, task_arn: &str, exit_code: i32) {
+    /// Stops a task as if its essential container exited with `exit_code` after running for
+    /// `ran_for` (test-only control).
+    pub async fn crash_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+        exit_code: i32,
+        ran_for: Duration,
+    ) {
         let body = serde_json::json!({
             "cluster": cluster, "task": task_arn, "exitCode": exit_code,
             "stopCode": "EssentialContainerExited", "reason": "Essential container in task exited",
+            "ranForSeconds": ran_for.as_secs_f64(),
         });
+        self.control("stop-task", body).await;
+    }
+
+    /// How tasks started from now on behave (test-only control).
+    pub async fn set_task_start(&self, start: TaskStart) {
+        let body = match start {
+            TaskStart::Running => serde_json::json!({"mode": "running"}),
+            TaskStart::Pending => serde_json::json!({"mode": "pending"}),
+            TaskStart::Fail(reason) => serde_json::json!({"mode": "fail", "reason": reason}),
+        };
+        self.control("task-start", body).await;
+    }
+
+    async fn control(&self, action: &str, body: serde_json::Value) {
         let response = reqwest::Client::new()
-            .post(format!("{}/_datero/stop-task", self.endpoint))
+            .post(format!("{}/_datero/{action}", self.endpoint))
             .body(body.to_string())
             .send()
             .await
             .expect("reach the emulator");
         assert!(
             response.status().is_success(),
-            "crash_task: {}",
+            "{action}: {}",
             response.status()
         );
     }

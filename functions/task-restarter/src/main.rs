@@ -1,17 +1,230 @@
-//! Placeholder until its issue lands.
+//! Restarts Datero when its task stops: the target of the EventBridge rule on ECS Task State
+//! Change (STOPPED), and of the delay queue that brings back restarts put off by the backoff.
 
-use lambda_runtime::{LambdaEvent, service_fn};
+mod config;
+
+use std::time::Duration;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_ecs::types::DesiredStatus;
+use datero_shared::aws::{aws_error, load_config};
+use datero_shared::ecs_event::TaskStateChange;
+use datero_shared::ecs_tasks::{self, RunTask};
+use datero_shared::restart_policy::{
+    self, DelayedRestart, FinishedTask, Skip, backoff, failure_streak, screen,
+};
+use datero_shared::{ResourceError, logging};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
+use tracing::{info, warn};
+
+use config::Config;
+
+struct Context {
+    config: Config,
+    ecs: aws_sdk_ecs::Client,
+    sqs: aws_sdk_sqs::Client,
+}
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    datero_shared::logging::init();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        tracing::info!(
-            id = event.payload["id"].as_str().unwrap_or(""),
-            "event received"
-        );
-        Ok::<(), lambda_runtime::Error>(())
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let config = Config::from_env()?;
+    let sdk = load_config().await;
+    let context = Context {
+        config,
+        ecs: aws_sdk_ecs::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+    };
+    let context = &context;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        handle(event.payload, context)
     }))
     .await
+}
+
+/// An `Err` makes Lambda retry and, in the end, keeps the event in the dead-letter queue: it is
+/// returned only when a restart that should happen could not be made.
+async fn handle(payload: Value, context: &Context) -> Result<(), Error> {
+    if payload.get("Records").is_some() {
+        let batch: SqsEvent =
+            serde_json::from_value(payload).map_err(|error| malformed("SQS", &error))?;
+        for record in batch.records {
+            let body = record.body.unwrap_or_default();
+            let delayed: DelayedRestart = serde_json::from_str(&body)
+                .map_err(|error| malformed("delayed restart", &error))?;
+            on_delayed(&delayed, context).await?;
+        }
+        return Ok(());
+    }
+    let event: EventBridgeEvent<TaskStateChange> = serde_json::from_value(payload)
+        .map_err(|error| malformed("ECS Task State Change", &error))?;
+    on_stopped(
+        event.id.as_deref().unwrap_or_default(),
+        &event.detail,
+        context,
+    )
+    .await
+}
+
+fn malformed(kind: &str, error: &serde_json::Error) -> Error {
+    let message = format!("malformed {kind} event: {error}");
+    warn!(decision = "reject", error = %message, "event not understood");
+    message.into()
+}
+
+async fn on_stopped(
+    event_id: &str,
+    detail: &TaskStateChange,
+    context: &Context,
+) -> Result<(), Error> {
+    let task = detail.task_arn.as_str();
+    let skip = |reason: Skip| {
+        info!(event_id, task, decision = "skip", reason = %reason, "no restart");
+        Ok(())
+    };
+    if let Err(reason) = screen(detail, &context.config.scope) {
+        return skip(reason);
+    }
+    if context.config.paused {
+        return skip(Skip::Paused);
+    }
+    if let Some(running) = already_wanted(context).await? {
+        return skip(Skip::AlreadyWanted(running));
+    }
+    let stopped = FinishedTask::from_event(detail);
+    // History costs two calls; a task that ran a while needs none.
+    let streak = if stopped.is_quick_failure() {
+        failure_streak(&stopped, &history(context).await?)
+    } else {
+        0
+    };
+    let delay = backoff(streak);
+    if delay.is_zero() {
+        let started = restart(task, context).await?;
+        info!(event_id, task, decision = "restart", streak, new_task = %started, "restarted Datero");
+        return Ok(());
+    }
+    let Some(queue) = &context.config.queue_url else {
+        warn!(
+            event_id,
+            task,
+            streak,
+            delay_seconds = delay.as_secs(),
+            "no delay queue configured: restarting now"
+        );
+        restart(task, context).await?;
+        return Ok(());
+    };
+    enqueue(queue, task, streak, delay, context).await?;
+    info!(
+        event_id,
+        task,
+        decision = "restart later",
+        streak,
+        delay_seconds = delay.as_secs(),
+        "crash loop: restart delayed"
+    );
+    Ok(())
+}
+
+async fn on_delayed(delayed: &DelayedRestart, context: &Context) -> Result<(), Error> {
+    let task = delayed.stopped_task_arn.as_str();
+    if context.config.paused {
+        info!(task, decision = "skip", reason = %Skip::Paused, "delayed restart dropped");
+        return Ok(());
+    }
+    if let Some(running) = already_wanted(context).await? {
+        info!(task, decision = "skip", reason = %Skip::AlreadyWanted(running), "delayed restart not needed");
+        return Ok(());
+    }
+    let started = restart(task, context).await?;
+    info!(task, decision = "restart", streak = delayed.streak, waited_seconds = delayed.delay_seconds, new_task = %started, "restarted Datero after the delay");
+    Ok(())
+}
+
+async fn already_wanted(context: &Context) -> Result<Option<String>, ResourceError> {
+    let scope = &context.config.scope;
+    Ok(
+        ecs_tasks::wanted(&context.ecs, &scope.cluster_name, &scope.family)
+            .await?
+            .into_iter()
+            .next(),
+    )
+}
+
+/// Recently stopped tasks of the family, as ECS keeps them (about an hour).
+async fn history(context: &Context) -> Result<Vec<FinishedTask>, ResourceError> {
+    let scope = &context.config.scope;
+    let arns = ecs_tasks::list(
+        &context.ecs,
+        &scope.cluster_name,
+        &scope.family,
+        DesiredStatus::Stopped,
+    )
+    .await?;
+    let tasks = ecs_tasks::describe(&context.ecs, &scope.cluster_name, &arns).await?;
+    Ok(tasks.iter().map(ecs_tasks::finished).collect())
+}
+
+/// Runs the family's latest ACTIVE revision; the token makes every delivery about the same
+/// stopped task start one task at most.
+async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, ResourceError> {
+    let config = &context.config;
+    let token = restart_policy::client_token(stopped_task_arn);
+    let run = RunTask {
+        cluster: &config.scope.cluster_name,
+        capacity_provider: &config.capacity_provider_name,
+        task_definition: &config.scope.family,
+        client_token: &token,
+    };
+    let started = ecs_tasks::run(&context.ecs, &run).await?;
+    let started = started.task_arn().unwrap_or_default().to_owned();
+    // Someone else (the runner rolling out, or a restart for another event) may have started a
+    // task between our check and our RunTask. Every party keeps the same one, so they converge.
+    let wanted = ecs_tasks::wanted(
+        &context.ecs,
+        &config.scope.cluster_name,
+        &config.scope.family,
+    )
+    .await?;
+    if let Some(keeper) = restart_policy::keeper(&wanted).filter(|keeper| **keeper != started) {
+        ecs_tasks::stop(
+            &context.ecs,
+            &config.scope.cluster_name,
+            &started,
+            &format!("duplicate of {keeper}"),
+        )
+        .await?;
+        info!(task = %started, keeper = %keeper, decision = "stop duplicate", "another Datero task is wanted; ours was stopped");
+        return Ok(keeper.clone());
+    }
+    Ok(started)
+}
+
+async fn enqueue(
+    queue: &str,
+    task: &str,
+    streak: u32,
+    delay: Duration,
+    context: &Context,
+) -> Result<(), ResourceError> {
+    let message = DelayedRestart {
+        stopped_task_arn: task.to_owned(),
+        streak,
+        delay_seconds: delay.as_secs(),
+    };
+    let body = serde_json::to_string(&message)
+        .map_err(|error| ResourceError::Failed(error.to_string()))?;
+    context
+        .sqs
+        .send_message()
+        .queue_url(queue)
+        .message_body(body)
+        .delay_seconds(i32::try_from(delay.as_secs()).unwrap_or(900))
+        .send()
+        .await
+        .map_err(|error| aws_error("SendMessage", &error))?;
+    Ok(())
 }

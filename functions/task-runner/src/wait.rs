@@ -1,0 +1,62 @@
+//! Waiting for a task to run, with backoff, never past a deadline.
+
+use std::time::Duration;
+
+use aws_sdk_ecs::types::Task;
+use datero_shared::ResourceError;
+use datero_shared::ecs_tasks;
+use tokio::time::Instant;
+
+/// How the wait ended.
+pub enum Outcome {
+    Running(Task),
+    /// It stopped first; why, in ECS's words.
+    Stopped(String),
+    /// The deadline came first; the status it was in.
+    StillStarting(String),
+}
+
+pub async fn until_running(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    task_arn: &str,
+    deadline: Instant,
+) -> Result<Outcome, ResourceError> {
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let tasks = ecs_tasks::describe(ecs, cluster, &[task_arn.to_owned()]).await?;
+        let Some(task) = tasks.into_iter().next() else {
+            return Ok(Outcome::Stopped("ECS no longer knows the task".to_owned()));
+        };
+        let status = task.last_status().unwrap_or("UNKNOWN").to_owned();
+        match status.as_str() {
+            "RUNNING" => return Ok(Outcome::Running(task)),
+            "STOPPED" => return Ok(Outcome::Stopped(stop_story(&task))),
+            _ if Instant::now() + pause >= deadline => return Ok(Outcome::StillStarting(status)),
+            _ => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// ECS's stop reason, code and each container's reason or exit code.
+fn stop_story(task: &Task) -> String {
+    let mut story = task
+        .stopped_reason()
+        .unwrap_or("no reason given")
+        .to_owned();
+    if let Some(code) = task.stop_code() {
+        story.push_str(&format!(" ({})", code.as_str()));
+    }
+    for container in task.containers() {
+        let name = container.name().unwrap_or("container");
+        match (container.reason(), container.exit_code()) {
+            (Some(reason), _) => story.push_str(&format!("; {name}: {reason}")),
+            (None, Some(code)) => story.push_str(&format!("; {name} exited with {code}")),
+            (None, None) => {}
+        }
+    }
+    story
+}

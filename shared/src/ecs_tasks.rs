@@ -1,0 +1,179 @@
+//! ECS calls on Datero's task, shared by the runner and the restarter.
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DesiredStatus, Task};
+
+use crate::aws::{aws_error, error_code};
+use crate::error::ResourceError;
+use crate::provisioner::{STARTED_BY, stop_reason};
+use crate::restart_policy::FinishedTask;
+
+/// Tasks of `family` that ECS wants running on the cluster: RUNNING, PENDING or PROVISIONING
+/// (ECS lists all three under desired status RUNNING).
+pub async fn wanted(
+    ecs: &Client,
+    cluster: &str,
+    family: &str,
+) -> Result<Vec<String>, ResourceError> {
+    list(ecs, cluster, family, DesiredStatus::Running).await
+}
+
+/// Task ARNs of `family` on the cluster with `desired` status; a missing cluster has none.
+pub async fn list(
+    ecs: &Client,
+    cluster: &str,
+    family: &str,
+    desired: DesiredStatus,
+) -> Result<Vec<String>, ResourceError> {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .family(family)
+        .desired_status(desired)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await;
+    match listed {
+        Ok(arns) => Ok(arns),
+        Err(error) if error_code(&error) == Some("ClusterNotFoundException") => Ok(Vec::new()),
+        Err(error) => Err(aws_error("ListTasks", &error)),
+    }
+}
+
+/// Describes up to 100 tasks.
+pub async fn describe(
+    ecs: &Client,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Vec<Task>, ResourceError> {
+    if arns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(arns.iter().take(100).cloned().collect()))
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeTasks", &error))?;
+    Ok(described.tasks().to_vec())
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunTask<'a> {
+    pub cluster: &'a str,
+    pub capacity_provider: &'a str,
+    /// An ARN with revision, or a family (its latest ACTIVE revision).
+    pub task_definition: &'a str,
+    /// Makes repeated calls start one task at most.
+    pub client_token: &'a str,
+}
+
+/// Runs one task through the capacity provider (never `launchType`), started by the
+/// provisioner. ECS placing no task is an error that carries its reasons.
+pub async fn run(ecs: &Client, run: &RunTask<'_>) -> Result<Task, ResourceError> {
+    let strategy = CapacityProviderStrategyItem::builder()
+        .capacity_provider(run.capacity_provider)
+        .weight(1)
+        .base(0)
+        .build()?;
+    let answer = ecs
+        .run_task()
+        .cluster(run.cluster)
+        .task_definition(run.task_definition)
+        .capacity_provider_strategy(strategy)
+        .count(1)
+        .started_by(STARTED_BY)
+        .client_token(run.client_token)
+        .send()
+        .await
+        .map_err(|error| aws_error("RunTask", &error))?;
+    if let Some(task) = answer.tasks().first() {
+        return Ok(task.clone());
+    }
+    let reasons: Vec<String> = answer
+        .failures()
+        .iter()
+        .map(|failure| {
+            let reason = failure.reason().unwrap_or("unknown reason");
+            match failure.detail() {
+                Some(detail) => format!("{reason} ({detail})"),
+                None => reason.to_owned(),
+            }
+        })
+        .collect();
+    Err(ResourceError::Failed(format!(
+        "ECS placed no Datero task on cluster {}: {}",
+        run.cluster,
+        if reasons.is_empty() {
+            "no reason given".to_owned()
+        } else {
+            reasons.join("; ")
+        }
+    )))
+}
+
+/// Stops a task with the provisioner's reason; a task already stopped or gone is fine.
+pub async fn stop(
+    ecs: &Client,
+    cluster: &str,
+    task_arn: &str,
+    why: &str,
+) -> Result<(), ResourceError> {
+    let result = ecs
+        .stop_task()
+        .cluster(cluster)
+        .task(task_arn)
+        .reason(stop_reason(why))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(error)
+            if matches!(
+                error_code(&error),
+                Some("InvalidParameterException" | "ClusterNotFoundException")
+            ) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(aws_error("StopTask", &error)),
+    }
+}
+
+/// A described task as the restart policy sees it.
+pub fn finished(task: &Task) -> FinishedTask {
+    let millis =
+        |at: Option<&aws_sdk_ecs::primitives::DateTime>| at.and_then(|at| at.to_millis().ok());
+    FinishedTask {
+        task_arn: task.task_arn().unwrap_or_default().to_owned(),
+        started_at_ms: millis(task.started_at()),
+        stopped_at_ms: millis(task.stopped_at()),
+        stopped_by_provisioner: crate::provisioner::is_provisioner_stop(task.stopped_reason()),
+    }
+}
+
+/// Tasks the provisioner started on the cluster that ECS still wants running.
+pub async fn started_by_provisioner(
+    ecs: &Client,
+    cluster: &str,
+) -> Result<Vec<String>, ResourceError> {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .started_by(STARTED_BY)
+        .desired_status(DesiredStatus::Running)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await;
+    match listed {
+        Ok(arns) => Ok(arns),
+        Err(error) if error_code(&error) == Some("ClusterNotFoundException") => Ok(Vec::new()),
+        Err(error) => Err(aws_error("ListTasks", &error)),
+    }
+}
