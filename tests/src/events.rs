@@ -1,5 +1,7 @@
 //! CloudFormation requests for tests, built from the shared fixtures.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::{Value, json};
 
 /// The sample Create request of `shared/fixtures/cfn-create-cluster.json`.
@@ -13,6 +15,8 @@ pub fn sample_create() -> Value {
 /// A Create request for `resource_type` with `properties`, answered at `response_url`.
 pub fn create(resource_type: &str, properties: Value, response_url: &str) -> Value {
     let mut event = sample_create();
+    // Each CloudFormation request has its own id (a repeated delivery reuses the whole event).
+    event["RequestId"] = json!(request_id());
     event["ResourceType"] = json!(resource_type);
     event["ResourceProperties"] = with_service_token(properties);
     event["ResponseURL"] = json!(response_url);
@@ -47,6 +51,12 @@ pub fn delete(
     event
 }
 
+fn request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let next = NEXT.fetch_add(1, Ordering::SeqCst);
+    format!("{:08x}-0000-4000-8000-{next:012x}", std::process::id())
+}
+
 fn with_service_token(mut properties: Value) -> Value {
     if let Value::Object(map) = &mut properties {
         map.insert(
@@ -55,4 +65,47 @@ fn with_service_token(mut properties: Value) -> Value {
         );
     }
     properties
+}
+
+/// The EventBridge "ECS Task State Change" event ECS would emit for `task` as it is now, built
+/// on the shared sample so that every field ECS sends is there.
+pub fn task_state_change(task: &aws_sdk_ecs::types::Task, event_id: &str) -> Value {
+    use aws_sdk_ecs::primitives::{DateTime, DateTimeFormat};
+    let time = |at: Option<&DateTime>| {
+        at.and_then(|at| at.fmt(DateTimeFormat::DateTime).ok())
+            .map_or(Value::Null, Value::from)
+    };
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../../shared/fixtures/ecs-task-state-change-stopped.json"
+    ))
+    .expect("the fixture is JSON");
+    event["id"] = json!(event_id);
+    event["resources"] = json!([task.task_arn()]);
+    let detail = &mut event["detail"];
+    detail["taskArn"] = json!(task.task_arn());
+    detail["clusterArn"] = json!(task.cluster_arn());
+    detail["group"] = json!(task.group());
+    detail["lastStatus"] = json!(task.last_status());
+    detail["desiredStatus"] = json!(task.desired_status());
+    detail["taskDefinitionArn"] = json!(task.task_definition_arn());
+    detail["startedBy"] = json!(task.started_by());
+    detail["stoppedReason"] = json!(task.stopped_reason());
+    detail["stopCode"] = json!(task.stop_code().map(|code| code.as_str()));
+    detail["createdAt"] = time(task.created_at());
+    detail["startedAt"] = time(task.started_at());
+    detail["stoppedAt"] = time(task.stopped_at());
+    detail["containers"] = Value::Array(
+        task.containers()
+            .iter()
+            .map(|container| {
+                json!({
+                    "name": container.name(),
+                    "lastStatus": container.last_status(),
+                    "exitCode": container.exit_code(),
+                    "taskArn": task.task_arn(),
+                })
+            })
+            .collect(),
+    );
+    event
 }

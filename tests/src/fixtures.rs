@@ -104,3 +104,92 @@ pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
         .expect("an ARN")
         .to_owned()
 }
+
+/// Names of a ready cluster.
+pub const CLUSTER: &str = "datero-prod-datero";
+pub const PROVIDER: &str = "datero-prod-datero-ec2";
+pub const FAMILY: &str = "datero";
+
+/// A cluster as the cluster function leaves it, with the group's instance registered as the
+/// ECS agent would: ready to run Datero. Returns the group.
+pub async fn ready_cluster(config: &SdkConfig, instances: i32) -> AutoScalingGroup {
+    let group = auto_scaling_group(config, "datero-prod-instances", instances).await;
+    let ecs = aws_sdk_ecs::Client::new(config);
+    ecs.create_cluster()
+        .cluster_name(CLUSTER)
+        .send()
+        .await
+        .expect("create cluster");
+    let provider = aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
+        .auto_scaling_group_arn(group.auto_scaling_group_arn().unwrap_or_default())
+        .build()
+        .expect("provider");
+    ecs.create_capacity_provider()
+        .name(PROVIDER)
+        .auto_scaling_group_provider(provider)
+        .send()
+        .await
+        .expect("create provider");
+    let strategy = aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
+        .capacity_provider(PROVIDER)
+        .weight(1)
+        .build()
+        .expect("strategy");
+    ecs.put_cluster_capacity_providers()
+        .cluster(CLUSTER)
+        .capacity_providers(PROVIDER)
+        .default_capacity_provider_strategy(strategy)
+        .send()
+        .await
+        .expect("attach provider");
+    register_instances(config, CLUSTER, &group).await;
+    group
+}
+
+/// Tasks of the family ECS wants running on the ready cluster.
+pub async fn wanted(config: &SdkConfig) -> Vec<aws_sdk_ecs::types::Task> {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let arns = ecs
+        .list_tasks()
+        .cluster(CLUSTER)
+        .family(FAMILY)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .send()
+        .await
+        .expect("list tasks")
+        .task_arns()
+        .to_vec();
+    describe_tasks(config, &arns).await
+}
+
+/// Tasks as the emulator holds them now.
+pub async fn describe_tasks(config: &SdkConfig, arns: &[String]) -> Vec<aws_sdk_ecs::types::Task> {
+    if arns.is_empty() {
+        return Vec::new();
+    }
+    aws_sdk_ecs::Client::new(config)
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .set_tasks(Some(arns.to_vec()))
+        .send()
+        .await
+        .expect("describe tasks")
+        .tasks()
+        .to_vec()
+}
+
+/// Runs one Datero task as the provisioner would, and returns it.
+pub async fn run_datero(config: &SdkConfig, task_definition: &str) -> aws_sdk_ecs::types::Task {
+    aws_sdk_ecs::Client::new(config)
+        .run_task()
+        .cluster(CLUSTER)
+        .task_definition(task_definition)
+        .started_by("datero-provisioner")
+        .send()
+        .await
+        .expect("run task")
+        .tasks()
+        .first()
+        .cloned()
+        .expect("a task")
+}

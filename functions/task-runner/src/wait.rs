@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 /// How the wait ended.
 pub enum Outcome {
-    Running(Task),
+    Running(Box<Task>),
     /// It stopped first; why, in ECS's words.
     Stopped(String),
     /// The deadline came first; the status it was in.
@@ -30,7 +30,7 @@ pub async fn until_running(
         };
         let status = task.last_status().unwrap_or("UNKNOWN").to_owned();
         match status.as_str() {
-            "RUNNING" => return Ok(Outcome::Running(task)),
+            "RUNNING" => return Ok(Outcome::Running(Box::new(task))),
             "STOPPED" => return Ok(Outcome::Stopped(stop_story(&task))),
             _ if Instant::now() + pause >= deadline => return Ok(Outcome::StillStarting(status)),
             _ => {

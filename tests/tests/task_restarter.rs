@@ -1,0 +1,368 @@
+//! `functions/task-restarter` through the local Runtime API against the tightened emulator.
+//! The test plays EventBridge: it stops a task, builds the STOPPED event from it, sends it.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use datero_testbed::emulator::Emulator;
+use datero_testbed::events;
+use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
+use datero_testbed::harness::FunctionHarness;
+use datero_testbed::runtime_api::{FunctionProcess, Invocation};
+use serde_json::{Value, json};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const QUICK: Duration = Duration::from_secs(20);
+
+struct Bed {
+    harness: FunctionHarness,
+    config: SdkConfig,
+    queue_url: String,
+    /// Revision 1 and 2 of the family; 2 is the latest ACTIVE.
+    revisions: [String; 2],
+}
+
+async fn bed_with(env: &[(&str, String)], instances: i32) -> Bed {
+    let emulator = Emulator::start().await;
+    let config = emulator.sdk_config().await;
+    fixtures::ready_cluster(&config, instances).await;
+    let revisions = [
+        fixtures::task_definition(&config, FAMILY).await,
+        fixtures::task_definition(&config, FAMILY).await,
+    ];
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("datero-restarts")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let mut all_env = vec![
+        ("CLUSTER_NAME", CLUSTER.to_owned()),
+        ("CAPACITY_PROVIDER_NAME", PROVIDER.to_owned()),
+        ("TASK_FAMILY", FAMILY.to_owned()),
+        ("RESTART_QUEUE_URL", queue_url.clone()),
+    ];
+    all_env.extend(env.iter().map(|(key, value)| (*key, value.clone())));
+    let harness = FunctionHarness::start_on(emulator, "task-restarter", &all_env).await;
+    Bed {
+        harness,
+        config,
+        queue_url,
+        revisions,
+    }
+}
+
+async fn bed() -> Bed {
+    bed_with(&[], 1).await
+}
+
+impl Bed {
+    /// Runs a Datero task, crashes it after `ran_for`, and returns its STOPPED event.
+    async fn crashed_task(&self, ran_for: Duration) -> Value {
+        let task = fixtures::run_datero(&self.config, &self.revisions[0]).await;
+        self.crash(task.task_arn().unwrap(), ran_for).await
+    }
+
+    async fn crash(&self, task_arn: &str, ran_for: Duration) -> Value {
+        self.harness
+            .emulator
+            .crash_task(CLUSTER, task_arn, 137, ran_for)
+            .await;
+        let stopped = fixtures::describe_tasks(&self.config, &[task_arn.to_owned()]).await;
+        events::task_state_change(&stopped[0], &format!("event-{task_arn}"))
+    }
+
+    async fn send(&self, event: Value) -> Invocation {
+        self.harness
+            .api
+            .invoke(event, Duration::from_secs(30))
+            .await
+    }
+
+    async fn wanted_arns(&self) -> Vec<String> {
+        fixtures::wanted(&self.config)
+            .await
+            .iter()
+            .map(|t| t.task_arn().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The decision log lines (JSON objects carrying a `decision`).
+    fn decisions(&self) -> Vec<Value> {
+        self.harness
+            .process
+            .logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line.get("decision").is_some())
+            .collect()
+    }
+
+    async fn delayed_messages(&self) -> i64 {
+        let attributes = aws_sdk_sqs::Client::new(&self.config)
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let map = attributes.attributes().cloned().unwrap_or_default();
+        [
+            "ApproximateNumberOfMessagesDelayed",
+            "ApproximateNumberOfMessages",
+        ]
+        .iter()
+        .filter_map(|name| map.get(&aws_sdk_sqs::types::QueueAttributeName::from(*name)))
+        .filter_map(|value| value.parse::<i64>().ok())
+        .sum()
+    }
+}
+
+fn assert_ok(invocation: &Invocation) {
+    assert!(
+        matches!(invocation, Invocation::Response(_)),
+        "{invocation:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_starts_exactly_one_task_of_the_latest_active_revision() {
+    let bed = bed().await;
+    let event = bed.crashed_task(HOUR).await;
+    assert_ok(&bed.send(event).await);
+    let wanted = fixtures::wanted(&bed.config).await;
+    assert_eq!(wanted.len(), 1);
+    assert_eq!(
+        wanted[0].task_definition_arn(),
+        Some(bed.revisions[1].as_str())
+    );
+    assert_eq!(wanted[0].started_by(), Some("datero-provisioner"));
+    let decision = bed.decisions().pop().unwrap();
+    assert_eq!(decision["decision"], "restart", "{decision}");
+    assert!(decision["event_id"].as_str().unwrap().starts_with("event-"));
+    bed.harness.assert_logs_clean(&[]);
+}
+
+#[tokio::test]
+async fn the_same_event_ten_times_one_after_another_starts_one_task() {
+    let bed = bed().await;
+    let event = bed.crashed_task(HOUR).await;
+    for _ in 0..10 {
+        assert_ok(&bed.send(event.clone()).await);
+    }
+    assert_eq!(bed.wanted_arns().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_event_ten_times_concurrently_starts_one_task() {
+    let bed = bed().await;
+    // Several execution environments polling one Runtime API, as Lambda scales out.
+    let env = bed.harness.emulator.function_env();
+    let mut extra_env = env.clone();
+    extra_env.extend([
+        ("CLUSTER_NAME", CLUSTER.to_owned()),
+        ("CAPACITY_PROVIDER_NAME", PROVIDER.to_owned()),
+        ("TASK_FAMILY", FAMILY.to_owned()),
+        ("RESTART_QUEUE_URL", bed.queue_url.clone()),
+    ]);
+    let _more: Vec<FunctionProcess> = (0..3)
+        .map(|_| FunctionProcess::spawn("task-restarter", &bed.harness.api, &extra_env))
+        .collect();
+    let event = bed.crashed_task(HOUR).await;
+    let sends = (0..10).map(|_| bed.send(event.clone()));
+    for invocation in futures_util::future::join_all(sends).await {
+        assert_ok(&invocation);
+    }
+    assert_eq!(bed.wanted_arns().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_old_event_after_a_newer_task_runs_is_skipped() {
+    let bed = bed().await;
+    let older = bed.crashed_task(HOUR).await;
+    let newer = bed.crashed_task(HOUR).await;
+    assert_ok(&bed.send(newer).await);
+    let running = bed.wanted_arns().await;
+    assert_eq!(running.len(), 1);
+    assert_ok(&bed.send(older).await);
+    assert_eq!(bed.wanted_arns().await, running);
+    let decision = bed.decisions().pop().unwrap();
+    assert_eq!(decision["decision"], "skip");
+    assert!(
+        decision["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("a Datero task is already running or starting"),
+        "{decision}"
+    );
+}
+
+#[tokio::test]
+async fn provisioner_stops_foreign_events_and_running_changes_start_nothing() {
+    let bed = bed().await;
+    let ecs = aws_sdk_ecs::Client::new(&bed.config);
+    let task = fixtures::run_datero(&bed.config, &bed.revisions[0]).await;
+    ecs.stop_task()
+        .cluster(CLUSTER)
+        .task(task.task_arn().unwrap())
+        .reason("datero-provisioner: stack deleted")
+        .send()
+        .await
+        .unwrap();
+    let stopped =
+        fixtures::describe_tasks(&bed.config, &[task.task_arn().unwrap().to_owned()]).await;
+    let by_us = events::task_state_change(&stopped[0], "by-us");
+
+    let crash = bed.crashed_task(HOUR).await;
+    let mut foreign_cluster = crash.clone();
+    foreign_cluster["detail"]["clusterArn"] =
+        json!("arn:aws:ecs:us-east-1:123456789012:cluster/someone-else");
+    let mut foreign_family = crash.clone();
+    foreign_family["detail"]["group"] = json!("family:nginx");
+    let mut running = crash.clone();
+    running["detail"]["lastStatus"] = json!("RUNNING");
+
+    for event in [by_us, foreign_cluster, foreign_family, running] {
+        assert_ok(&bed.send(event).await);
+    }
+    assert!(bed.wanted_arns().await.is_empty());
+    let reasons: Vec<String> = bed
+        .decisions()
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("the provisioner stopped it on purpose"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].starts_with("the task ran on another cluster"));
+    assert!(reasons[2].starts_with("the task is not of our family"));
+    assert!(reasons[3].starts_with("the task is RUNNING, not STOPPED"));
+}
+
+#[tokio::test]
+async fn a_crash_loop_gets_growing_delays_through_the_queue() {
+    let bed = bed().await;
+    let mut delays = Vec::new();
+    let mut event = bed.crashed_task(QUICK).await;
+    for _ in 0..5 {
+        assert_ok(&bed.send(event.clone()).await);
+        let decision = bed.decisions().pop().unwrap();
+        delays.push(decision["delay_seconds"].as_u64().unwrap_or(0));
+        // Whether restarted at once or after the delay, the next task fails quickly too.
+        let next = match bed.wanted_arns().await.pop() {
+            Some(arn) => arn,
+            None => fixtures::run_datero(&bed.config, &bed.revisions[1])
+                .await
+                .task_arn()
+                .unwrap()
+                .to_owned(),
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        event = bed.crash(&next, QUICK).await;
+    }
+    assert_eq!(delays, [0, 30, 60, 120, 240]);
+    assert_eq!(
+        bed.delayed_messages().await,
+        4,
+        "each put-off restart waits in the queue"
+    );
+}
+
+#[tokio::test]
+async fn a_delayed_restart_from_the_queue_starts_one_task() {
+    let bed = bed().await;
+    let body = json!({"stoppedTaskArn": "arn:aws:ecs:us-east-1:123456789012:task/datero-prod-datero/abc", "streak": 3, "delaySeconds": 60});
+    let record = json!({"messageId": "m1", "body": body.to_string(), "eventSource": "aws:sqs"});
+    for _ in 0..2 {
+        assert_ok(&bed.send(json!({"Records": [record.clone()]})).await);
+    }
+    assert_eq!(bed.wanted_arns().await.len(), 1);
+}
+
+#[tokio::test]
+async fn when_paused_nothing_restarts() {
+    let bed = bed_with(&[("RESTARTS_PAUSED", "true".to_owned())], 1).await;
+    let event = bed.crashed_task(HOUR).await;
+    assert_ok(&bed.send(event).await);
+    assert!(bed.wanted_arns().await.is_empty());
+    assert_eq!(
+        bed.decisions().pop().unwrap()["reason"],
+        "restarts are paused (RESTARTS_PAUSED=true)"
+    );
+}
+
+#[tokio::test]
+async fn runtask_failures_are_errors_that_lambda_retries() {
+    // No container instance at all.
+    let empty = bed_with(&[], 0).await;
+    let task = json!({
+        "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/datero-prod-datero/gone",
+        "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/datero-prod-datero",
+        "group": "family:datero", "lastStatus": "STOPPED", "stoppedReason": "Host EC2 instance terminated",
+        "containers": [],
+    });
+    let mut event =
+        events::task_state_change(&aws_sdk_ecs::types::Task::builder().build(), "no-room");
+    event["detail"] = task;
+    event["resources"] = json!(["arn:aws:ecs:us-east-1:123456789012:task/datero-prod-datero/gone"]);
+    let Invocation::Error(error) = empty.send(event.clone()).await else {
+        panic!("expected an error")
+    };
+    assert!(
+        error
+            .to_string()
+            .contains("No Container Instances were found in your cluster"),
+        "{error}"
+    );
+
+    // An instance without room for the revision ECS would run.
+    let bed = bed().await;
+    let hungry = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .name("datero")
+        .image("x")
+        .memory(64_000)
+        .build();
+    aws_sdk_ecs::Client::new(&bed.config)
+        .register_task_definition()
+        .family(FAMILY)
+        .container_definitions(hungry)
+        .send()
+        .await
+        .unwrap();
+    let event = bed.crashed_task(HOUR).await;
+    let Invocation::Error(error) = bed.send(event).await else {
+        panic!("expected an error")
+    };
+    assert!(error.to_string().contains("RESOURCE:MEMORY"), "{error}");
+}
+
+#[tokio::test]
+async fn malformed_events_are_clear_errors_and_never_panics() {
+    let bed = bed().await;
+    let mut no_detail = bed.crashed_task(HOUR).await;
+    no_detail.as_object_mut().unwrap().remove("detail");
+    let mut wrong_types = bed.crashed_task(HOUR).await;
+    wrong_types["detail"]["containers"] = json!("none");
+    for event in [no_detail, wrong_types, json!("just a string")] {
+        let Invocation::Error(error) = bed.send(event).await else {
+            panic!("expected an error")
+        };
+        assert!(
+            error
+                .to_string()
+                .contains("malformed ECS Task State Change event"),
+            "{error}"
+        );
+    }
+    let mut bed_process = bed.harness;
+    assert!(
+        bed_process.process.is_running(),
+        "the function survives bad input"
+    );
+}

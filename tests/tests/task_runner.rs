@@ -1,0 +1,316 @@
+//! `functions/task-runner` through the local Runtime API against the tightened emulator.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use datero_testbed::emulator::{Emulator, TaskStart};
+use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
+use datero_testbed::harness::FunctionHarness;
+use datero_testbed::runtime_api::Invocation;
+use datero_testbed::{events, sink::ResponseSink};
+use serde_json::{Value, json};
+
+const TYPE: &str = "Custom::DateroTask";
+
+struct Bed {
+    harness: FunctionHarness,
+    config: SdkConfig,
+    revisions: [String; 2],
+}
+
+async fn bed() -> Bed {
+    let emulator = Emulator::start().await;
+    let config = emulator.sdk_config().await;
+    fixtures::ready_cluster(&config, 1).await;
+    let revisions = [
+        fixtures::task_definition(&config, FAMILY).await,
+        fixtures::task_definition(&config, FAMILY).await,
+    ];
+    let harness = FunctionHarness::start_on(emulator, "task-runner", &[]).await;
+    Bed {
+        harness,
+        config,
+        revisions,
+    }
+}
+
+fn properties(task_definition: &str) -> Value {
+    json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER, "TaskDefinitionArn": task_definition})
+}
+
+impl Bed {
+    async fn create(&self, revision: usize) -> Value {
+        self.harness
+            .request(events::create(
+                TYPE,
+                properties(&self.revisions[revision]),
+                "",
+            ))
+            .await
+    }
+
+    async fn wanted(&self) -> Vec<aws_sdk_ecs::types::Task> {
+        fixtures::wanted(&self.config).await
+    }
+}
+
+#[tokio::test]
+async fn create_runs_one_task_through_the_provider_and_answers_once_running() {
+    let bed = bed().await;
+    let answer = bed.create(0).await;
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["PhysicalResourceId"], format!("{CLUSTER}/datero"));
+    let wanted = bed.wanted().await;
+    assert_eq!(wanted.len(), 1);
+    let task = &wanted[0];
+    assert_eq!(answer["Data"]["TaskArn"], task.task_arn().unwrap());
+    assert_eq!(task.last_status(), Some("RUNNING"));
+    assert_eq!(task.started_by(), Some("datero-provisioner"));
+    assert_eq!(task.task_definition_arn(), Some(bed.revisions[0].as_str()));
+    // Where the emulator's instance has a public address, the answer says where Datero is.
+    if let Some(url) = answer["Data"]["Url"].as_str() {
+        assert!(url.starts_with("http://") && url.ends_with(":80/"), "{url}");
+    }
+    bed.harness.assert_logs_clean(&[]);
+}
+
+#[tokio::test]
+async fn the_same_create_delivered_twice_starts_one_task() {
+    let bed = bed().await;
+    let event = events::create(TYPE, properties(&bed.revisions[0]), "");
+    let first = bed.harness.request(event.clone()).await;
+    let second = bed.harness.request(event).await;
+    assert_eq!(first["Data"]["TaskArn"], second["Data"]["TaskArn"]);
+    assert_eq!(bed.wanted().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_task_that_stops_before_running_fails_the_create_with_ecs_words() {
+    let bed = bed().await;
+    bed.harness
+        .emulator
+        .set_task_start(TaskStart::Fail(
+            "CannotPullContainerError: pull access denied for chumaky/datero",
+        ))
+        .await;
+    let answer = bed.create(0).await;
+    assert_eq!(answer["Status"], "FAILED");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Datero's task stopped before it ran: CannotPullContainerError: pull access denied for chumaky/datero (TaskFailedToStart)"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_task_still_pending_at_the_deadline_fails_and_is_stopped() {
+    let bed = bed().await;
+    bed.harness
+        .emulator
+        .set_task_start(TaskStart::Pending)
+        .await;
+    let sink = ResponseSink::start().await;
+    let event = events::create(
+        TYPE,
+        properties(&bed.revisions[0]),
+        &sink.response_url("pending"),
+    );
+    // A 20 s Lambda: the watchdog keeps 8 s, the runner 5 more to stop the task and answer.
+    let invocation = bed.harness.api.invoke(event, Duration::from_secs(20)).await;
+    assert!(
+        matches!(invocation, Invocation::Response(_)),
+        "{invocation:?}"
+    );
+    let answers = sink.received();
+    assert_eq!(
+        answers.len(),
+        1,
+        "one answer, from the runner itself rather than the watchdog"
+    );
+    let answer = answers[0].json();
+    assert_eq!(answer["Status"], "FAILED");
+    assert!(
+        answer["Reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Datero's task was still PENDING when time ran out, so it was stopped"),
+        "{answer}"
+    );
+    assert!(
+        bed.wanted().await.is_empty(),
+        "the pending task was stopped"
+    );
+}
+
+#[tokio::test]
+async fn update_rolls_onto_the_new_revision_then_stops_the_old_task() {
+    let bed = bed().await;
+    let created = bed.create(0).await;
+    let old_task = created["Data"]["TaskArn"].as_str().unwrap().to_owned();
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let event = events::update(
+        TYPE,
+        &id,
+        properties(&bed.revisions[0]),
+        properties(&bed.revisions[1]),
+        "",
+    );
+    let updated = bed.harness.request(event).await;
+    assert_eq!(updated["Status"], "SUCCESS", "{updated}");
+    assert_eq!(updated["PhysicalResourceId"], id.as_str());
+    let wanted = bed.wanted().await;
+    assert_eq!(
+        wanted.len(),
+        1,
+        "never two Datero tasks once the rollout is done"
+    );
+    assert_eq!(
+        wanted[0].task_definition_arn(),
+        Some(bed.revisions[1].as_str())
+    );
+    let old = fixtures::describe_tasks(&bed.config, &[old_task]).await;
+    assert_eq!(
+        old[0].stopped_reason(),
+        Some("datero-provisioner: replaced by datero:2")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_update_leaves_the_old_task_running() {
+    let bed = bed().await;
+    let created = bed.create(0).await;
+    let old_task = created["Data"]["TaskArn"].as_str().unwrap().to_owned();
+    bed.harness
+        .emulator
+        .set_task_start(TaskStart::Fail(
+            "CannotPullContainerError: manifest unknown",
+        ))
+        .await;
+    let event = events::update(
+        TYPE,
+        &format!("{CLUSTER}/datero"),
+        properties(&bed.revisions[0]),
+        properties(&bed.revisions[1]),
+        "",
+    );
+    let updated = bed.harness.request(event).await;
+    assert_eq!(updated["Status"], "FAILED");
+    assert!(
+        updated["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("manifest unknown"),
+        "{updated}"
+    );
+    let wanted = bed.wanted().await;
+    assert_eq!(wanted.len(), 1);
+    assert_eq!(
+        wanted[0].task_arn(),
+        Some(old_task.as_str()),
+        "CloudFormation rolls back onto the task still running"
+    );
+}
+
+#[tokio::test]
+async fn delete_stops_every_datero_task_and_is_repeatable() {
+    let bed = bed().await;
+    bed.create(0).await;
+    // A stray task of the family too (as if started by hand).
+    fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let id = format!("{CLUSTER}/datero");
+    for _ in 0..2 {
+        let answer = bed
+            .harness
+            .request(events::delete(TYPE, &id, properties(&bed.revisions[0]), ""))
+            .await;
+        assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    }
+    assert!(bed.wanted().await.is_empty());
+    let answer = bed
+        .harness
+        .request(events::delete(TYPE, "gone-cluster/datero", json!({}), ""))
+        .await;
+    assert_eq!(
+        answer["Status"], "SUCCESS",
+        "a cluster already gone is success: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn bad_properties_fail_naming_them() {
+    let bed = bed().await;
+    let cases = [
+        (
+            json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER}),
+            "property TaskDefinitionArn is required: expected the ARN of a task-definition revision",
+        ),
+        (
+            properties("datero:1"),
+            "property TaskDefinitionArn is invalid: expected an ARN like arn:aws:ecs:<region>:<account>:task-definition/<name>, got \"datero:1\"",
+        ),
+        (
+            json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER, "TaskDefinitionArn": bed.revisions[0], "Count": 2}),
+            "unknown properties Count; accepted properties are ClusterName, CapacityProviderName, TaskDefinitionArn",
+        ),
+    ];
+    for (properties, reason) in cases {
+        let answer = bed
+            .harness
+            .request(events::create(TYPE, properties, ""))
+            .await;
+        assert_eq!(
+            (answer["Status"].as_str(), answer["Reason"].as_str()),
+            (Some("FAILED"), Some(reason))
+        );
+    }
+    assert!(bed.wanted().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_runner_update_racing_the_restarter_leaves_one_task() {
+    use datero_testbed::runtime_api::{FunctionProcess, RuntimeApi};
+    let bed = bed().await;
+    let restarter_api = RuntimeApi::start().await;
+    let mut env = bed.harness.emulator.function_env();
+    env.extend([
+        ("CLUSTER_NAME", CLUSTER.to_owned()),
+        ("CAPACITY_PROVIDER_NAME", PROVIDER.to_owned()),
+        ("TASK_FAMILY", FAMILY.to_owned()),
+    ]);
+    let _restarter = FunctionProcess::spawn("task-restarter", &restarter_api, &env);
+    let mut current = bed.create(0).await["Data"]["TaskArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for round in 0..4 {
+        // Datero crashes while CloudFormation rolls out another revision.
+        bed.harness
+            .emulator
+            .crash_task(CLUSTER, &current, 1, Duration::from_secs(3600))
+            .await;
+        let stopped = fixtures::describe_tasks(&bed.config, &[current.clone()]).await;
+        let event = events::task_state_change(&stopped[0], &format!("race-{round}"));
+        let (from, to) = (round % 2, (round + 1) % 2);
+        let update = events::update(
+            TYPE,
+            &format!("{CLUSTER}/datero"),
+            properties(&bed.revisions[from]),
+            properties(&bed.revisions[to]),
+            "",
+        );
+        let (answer, restart) = tokio::join!(
+            bed.harness.request(update),
+            restarter_api.invoke(event, Duration::from_secs(30))
+        );
+        assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+        assert!(matches!(restart, Invocation::Response(_)), "{restart:?}");
+        let wanted = bed.wanted().await;
+        assert_eq!(
+            wanted.len(),
+            1,
+            "round {round}: {:?}",
+            wanted.iter().map(|t| t.task_arn()).collect::<Vec<_>>()
+        );
+        current = wanted[0].task_arn().unwrap().to_owned();
+    }
+}
