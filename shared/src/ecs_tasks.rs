@@ -42,7 +42,7 @@ pub async fn list(
     }
 }
 
-/// Describes up to 100 tasks.
+/// Describes up to 100 tasks, with their tags.
 pub async fn describe(
     ecs: &Client,
     cluster: &str,
@@ -54,6 +54,7 @@ pub async fn describe(
     let described = ecs
         .describe_tasks()
         .cluster(cluster)
+        .include(aws_sdk_ecs::types::TaskField::Tags)
         .set_tasks(Some(arns.iter().take(100).cloned().collect()))
         .send()
         .await
@@ -70,7 +71,12 @@ pub struct RunTask<'a> {
     pub task_definition: &'a str,
     /// Makes repeated calls start one task at most.
     pub client_token: &'a str,
+    /// Tags on the task (`key`, `value`).
+    pub tags: Vec<(&'static str, String)>,
 }
+
+/// Tag key holding the CloudFormation request that started a task.
+pub const REQUEST_TAG: &str = "datero-ecs:request-id";
 
 /// Runs one task through the capacity provider (never `launchType`), started by the
 /// provisioner. ECS placing no task is an error that carries its reasons.
@@ -88,6 +94,17 @@ pub async fn run(ecs: &Client, run: &RunTask<'_>) -> Result<Task, ResourceError>
         .count(1)
         .started_by(STARTED_BY)
         .client_token(run.client_token)
+        .set_tags((!run.tags.is_empty()).then(|| {
+            run.tags
+                .iter()
+                .map(|(key, value)| {
+                    aws_sdk_ecs::types::Tag::builder()
+                        .key(*key)
+                        .value(value)
+                        .build()
+                })
+                .collect()
+        }))
         .send()
         .await
         .map_err(|error| aws_error("RunTask", &error))?;

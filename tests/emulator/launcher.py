@@ -8,8 +8,9 @@ line of stdout, and serves until it is killed.
 Test-only controls (never part of AWS):
 - POST /_datero/stop-task {"cluster", "task", "stopCode", "reason", "exitCode", "ranForSeconds"}
   stops a task as if its container crashed (optionally after having run that long).
-- POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason"} sets how tasks
-  started from now on behave: run at once (default), stay PENDING, or stop before running.
+- POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason", "taskDefinition"}
+  sets how tasks started from now on behave (only those of `taskDefinition`, when given): run
+  at once (default), stay PENDING, or stop before running.
 """
 
 from __future__ import annotations
@@ -249,11 +250,12 @@ _original_deregister_container_instance = Backend.deregister_container_instance
 
 
 _client_tokens: dict[tuple[str, str], dict[str, Any]] = {}
-_task_start: dict[str, str] = {"mode": "running", "reason": ""}
+_task_start: dict[str, str] = {"mode": "running", "reason": "", "taskDefinition": ""}
 
 
 def _apply_start_mode(task: Any) -> None:
-    mode = _task_start["mode"]
+    only = _task_start["taskDefinition"]
+    mode = _task_start["mode"] if not only or task.task_definition_arn == only else "running"
     if mode == "pending":
         task.last_status = "PENDING"
         task.started_at = None
@@ -346,7 +348,11 @@ def control_app(moto_app: Any) -> Any:
             return _crash_task(request)(environ, start_response)
         if request.path == "/_datero/task-start" and request.method == "POST":
             body = json.loads(request.get_data() or b"{}")
-            _task_start.update(mode=body.get("mode", "running"), reason=body.get("reason", ""))
+            _task_start.update(
+                mode=body.get("mode", "running"),
+                reason=body.get("reason", ""),
+                taskDefinition=body.get("taskDefinition", ""),
+            )
             return Response("{}", mimetype="application/json")(environ, start_response)
         return moto_app(environ, start_response)
 

@@ -16,7 +16,7 @@ pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 
 /// How tasks started on the emulator behave.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum TaskStart {
     /// RUNNING at once (the default).
     Running,
@@ -24,6 +24,8 @@ pub enum TaskStart {
     Pending,
     /// STOPPED before running, with this reason.
     Fail(&'static str),
+    /// Like `Fail`, for tasks of this task-definition ARN only.
+    FailRevision(&'static str, String),
 }
 
 /// A running emulator; stopped when dropped.
@@ -125,6 +127,9 @@ impl Emulator {
             TaskStart::Running => serde_json::json!({"mode": "running"}),
             TaskStart::Pending => serde_json::json!({"mode": "pending"}),
             TaskStart::Fail(reason) => serde_json::json!({"mode": "fail", "reason": reason}),
+            TaskStart::FailRevision(reason, task_definition) => {
+                serde_json::json!({"mode": "fail", "reason": reason, "taskDefinition": task_definition})
+            }
         };
         self.control("task-start", body).await;
     }

@@ -42,26 +42,18 @@ impl FunctionHarness {
     }
 
     /// Sends a custom-resource request with its own ResponseURL and returns the answer
-    /// CloudFormation received. Asserts that the invocation itself succeeded (an `Err` would
-    /// make Lambda invoke again) and that exactly one answer came.
-    pub async fn request(&self, mut event: Value) -> Value {
+    /// CloudFormation received; panics (failing the test) where [`request`] reports an error.
+    pub async fn request(&self, event: Value) -> Value {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        let path = format!("answer-{call}");
-        event["ResponseURL"] = json!(self.sink.response_url(&path));
-        let invocation = self.api.invoke(event, Duration::from_secs(60)).await;
-        assert!(
-            matches!(invocation, Invocation::Response(_)),
-            "the invocation must end Ok, got {invocation:?}; logs:\n{}",
-            self.process.logs().join("\n")
-        );
-        let answers: Vec<_> = self
-            .sink
-            .received()
-            .into_iter()
-            .filter(|put| put.request.target.starts_with(&format!("/{path}?")))
-            .collect();
-        assert_eq!(answers.len(), 1, "exactly one answer per request");
-        answers[0].json()
+        request(
+            &self.api,
+            &self.process,
+            &self.sink,
+            &format!("answer-{call}"),
+            event,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Asserts every log line is JSON and none contains the ResponseURL's signature or any of
@@ -82,5 +74,34 @@ impl FunctionHarness {
                 assert!(!line.contains(secret), "secret leaked: {line}");
             }
         }
+    }
+}
+
+/// Sends `event` to the function behind `api` with a ResponseURL on `sink` at `path`, and
+/// returns the one answer CloudFormation received. The invocation itself must succeed (an `Err`
+/// would make Lambda invoke again) and exactly one answer must come.
+pub async fn request(
+    api: &RuntimeApi,
+    process: &FunctionProcess,
+    sink: &ResponseSink,
+    path: &str,
+    mut event: Value,
+) -> Result<Value, String> {
+    event["ResponseURL"] = json!(sink.response_url(path));
+    let invocation = api.invoke(event, Duration::from_secs(60)).await;
+    if !matches!(invocation, Invocation::Response(_)) {
+        return Err(format!(
+            "the invocation must end Ok, got {invocation:?}; logs:\n{}",
+            process.logs().join("\n")
+        ));
+    }
+    let answers: Vec<_> = sink
+        .received()
+        .into_iter()
+        .filter(|put| put.request.target.starts_with(&format!("/{path}?")))
+        .collect();
+    match answers.as_slice() {
+        [one] => Ok(one.json()),
+        other => Err(format!("expected exactly one answer, got {}", other.len())),
     }
 }

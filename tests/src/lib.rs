@@ -10,8 +10,11 @@ pub mod events;
 pub mod fixtures;
 pub mod harness;
 pub mod http;
+pub mod lifecycle;
+pub mod raw_aws;
 pub mod runtime_api;
 pub mod sink;
+pub mod template;
 
 use std::path::PathBuf;
 

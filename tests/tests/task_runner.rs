@@ -143,7 +143,7 @@ async fn a_task_still_pending_at_the_deadline_fails_and_is_stopped() {
 }
 
 #[tokio::test]
-async fn update_rolls_onto_the_new_revision_then_stops_the_old_task() {
+async fn update_stops_the_old_task_then_runs_the_new_revision() {
     let bed = bed().await;
     let created = bed.create(0).await;
     let old_task = created["Data"]["TaskArn"].as_str().unwrap().to_owned();
@@ -159,11 +159,7 @@ async fn update_rolls_onto_the_new_revision_then_stops_the_old_task() {
     assert_eq!(updated["Status"], "SUCCESS", "{updated}");
     assert_eq!(updated["PhysicalResourceId"], id.as_str());
     let wanted = bed.wanted().await;
-    assert_eq!(
-        wanted.len(),
-        1,
-        "never two Datero tasks once the rollout is done"
-    );
+    assert_eq!(wanted.len(), 1, "never two Datero tasks");
     assert_eq!(
         wanted[0].task_definition_arn(),
         Some(bed.revisions[1].as_str())
@@ -173,17 +169,19 @@ async fn update_rolls_onto_the_new_revision_then_stops_the_old_task() {
         old[0].stopped_reason(),
         Some("datero-provisioner: replaced by datero:2")
     );
+    // Stopped before the new one started: never two PostgreSQL servers on one data directory.
+    assert!(old[0].stopped_at().unwrap().secs() <= wanted[0].created_at().unwrap().secs());
 }
 
 #[tokio::test]
-async fn a_failed_update_leaves_the_old_task_running() {
+async fn a_failed_update_brings_the_previous_revision_back() {
     let bed = bed().await;
-    let created = bed.create(0).await;
-    let old_task = created["Data"]["TaskArn"].as_str().unwrap().to_owned();
+    bed.create(0).await;
     bed.harness
         .emulator
-        .set_task_start(TaskStart::Fail(
+        .set_task_start(TaskStart::FailRevision(
             "CannotPullContainerError: manifest unknown",
+            bed.revisions[1].clone(),
         ))
         .await;
     let event = events::update(
@@ -195,19 +193,18 @@ async fn a_failed_update_leaves_the_old_task_running() {
     );
     let updated = bed.harness.request(event).await;
     assert_eq!(updated["Status"], "FAILED");
+    let reason = updated["Reason"].as_str().unwrap();
     assert!(
-        updated["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("manifest unknown"),
-        "{updated}"
+        reason.contains("manifest unknown")
+            && reason.ends_with("the previous revision was started again"),
+        "{reason}"
     );
     let wanted = bed.wanted().await;
     assert_eq!(wanted.len(), 1);
     assert_eq!(
-        wanted[0].task_arn(),
-        Some(old_task.as_str()),
-        "CloudFormation rolls back onto the task still running"
+        wanted[0].task_definition_arn(),
+        Some(bed.revisions[0].as_str()),
+        "Datero runs on while CloudFormation rolls back"
     );
 }
 

@@ -178,6 +178,7 @@ async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, Re
         capacity_provider: &config.capacity_provider_name,
         task_definition: &config.scope.family,
         client_token: &token,
+        tags: Vec::new(),
     };
     let started = ecs_tasks::run(&context.ecs, &run).await?;
     let started = started.task_arn().unwrap_or_default().to_owned();

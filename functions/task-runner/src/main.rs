@@ -2,22 +2,18 @@
 //! capacity provider, and rolls it onto a new task-definition revision on Update.
 
 mod address;
+mod rollout;
 mod wait;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use aws_sdk_ecs::types::Task;
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
-use datero_shared::ecs_tasks::{self, RunTask};
+use datero_shared::ecs_tasks;
 use datero_shared::resources::task::{TaskSpec, cluster_for_delete, family_of};
 use datero_shared::{ResourceError, aws, logging};
 use serde_json::Value;
-use tokio::time::Instant;
 use tracing::{info, warn};
-
-/// Time kept back from the deadline to stop a task that did not start, and to answer.
-const STOP_AND_ANSWER: Duration = Duration::from_secs(5);
 
 /// Clients built once per process.
 pub struct Clients {
@@ -43,7 +39,8 @@ async fn handle(
     match &request.action {
         Action::Create => {
             let spec = TaskSpec::parse(&request.properties)?;
-            roll_out(&request, &spec, &[], clients).await
+            let task = rollout::roll_out(&request, &spec, None, clients).await?;
+            Ok(outcome(&spec, &task, clients).await)
         }
         Action::Update { old_properties, .. } => {
             let spec = TaskSpec::parse(&request.properties)?;
@@ -81,77 +78,8 @@ async fn update(
         }
     }
     // On another cluster, the old task is CloudFormation's to delete (the id changes).
-    let old_families: Vec<String> = old
-        .filter(|old| old.cluster_name == spec.cluster_name)
-        .map(|old| old.family().to_owned())
-        .into_iter()
-        .collect();
-    roll_out(request, spec, &old_families, clients).await
-}
-
-/// Starts a task of the spec's revision, waits for RUNNING, then stops every other Datero task
-/// of the cluster. If the new task does not run, the others are left as they are.
-async fn roll_out(
-    request: &CustomResourceRequest,
-    spec: &TaskSpec,
-    old_families: &[String],
-    clients: &Clients,
-) -> Result<Outcome, ResourceError> {
-    let token = format!("cfn-{}", request.request_id);
-    let run = RunTask {
-        cluster: &spec.cluster_name,
-        capacity_provider: &spec.capacity_provider_name,
-        task_definition: &spec.task_definition_arn,
-        client_token: &token,
-    };
-    let started = ecs_tasks::run(&clients.ecs, &run).await?;
-    let arn = started.task_arn().unwrap_or_default().to_owned();
-    info!(decision = "start", task = %arn, task_definition = %spec.task_definition_arn, "Datero task started");
-    let limit = request
-        .deadline
-        .checked_sub(STOP_AND_ANSWER)
-        .unwrap_or_else(Instant::now);
-    let task = match wait::until_running(&clients.ecs, &spec.cluster_name, &arn, limit).await? {
-        wait::Outcome::Running(task) => task,
-        wait::Outcome::Stopped(why) => {
-            return Err(ResourceError::Failed(format!(
-                "Datero's task stopped before it ran: {why}"
-            )));
-        }
-        wait::Outcome::StillStarting(status) => {
-            ecs_tasks::stop(
-                &clients.ecs,
-                &spec.cluster_name,
-                &arn,
-                "did not reach RUNNING in time",
-            )
-            .await?;
-            return Err(ResourceError::Failed(format!(
-                "Datero's task was still {status} when time ran out, so it was stopped; check the cluster has an instance with room (ECS task events tell why)"
-            )));
-        }
-    };
-    let revision = spec
-        .task_definition_arn
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
-    let mut families: BTreeSet<&str> = old_families.iter().map(String::as_str).collect();
-    families.insert(spec.family());
-    for family in families {
-        for other in ecs_tasks::wanted(&clients.ecs, &spec.cluster_name, family).await? {
-            if other != arn {
-                ecs_tasks::stop(
-                    &clients.ecs,
-                    &spec.cluster_name,
-                    &other,
-                    &format!("replaced by {revision}"),
-                )
-                .await?;
-                info!(decision = "stop", task = %other, replaced_by = %arn, "older Datero task stopped");
-            }
-        }
-    }
+    let previous = old.filter(|old| old.cluster_name == spec.cluster_name);
+    let task = rollout::roll_out(request, spec, previous.as_ref(), clients).await?;
     Ok(outcome(spec, &task, clients).await)
 }
 

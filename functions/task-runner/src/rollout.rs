@@ -1,0 +1,226 @@
+//! Putting Datero on a revision: stop what runs, start the new task, wait for RUNNING.
+//!
+//! Stop first, then start: Datero binds a fixed host port on a group of one instance, so ECS
+//! cannot place a second task beside the first, and two PostgreSQL servers must never share
+//! one data directory. If the new task does not run, the previous revision is started again.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::Task;
+use datero_shared::ResourceError;
+use datero_shared::custom_resource::CustomResourceRequest;
+use datero_shared::ecs_tasks::{self, REQUEST_TAG, RunTask};
+use datero_shared::resources::task::TaskSpec;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::{Clients, wait};
+
+/// Time kept back from the deadline to stop a task that did not start, and to answer.
+const STOP_AND_ANSWER: Duration = Duration::from_secs(5);
+
+/// Runs `spec`'s revision as the only Datero task. `previous` is the revision to bring back if
+/// the new one does not run (an Update's old properties).
+pub async fn roll_out(
+    request: &CustomResourceRequest,
+    spec: &TaskSpec,
+    previous: Option<&TaskSpec>,
+    clients: &Clients,
+) -> Result<Task, ResourceError> {
+    let limit = request
+        .deadline
+        .checked_sub(STOP_AND_ANSWER)
+        .unwrap_or_else(Instant::now);
+    let current = current_tasks(spec, previous, clients).await?;
+    // A repeated delivery of this request finds the task it started: adopt it.
+    let adopted = current
+        .iter()
+        .find(|task| tagged_with(task, &request.request_id));
+    let arn = match adopted {
+        Some(task) => {
+            let arn = task.task_arn().unwrap_or_default().to_owned();
+            info!(decision = "adopt", task = %arn, "this request already started a task");
+            arn
+        }
+        None => {
+            let revision = revision_of(&spec.task_definition_arn);
+            stop_and_wait(
+                clients,
+                &spec.cluster_name,
+                &current,
+                &format!("replaced by {revision}"),
+                limit,
+            )
+            .await?;
+            start(request, spec, "", clients).await?
+        }
+    };
+    match wait::until_running(&clients.ecs, &spec.cluster_name, &arn, limit).await? {
+        wait::Outcome::Running(task) => {
+            stop_others(clients, spec, previous, &arn).await?;
+            Ok(*task)
+        }
+        wait::Outcome::Stopped(why) => Err(failed(
+            request,
+            previous,
+            clients,
+            format!("Datero's task stopped before it ran: {why}"),
+        )
+        .await),
+        wait::Outcome::StillStarting(status) => {
+            ecs_tasks::stop(
+                &clients.ecs,
+                &spec.cluster_name,
+                &arn,
+                "did not reach RUNNING in time",
+            )
+            .await?;
+            let why = format!(
+                "Datero's task was still {status} when time ran out, so it was stopped; check the cluster has an instance with room (ECS task events tell why)"
+            );
+            Err(failed(request, previous, clients, why).await)
+        }
+    }
+}
+
+/// Datero tasks ECS wants running now, of the new and the previous family.
+async fn current_tasks(
+    spec: &TaskSpec,
+    previous: Option<&TaskSpec>,
+    clients: &Clients,
+) -> Result<Vec<Task>, ResourceError> {
+    let mut arns = BTreeSet::new();
+    for family in families(spec, previous) {
+        arns.extend(ecs_tasks::wanted(&clients.ecs, &spec.cluster_name, &family).await?);
+    }
+    ecs_tasks::describe(
+        &clients.ecs,
+        &spec.cluster_name,
+        &arns.into_iter().collect::<Vec<_>>(),
+    )
+    .await
+}
+
+fn families(spec: &TaskSpec, previous: Option<&TaskSpec>) -> BTreeSet<String> {
+    let mut families = BTreeSet::from([spec.family().to_owned()]);
+    families.extend(
+        previous
+            .filter(|old| old.cluster_name == spec.cluster_name)
+            .map(|old| old.family().to_owned()),
+    );
+    families
+}
+
+fn tagged_with(task: &Task, request_id: &str) -> bool {
+    task.tags()
+        .iter()
+        .any(|tag| tag.key() == Some(REQUEST_TAG) && tag.value() == Some(request_id))
+}
+
+fn revision_of(task_definition_arn: &str) -> &str {
+    task_definition_arn.rsplit('/').next().unwrap_or_default()
+}
+
+async fn start(
+    request: &CustomResourceRequest,
+    spec: &TaskSpec,
+    token_suffix: &str,
+    clients: &Clients,
+) -> Result<String, ResourceError> {
+    let token = format!("cfn-{}{token_suffix}", request.request_id);
+    let run = RunTask {
+        cluster: &spec.cluster_name,
+        capacity_provider: &spec.capacity_provider_name,
+        task_definition: &spec.task_definition_arn,
+        client_token: &token,
+        tags: vec![(REQUEST_TAG, request.request_id.clone())],
+    };
+    let task = ecs_tasks::run(&clients.ecs, &run).await?;
+    let arn = task.task_arn().unwrap_or_default().to_owned();
+    info!(decision = "start", task = %arn, task_definition = %spec.task_definition_arn, "Datero task started");
+    Ok(arn)
+}
+
+/// Stops the tasks and waits until ECS reports them STOPPED (PostgreSQL's clean shutdown takes
+/// up to the container's stop timeout), so that the port and the data are free.
+async fn stop_and_wait(
+    clients: &Clients,
+    cluster: &str,
+    tasks: &[Task],
+    why: &str,
+    limit: Instant,
+) -> Result<(), ResourceError> {
+    let arns: Vec<String> = tasks
+        .iter()
+        .filter_map(|task| task.task_arn().map(str::to_owned))
+        .collect();
+    for arn in &arns {
+        ecs_tasks::stop(&clients.ecs, cluster, arn, why).await?;
+        info!(decision = "stop", task = %arn, reason = why, "previous Datero task stopped");
+    }
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let described = ecs_tasks::describe(&clients.ecs, cluster, &arns).await?;
+        if described
+            .iter()
+            .all(|task| task.last_status() == Some("STOPPED"))
+        {
+            return Ok(());
+        }
+        if Instant::now() + pause >= limit {
+            return Err(ResourceError::Failed(
+                "the previous Datero task did not stop in time".to_owned(),
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// After the new task runs, any other Datero task (one the restarter started meanwhile) goes.
+async fn stop_others(
+    clients: &Clients,
+    spec: &TaskSpec,
+    previous: Option<&TaskSpec>,
+    keep: &str,
+) -> Result<(), ResourceError> {
+    let revision = revision_of(&spec.task_definition_arn);
+    for family in families(spec, previous) {
+        for other in ecs_tasks::wanted(&clients.ecs, &spec.cluster_name, &family).await? {
+            if other != keep {
+                ecs_tasks::stop(
+                    &clients.ecs,
+                    &spec.cluster_name,
+                    &other,
+                    &format!("replaced by {revision}"),
+                )
+                .await?;
+                info!(decision = "stop", task = %other, replaced_by = %keep, "another Datero task stopped");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The failure to answer; on an Update, the previous revision is started again first so that
+/// Datero keeps running while CloudFormation rolls back.
+async fn failed(
+    request: &CustomResourceRequest,
+    previous: Option<&TaskSpec>,
+    clients: &Clients,
+    why: String,
+) -> ResourceError {
+    let Some(previous) = previous else {
+        return ResourceError::Failed(why);
+    };
+    match start(request, previous, "-restore", clients).await {
+        Ok(arn) => {
+            warn!(decision = "restore", task = %arn, "the new revision did not run; the previous one was started again");
+            ResourceError::Failed(format!("{why}; the previous revision was started again"))
+        }
+        Err(error) => ResourceError::Failed(format!(
+            "{why}; starting the previous revision again failed too: {error}"
+        )),
+    }
+}

@@ -1,0 +1,180 @@
+//! Plays CloudFormation for the custom resources: requests with the template's properties,
+//! answers read from a local ResponseURL, ids and attributes recorded for later references.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::Value;
+
+use super::progress::Progress;
+use crate::events;
+use crate::harness;
+use crate::runtime_api::{FunctionProcess, RuntimeApi};
+use crate::sink::ResponseSink;
+use crate::template::{Stack, Template};
+
+/// One function binary behind its own Runtime API.
+pub struct Function {
+    pub api: RuntimeApi,
+    pub process: FunctionProcess,
+}
+
+impl Function {
+    pub async fn start(binary: &str, env: &[(&str, String)]) -> Self {
+        let api = RuntimeApi::start().await;
+        let process = FunctionProcess::spawn(binary, &api, env);
+        Self { api, process }
+    }
+}
+
+/// The custom resources' functions, keyed by the template's function resource name.
+pub struct CloudFormation {
+    pub functions: BTreeMap<String, Function>,
+    sink: ResponseSink,
+    calls: AtomicU32,
+}
+
+impl CloudFormation {
+    /// Starts every custom resource's function binary (as named by its `BuildProperties`).
+    pub async fn start(template: &Template, env: &[(&str, String)]) -> Self {
+        let mut functions = BTreeMap::new();
+        for resource in template.custom_resources_in_order() {
+            let function = service_function(template, &resource);
+            let binary = template.resource(&function)["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            functions.insert(function, Function::start(&binary, env).await);
+        }
+        Self {
+            functions,
+            sink: ResponseSink::start().await,
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    /// Creates `resource`; records its id and `Data` in `stack`.
+    pub async fn create(
+        &self,
+        template: &Template,
+        resource: &str,
+        stack: &mut Stack,
+        progress: &Progress,
+    ) -> Result<(), String> {
+        let properties = template.properties(resource, stack)?;
+        let event = events::create(kind(template, resource), properties, "");
+        self.apply(template, resource, event, "CREATE", stack, progress)
+            .await
+    }
+
+    /// Updates `resource` from `old` properties to what the template says now.
+    pub async fn update(
+        &self,
+        template: &Template,
+        resource: &str,
+        old: Value,
+        stack: &mut Stack,
+        progress: &Progress,
+    ) -> Result<(), String> {
+        let properties = template.properties(resource, stack)?;
+        let id = stack
+            .refs
+            .get(resource)
+            .cloned()
+            .ok_or(format!("{resource} was never made"))?;
+        let event = events::update(kind(template, resource), &id, old, properties, "");
+        self.apply(template, resource, event, "UPDATE", stack, progress)
+            .await
+    }
+
+    /// Deletes the resource known as `id`, with the properties it had.
+    pub async fn delete(
+        &self,
+        template: &Template,
+        resource: &str,
+        id: &str,
+        properties: Value,
+        progress: &Progress,
+    ) -> Result<(), String> {
+        let event = events::delete(kind(template, resource), id, properties, "");
+        let answer = self.send(template, resource, event).await?;
+        report(resource, "DELETE", &answer, progress)
+    }
+
+    async fn apply(
+        &self,
+        template: &Template,
+        resource: &str,
+        event: Value,
+        action: &str,
+        stack: &mut Stack,
+        progress: &Progress,
+    ) -> Result<(), String> {
+        progress.event(resource, &format!("{action}_IN_PROGRESS"), "");
+        let answer = self.send(template, resource, event).await?;
+        report(resource, action, &answer, progress)?;
+        stack.refs.insert(
+            resource.to_owned(),
+            answer["PhysicalResourceId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        for (key, value) in answer["Data"].as_object().into_iter().flatten() {
+            stack.attributes.insert(
+                format!("{resource}.{key}"),
+                value.as_str().unwrap_or_default().to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        template: &Template,
+        resource: &str,
+        event: Value,
+    ) -> Result<Value, String> {
+        let function = &self.functions[&service_function(template, resource)];
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        harness::request(
+            &function.api,
+            &function.process,
+            &self.sink,
+            &format!("{resource}-{call}"),
+            event,
+        )
+        .await
+    }
+}
+
+fn report(resource: &str, action: &str, answer: &Value, progress: &Progress) -> Result<(), String> {
+    let reason = answer["Reason"].as_str().unwrap_or_default();
+    if answer["Status"] == "SUCCESS" {
+        progress.event(
+            resource,
+            &format!("{action}_COMPLETE"),
+            answer["PhysicalResourceId"].as_str().unwrap_or_default(),
+        );
+        Ok(())
+    } else {
+        progress.event(resource, &format!("{action}_FAILED"), reason);
+        Err(format!("{resource} {action} FAILED: {reason}"))
+    }
+}
+
+fn kind<'a>(template: &'a Template, resource: &str) -> &'a str {
+    template.resource(resource)["Type"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// The function resource behind a custom resource's `ServiceToken: !GetAtt <Function>.Arn`.
+fn service_function(template: &Template, resource: &str) -> String {
+    let token = &template.resource(resource)["Properties"]["ServiceToken"];
+    let path = match token {
+        serde_yaml::Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
+        other => other["Fn::GetAtt"].as_str().unwrap_or_default().to_owned(),
+    };
+    path.trim_end_matches(".Arn").to_owned()
+}

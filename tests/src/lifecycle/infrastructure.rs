@@ -1,0 +1,270 @@
+//! What CloudFormation makes outside the custom resources, made on the emulator from
+//! template.yaml's own definitions where that is practical.
+
+use aws_config::SdkConfig;
+use serde_json::json;
+
+use super::progress::Progress;
+use crate::raw_aws;
+use crate::template::{Stack, Template};
+
+/// Makes the network bits, the secret, the log group, the file system, the instances' group
+/// and the restart queue, and records their `Ref`s and attributes in `stack`.
+pub async fn make(
+    endpoint: &str,
+    config: &SdkConfig,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let vpcs = ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .map_err(|e| format!("DescribeVpcs: {e}"))?;
+    let vpc = vpcs
+        .vpcs()
+        .first()
+        .and_then(|v| v.vpc_id())
+        .ok_or("the emulator has no default VPC")?
+        .to_owned();
+    let subnets = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .map_err(|e| format!("DescribeSubnets: {e}"))?;
+    let subnet_ids: Vec<String> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_owned))
+        .take(2)
+        .collect();
+    stack.parameters.insert("VpcId".into(), json!(vpc));
+    stack
+        .parameters
+        .insert("SubnetIds".into(), json!(subnet_ids));
+    stack
+        .parameters
+        .entry("AllowedCidr".into())
+        .or_insert(json!("203.0.113.0/24"));
+    progress.event(
+        "VPC",
+        "USING",
+        &format!("{vpc}, subnets {}", subnet_ids.join(", ")),
+    );
+
+    let group = ec2
+        .create_security_group()
+        .group_name(format!("{}-datero-instance", stack.name))
+        .description("Datero instance")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .map_err(|e| format!("CreateSecurityGroup: {e}"))?;
+    record(
+        stack,
+        progress,
+        "InstanceSecurityGroup",
+        group.group_id().unwrap_or_default(),
+    );
+
+    let address = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .map_err(|e| format!("AllocateAddress: {e}"))?;
+    stack.attributes.insert(
+        "Eip.AllocationId".into(),
+        address.allocation_id().unwrap_or_default().to_owned(),
+    );
+    record(
+        stack,
+        progress,
+        "Eip",
+        address.public_ip().unwrap_or_default(),
+    );
+
+    // The password is made here and never printed, as GenerateSecretString would.
+    let password: String = format!(
+        "{:032x}",
+        u128::from(std::process::id()) << 64 | u128::from(rand_seed())
+    );
+    let secret = raw_aws::json_target(
+        endpoint,
+        "secretsmanager",
+        "secretsmanager.CreateSecret",
+        &json!({"Name": format!("{}-datero-password", stack.name), "SecretString": password}),
+    )
+    .await?;
+    record(
+        stack,
+        progress,
+        "PasswordSecret",
+        secret["ARN"].as_str().unwrap_or_default(),
+    );
+
+    for log_group in template.resources_of("AWS::Logs::LogGroup") {
+        let name = template
+            .resolve(
+                &template.resource(&log_group)["Properties"]["LogGroupName"],
+                stack,
+            )?
+            .unwrap_or_default();
+        let name = name.as_str().unwrap_or_default().to_owned();
+        raw_aws::json_target(
+            endpoint,
+            "logs",
+            "Logs_20140328.CreateLogGroup",
+            &json!({"logGroupName": name}),
+        )
+        .await?;
+        stack.refs.insert(log_group.clone(), name.clone());
+        stack.attributes.insert(
+            format!("{log_group}.Arn"),
+            format!(
+                "arn:aws:logs:{}:{}:log-group:{name}",
+                stack.region, stack.account
+            ),
+        );
+    }
+    progress.event(
+        "LogGroups",
+        "CREATE_COMPLETE",
+        "Datero's and every function's log group",
+    );
+
+    if template.condition("UseEfs", stack)? {
+        let created = raw_aws::rest_json(
+            endpoint,
+            "elasticfilesystem",
+            "/2015-02-01/file-systems",
+            &json!({"CreationToken": format!("{}-datero", stack.name), "Encrypted": true}),
+        )
+        .await?;
+        record(
+            stack,
+            progress,
+            "FileSystem",
+            created["FileSystemId"].as_str().unwrap_or_default(),
+        );
+        progress.event(
+            "MountTargets",
+            "SKIPPED",
+            "not emulated; the EFS volume is only referenced",
+        );
+    }
+    stack.refs.insert("StorageReady".into(), "ready".into());
+
+    // Roles: ARNs only (the emulator does not enforce IAM).
+    for role in template.resources_of("AWS::IAM::Role") {
+        stack.attributes.insert(
+            format!("{role}.Arn"),
+            format!("arn:aws:iam::{}:role/{}-{role}", stack.account, stack.name),
+        );
+    }
+    progress.event(
+        "IAM roles",
+        "SIMULATED",
+        "ARNs only; the emulator does not enforce IAM",
+    );
+    // The functions run here as local processes behind local Runtime APIs.
+    for function in template.resources_of("AWS::Serverless::Function") {
+        let arn = format!(
+            "arn:aws:lambda:{}:{}:function:{}-{function}",
+            stack.region, stack.account, stack.name
+        );
+        stack
+            .attributes
+            .insert(format!("{function}.Arn"), arn.clone());
+        stack.refs.insert(function, arn);
+    }
+
+    make_group(config, template, stack, progress).await?;
+
+    let queue = aws_sdk_sqs::Client::new(config)
+        .create_queue()
+        .queue_name(format!("{}-restarts", stack.name))
+        .send()
+        .await
+        .map_err(|e| format!("CreateQueue: {e}"))?;
+    record(
+        stack,
+        progress,
+        "RestartQueue",
+        queue.queue_url().unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// The Auto Scaling group as the template defines it (name, size, scale-in protection), on a
+/// launch configuration since the emulator's instances need no real image.
+async fn make_group(
+    config: &SdkConfig,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let definition = &template.resource("Instances")["Properties"];
+    let text = |key: &str| -> Result<String, String> {
+        Ok(template
+            .resolve(&definition[key], stack)?
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default())
+    };
+    let name = text("AutoScalingGroupName")?;
+    let min: i32 = text("MinSize")?.parse().unwrap_or(0);
+    let max: i32 = text("MaxSize")?.parse().unwrap_or(1);
+    let protected = text("NewInstancesProtectedFromScaleIn")? == "true";
+    let instance_type = template
+        .parameter("InstanceType", stack)?
+        .as_str()
+        .unwrap_or("t3.small")
+        .to_owned();
+    let autoscaling = aws_sdk_autoscaling::Client::new(config);
+    autoscaling
+        .create_launch_configuration()
+        .launch_configuration_name(format!("{name}-lc"))
+        .image_id("ami-12c6146b")
+        .instance_type(&instance_type)
+        .send()
+        .await
+        .map_err(|e| format!("CreateLaunchConfiguration: {e}"))?;
+    autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&name)
+        .launch_configuration_name(format!("{name}-lc"))
+        .min_size(min)
+        .max_size(max)
+        .desired_capacity(0)
+        .new_instances_protected_from_scale_in(protected)
+        .availability_zones(format!("{}a", stack.region))
+        .send()
+        .await
+        .map_err(|e| format!("CreateAutoScalingGroup: {e}"))?;
+    progress.event(
+        "Instances",
+        "CREATE_COMPLETE",
+        &format!("{name} ({instance_type}, {min}..{max}, scale-in protected: {protected})"),
+    );
+    stack.refs.insert("Instances".into(), name);
+    Ok(())
+}
+
+fn record(stack: &mut Stack, progress: &Progress, resource: &str, value: &str) {
+    let shown = if resource == "PasswordSecret" {
+        "secret made (value not shown)".to_owned()
+    } else {
+        value.to_owned()
+    };
+    progress.event(resource, "CREATE_COMPLETE", &shown);
+    stack.refs.insert(resource.to_owned(), value.to_owned());
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(u64::from(std::process::id()));
+    hasher.finish()
+}

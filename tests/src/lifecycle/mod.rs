@@ -1,0 +1,576 @@
+//! The whole life of the stack on the local AWS emulator, with the real function binaries:
+//! what `scripts/lifecycle` runs, and the project's end-to-end test.
+
+pub mod cloudformation;
+pub mod infrastructure;
+pub mod progress;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use datero_shared::resources::cluster::ClusterSpec;
+use datero_shared::resources::task::TaskSpec;
+use datero_shared::resources::task_definition::TaskDefinitionSpec;
+use serde_json::{Value, json};
+
+use crate::emulator::Emulator;
+use crate::events;
+use crate::fixtures;
+use crate::runtime_api::Invocation;
+use crate::template::{Stack, Template};
+use cloudformation::{CloudFormation, Function};
+use progress::Progress;
+
+/// What the user asked for: a stack name and parameter overrides (`Name=value`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub stack_name: String,
+    pub parameters: BTreeMap<String, Value>,
+    /// The image tag the update step rolls onto.
+    pub next_image: String,
+}
+
+impl Options {
+    /// Reads `Name=value` arguments; `StackName=` names the stack.
+    pub fn parse(arguments: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut options = Self {
+            stack_name: "datero-local".to_owned(),
+            parameters: BTreeMap::new(),
+            next_image: "chumaky/datero:1.3.0".to_owned(),
+        };
+        for argument in arguments {
+            let (name, value) = argument
+                .split_once('=')
+                .ok_or_else(|| format!("expected Name=value, got {argument:?} (for example DateroImage=chumaky/datero:1.2.0)"))?;
+            match name {
+                "StackName" => options.stack_name = value.to_owned(),
+                "NextImage" => options.next_image = value.to_owned(),
+                _ => {
+                    options.parameters.insert(name.to_owned(), json!(value));
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    fn stack(&self, template: &Template) -> Stack {
+        let mut stack = Stack::placeholder(template, &self.stack_name);
+        stack.parameters.extend(self.parameters.clone());
+        stack
+    }
+}
+
+/// Refuses bad input before anything starts: parameters against the template, then every
+/// custom resource's properties through the function's own parser.
+pub fn check(template: &Template, options: &Options) -> Result<(), String> {
+    let stack = options.stack(template);
+    template.check_parameters(&stack)?;
+    let parse = |resource: &str| -> Result<(), String> {
+        let properties = template.properties(resource, &stack)?;
+        let checked = match template.resource(resource)["Type"]
+            .as_str()
+            .unwrap_or_default()
+        {
+            "Custom::DateroCluster" => ClusterSpec::parse(&properties, &stack.name).map(drop),
+            "Custom::DateroTaskDefinition" => TaskDefinitionSpec::parse(&properties).map(drop),
+            "Custom::DateroTask" => TaskSpec::parse(&properties).map(drop),
+            _ => Ok(()),
+        };
+        checked.map_err(|error| format!("{resource}: {error}"))
+    };
+    for resource in template.custom_resources_in_order() {
+        parse(&resource)?;
+    }
+    let mut next = options.clone();
+    next.parameters
+        .insert("DateroImage".into(), json!(options.next_image));
+    let next_stack = next.stack(template);
+    TaskDefinitionSpec::parse(&template.properties("TaskDefinition", &next_stack)?)
+        .map(drop)
+        .map_err(|error| format!("NextImage: {error}"))
+}
+
+/// Runs a named step: prints its outcome and records it for the summary.
+async fn step<T>(
+    progress: &Progress,
+    name: &str,
+    work: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    match work.await {
+        Ok(value) => {
+            progress.passed(name);
+            Ok(value)
+        }
+        Err(error) => {
+            progress.failed(name);
+            Err(format!("step \"{name}\" failed: {error}"))
+        }
+    }
+}
+
+/// The stack's whole life. Returns the first failing step's error.
+pub async fn run(
+    template: &Template,
+    options: &Options,
+    progress: &Progress,
+) -> Result<(), String> {
+    let emulator = step(progress, "start the local AWS emulator", async {
+        Ok(Emulator::start().await)
+    })
+    .await?;
+    progress.event("emulator", "STARTED", emulator.endpoint());
+    let config = emulator.sdk_config().await;
+    let mut stack = options.stack(template);
+    stack.refs.clear();
+    stack.attributes.clear();
+
+    step(
+        progress,
+        "create the stack's AWS resources (network, secret, logs, EFS, group, queue)",
+        async {
+            infrastructure::make(emulator.endpoint(), &config, template, &mut stack, progress).await
+        },
+    )
+    .await?;
+
+    let env = emulator.function_env();
+    let cloudformation = CloudFormation::start(template, &env).await;
+    for resource in template.custom_resources_in_order() {
+        let name = format!("create {resource}");
+        step(
+            progress,
+            &name,
+            cloudformation.create(template, &resource, &mut stack, progress),
+        )
+        .await?;
+        if resource == "Cluster" {
+            step(
+                progress,
+                "managed scaling launches an instance; the ECS agent registers it",
+                launch_instance(&config, &stack, progress),
+            )
+            .await?;
+        }
+    }
+    let task = step(
+        progress,
+        "Datero's task is RUNNING",
+        running_task(&config, &stack),
+    )
+    .await?;
+    let url = template
+        .resolve(&template.yaml()["Outputs"]["DateroUrl"]["Value"], &stack)?
+        .unwrap_or_default();
+    progress.event("Outputs", "DateroUrl", url.as_str().unwrap_or_default());
+    if let Some(url) = stack.attributes.get("DateroTask.Url") {
+        progress.event("DateroTask", "Url", url);
+    }
+
+    let restarter = start_restarter(template, &stack, &env).await?;
+    let restarted = step(
+        progress,
+        "Datero crashes; the restarter starts exactly one new task",
+        crash_and_restart(&emulator, &config, &stack, &restarter, &task, progress),
+    )
+    .await?;
+    step(
+        progress,
+        "the same STOPPED event twice more starts nothing",
+        repeat_event(&config, &stack, &restarter, &restarted, progress),
+    )
+    .await?;
+    step(
+        progress,
+        "a new image tag rolls out a new revision; the old one is deregistered",
+        new_image(
+            template,
+            options,
+            &cloudformation,
+            &config,
+            &mut stack,
+            progress,
+        ),
+    )
+    .await?;
+    step(
+        progress,
+        "delete the stack in reverse order; the group is deletable",
+        delete_stack(template, &cloudformation, &config, &stack, progress),
+    )
+    .await?;
+    step(
+        progress,
+        "the emulator holds nothing of ours",
+        nothing_left(&config, &stack),
+    )
+    .await?;
+    Ok(())
+}
+
+fn cluster_name(stack: &Stack) -> String {
+    stack
+        .attributes
+        .get("Cluster.ClusterName")
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn family(stack: &Stack) -> String {
+    stack
+        .attributes
+        .get("TaskDefinition.Family")
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn launch_instance(
+    config: &SdkConfig,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let group = &stack.refs["Instances"];
+    aws_sdk_autoscaling::Client::new(config)
+        .set_desired_capacity()
+        .auto_scaling_group_name(group)
+        .desired_capacity(1)
+        .send()
+        .await
+        .map_err(|e| format!("SetDesiredCapacity: {e}"))?;
+    let described = fixtures::describe_group(config, group)
+        .await
+        .ok_or("the group is gone")?;
+    let registered = fixtures::register_instances(config, &cluster_name(stack), &described).await;
+    let instance = described
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .unwrap_or_default()
+        .to_owned();
+    progress.event(
+        "Instances",
+        "SCALED_OUT",
+        &format!(
+            "{instance} registered as {}",
+            registered.first().map(String::as_str).unwrap_or("?")
+        ),
+    );
+    if registered.is_empty() {
+        Err("no container instance registered".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// The one Datero task ECS wants running, RUNNING.
+async fn running_task(config: &SdkConfig, stack: &Stack) -> Result<String, String> {
+    let wanted = wanted(config, stack).await?;
+    match wanted.as_slice() {
+        [(arn, status, _)] if status == "RUNNING" => Ok(arn.clone()),
+        other => Err(format!("expected one RUNNING Datero task, found {other:?}")),
+    }
+}
+
+/// `(arn, lastStatus, taskDefinitionArn)` of every Datero task ECS wants running.
+async fn wanted(
+    config: &SdkConfig,
+    stack: &Stack,
+) -> Result<Vec<(String, String, String)>, String> {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let cluster = cluster_name(stack);
+    let listed = ecs
+        .list_tasks()
+        .cluster(&cluster)
+        .family(family(stack))
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .send()
+        .await
+        .map_err(|e| format!("ListTasks: {e}"))?;
+    if listed.task_arns().is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = ecs
+        .describe_tasks()
+        .cluster(&cluster)
+        .set_tasks(Some(listed.task_arns().to_vec()))
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTasks: {e}"))?;
+    Ok(described
+        .tasks()
+        .iter()
+        .map(|t| {
+            (
+                t.task_arn().unwrap_or_default().to_owned(),
+                t.last_status().unwrap_or_default().to_owned(),
+                t.task_definition_arn().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+async fn start_restarter(
+    template: &Template,
+    stack: &Stack,
+    env: &[(&'static str, String)],
+) -> Result<Function, String> {
+    let variables = template.resolve(
+        &template.resource("TaskRestarterFunction")["Properties"]["Environment"]["Variables"],
+        stack,
+    )?;
+    let variables: Vec<(String, String)> = variables
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, value)| (key, value.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let mut all: Vec<(&str, String)> = env.to_vec();
+    all.extend(
+        variables
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.clone())),
+    );
+    let binary =
+        template.resource("TaskRestarterFunction")["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    Ok(Function::start(&binary, &all).await)
+}
+
+async fn stopped_event(config: &SdkConfig, stack: &Stack, task: &str) -> Result<Value, String> {
+    let described = aws_sdk_ecs::Client::new(config)
+        .describe_tasks()
+        .cluster(cluster_name(stack))
+        .tasks(task)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTasks: {e}"))?;
+    let task = described
+        .tasks()
+        .first()
+        .ok_or("the stopped task is unknown")?;
+    Ok(events::task_state_change(task, "lifecycle-crash"))
+}
+
+async fn crash_and_restart(
+    emulator: &Emulator,
+    config: &SdkConfig,
+    stack: &Stack,
+    restarter: &Function,
+    task: &str,
+    progress: &Progress,
+) -> Result<String, String> {
+    emulator
+        .crash_task(&cluster_name(stack), task, 137, Duration::from_secs(3600))
+        .await;
+    progress.event(
+        "Datero task",
+        "STOPPED",
+        "Essential container in task exited (137)",
+    );
+    let event = stopped_event(config, stack, task).await?;
+    match restarter.api.invoke(event, Duration::from_secs(30)).await {
+        Invocation::Response(_) => {}
+        other => return Err(format!("the restarter failed: {other:?}")),
+    }
+    let restarted = running_task(config, stack).await?;
+    if restarted == task {
+        return Err("no new task".to_owned());
+    }
+    progress.event("Datero task", "RESTARTED", &restarted);
+    Ok(restarted)
+}
+
+async fn repeat_event(
+    config: &SdkConfig,
+    stack: &Stack,
+    restarter: &Function,
+    restarted: &str,
+    progress: &Progress,
+) -> Result<(), String> {
+    let stopped = aws_sdk_ecs::Client::new(config)
+        .list_tasks()
+        .cluster(cluster_name(stack))
+        .family(family(stack))
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(|e| format!("ListTasks: {e}"))?;
+    let crashed = stopped
+        .task_arns()
+        .first()
+        .ok_or("no stopped task")?
+        .clone();
+    let event = stopped_event(config, stack, &crashed).await?;
+    for _ in 0..2 {
+        if !matches!(
+            restarter
+                .api
+                .invoke(event.clone(), Duration::from_secs(30))
+                .await,
+            Invocation::Response(_)
+        ) {
+            return Err("the restarter failed on a repeated event".to_owned());
+        }
+    }
+    let now = running_task(config, stack).await?;
+    progress.event("Datero task", "UNCHANGED", &now);
+    if now == restarted {
+        Ok(())
+    } else {
+        Err(format!("the task changed: {now}"))
+    }
+}
+
+async fn new_image(
+    template: &Template,
+    options: &Options,
+    cloudformation: &CloudFormation,
+    config: &SdkConfig,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let old_definition = template.properties("TaskDefinition", stack)?;
+    let old_task = template.properties("DateroTask", stack)?;
+    let old_arn = stack.refs["TaskDefinition"].clone();
+    stack
+        .parameters
+        .insert("DateroImage".into(), json!(options.next_image));
+    cloudformation
+        .update(
+            template,
+            "TaskDefinition",
+            old_definition.clone(),
+            stack,
+            progress,
+        )
+        .await?;
+    cloudformation
+        .update(template, "DateroTask", old_task, stack, progress)
+        .await?;
+    // CloudFormation's clean-up phase: the replaced revision is deleted last.
+    cloudformation
+        .delete(
+            template,
+            "TaskDefinition",
+            &old_arn,
+            old_definition,
+            progress,
+        )
+        .await?;
+    let new_arn = stack.refs["TaskDefinition"].clone();
+    let wanted = wanted(config, stack).await?;
+    if wanted.len() != 1 || wanted[0].2 != new_arn || wanted[0].1 != "RUNNING" {
+        return Err(format!(
+            "expected one RUNNING task of {new_arn}, found {wanted:?}"
+        ));
+    }
+    let old = aws_sdk_ecs::Client::new(config)
+        .describe_task_definition()
+        .task_definition(&old_arn)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTaskDefinition: {e}"))?;
+    let status = old
+        .task_definition()
+        .and_then(|d| d.status())
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_default();
+    progress.event(
+        "TaskDefinition",
+        "OLD_REVISION",
+        &format!("{old_arn} is {status}"),
+    );
+    if status == "INACTIVE" {
+        Ok(())
+    } else {
+        Err(format!("the old revision is {status}"))
+    }
+}
+
+async fn delete_stack(
+    template: &Template,
+    cloudformation: &CloudFormation,
+    config: &SdkConfig,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    for resource in template.custom_resources_in_order().iter().rev() {
+        let properties = template.properties(resource, stack)?;
+        progress.event(resource, "DELETE_IN_PROGRESS", "");
+        cloudformation
+            .delete(
+                template,
+                resource,
+                &stack.refs[resource],
+                properties,
+                progress,
+            )
+            .await?;
+    }
+    let group = &stack.refs["Instances"];
+    aws_sdk_autoscaling::Client::new(config)
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(group)
+        .force_delete(true)
+        .send()
+        .await
+        .map_err(|e| format!("DeleteAutoScalingGroup {group}: {e}"))?;
+    progress.event("Instances", "DELETE_COMPLETE", group);
+    Ok(())
+}
+
+async fn nothing_left(config: &SdkConfig, stack: &Stack) -> Result<(), String> {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let mut left = Vec::new();
+    let clusters = ecs
+        .describe_clusters()
+        .clusters(cluster_name(stack))
+        .send()
+        .await
+        .map_err(|e| format!("DescribeClusters: {e}"))?;
+    left.extend(
+        clusters
+            .clusters()
+            .iter()
+            .filter(|c| c.status() == Some("ACTIVE"))
+            .map(|c| format!("cluster {}", c.cluster_name().unwrap_or_default())),
+    );
+    let providers = ecs
+        .describe_capacity_providers()
+        .send()
+        .await
+        .map_err(|e| format!("DescribeCapacityProviders: {e}"))?;
+    left.extend(
+        providers
+            .capacity_providers()
+            .iter()
+            .map(|p| format!("capacity provider {}", p.name().unwrap_or_default())),
+    );
+    let revisions = ecs
+        .list_task_definitions()
+        .family_prefix(family(stack))
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .map_err(|e| format!("ListTaskDefinitions: {e}"))?;
+    left.extend(
+        revisions
+            .task_definition_arns()
+            .iter()
+            .map(|arn| format!("task definition {arn}")),
+    );
+    left.extend(
+        wanted(config, stack)
+            .await?
+            .into_iter()
+            .map(|(arn, _, _)| format!("task {arn}")),
+    );
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("left behind: {}", left.join(", ")))
+    }
+}

@@ -1,0 +1,451 @@
+//! template.yaml read as CloudFormation would read it: intrinsic functions resolved against a
+//! stack's parameters and the values of the resources made so far.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value as Json, json};
+use serde_yaml::Value as Yaml;
+
+use crate::workspace_root;
+
+/// The parsed template.
+pub struct Template {
+    yaml: Yaml,
+}
+
+/// What a stack knows while it is being made: its name, parameters, and resource values.
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    pub name: String,
+    pub region: String,
+    pub account: String,
+    /// Parameter overrides; the template's defaults fill the rest.
+    pub parameters: BTreeMap<String, Json>,
+    /// `Ref` of resources made so far.
+    pub refs: BTreeMap<String, String>,
+    /// `Fn::GetAtt` of resources made so far, keyed `Resource.Attribute`.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Stack {
+    /// A stack named `name` in which every resource of `template` exists with a plausible
+    /// value, and required parameters have sample values: enough to resolve and check every
+    /// custom resource's properties before anything is made.
+    pub fn placeholder(template: &Template, name: &str) -> Self {
+        let mut stack = Stack {
+            name: name.to_owned(),
+            region: "us-east-1".to_owned(),
+            account: "123456789012".to_owned(),
+            ..Stack::default()
+        };
+        for (parameter, value) in [
+            ("SubnetIds", json!(["subnet-0a", "subnet-0b"])),
+            ("VpcId", json!("vpc-01")),
+            ("AllowedCidr", json!("203.0.113.0/24")),
+        ] {
+            stack.parameters.insert(parameter.to_owned(), value);
+        }
+        for (resource, definition) in template.yaml["Resources"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let resource = resource.as_str().unwrap_or_default();
+            let value = match definition["Type"].as_str().unwrap_or_default() {
+                "AWS::EFS::FileSystem" => "fs-0123456789abcdef0".to_owned(),
+                "AWS::SecretsManager::Secret" => {
+                    format!(
+                        "arn:aws:secretsmanager:us-east-1:123456789012:secret:{resource}-AbCdEf"
+                    )
+                }
+                "AWS::Logs::LogGroup" => format!("/datero/{name}/{resource}"),
+                "AWS::AutoScaling::AutoScalingGroup" => format!("{name}-datero"),
+                other => format!("{other}-{resource}"),
+            };
+            stack.refs.insert(resource.to_owned(), value);
+            stack.attributes.insert(
+                format!("{resource}.Arn"),
+                format!("arn:aws:iam::123456789012:role/{resource}"),
+            );
+        }
+        let cluster = format!("{name}-datero");
+        for (key, value) in [
+            ("Cluster.ClusterName", cluster.clone()),
+            ("Cluster.CapacityProviderName", format!("datero-{name}-ec2")),
+            (
+                "Cluster.ClusterArn",
+                format!("arn:aws:ecs:us-east-1:123456789012:cluster/{cluster}"),
+            ),
+            (
+                "TaskDefinition.TaskDefinitionArn",
+                format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{cluster}:1"),
+            ),
+            ("TaskDefinition.Family", cluster.clone()),
+        ] {
+            stack.attributes.insert(key.to_owned(), value);
+        }
+        stack
+    }
+}
+
+impl Template {
+    /// Reads the workspace's template.yaml.
+    pub fn load() -> Result<Self, String> {
+        let path = workspace_root().join("template.yaml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let yaml =
+            serde_yaml::from_str(&text).map_err(|error| format!("template.yaml: {error}"))?;
+        Ok(Self { yaml })
+    }
+
+    pub fn yaml(&self) -> &Yaml {
+        &self.yaml
+    }
+
+    /// The resource `name`'s definition.
+    pub fn resource(&self, name: &str) -> &Yaml {
+        &self.yaml["Resources"][name]
+    }
+
+    /// Names of the resources of type `kind`.
+    pub fn resources_of(&self, kind: &str) -> Vec<String> {
+        self.yaml["Resources"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+            .filter_map(|(name, _)| name.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The custom resources in an order CloudFormation could create them (dependencies first).
+    pub fn custom_resources_in_order(&self) -> Vec<String> {
+        let custom: Vec<String> = self.yaml["Resources"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter(|(_, resource)| {
+                resource["Type"]
+                    .as_str()
+                    .is_some_and(|kind| kind.starts_with("Custom::"))
+            })
+            .filter_map(|(name, _)| name.as_str().map(str::to_owned))
+            .collect();
+        let mut ordered: Vec<String> = Vec::new();
+        while ordered.len() < custom.len() {
+            let before = ordered.len();
+            for name in &custom {
+                let ready = self
+                    .dependencies(name)
+                    .iter()
+                    .all(|dependency| !custom.contains(dependency) || ordered.contains(dependency));
+                if !ordered.contains(name) && ready {
+                    ordered.push(name.clone());
+                }
+            }
+            assert!(ordered.len() > before, "dependency cycle among {custom:?}");
+        }
+        ordered
+    }
+
+    /// Resources `name` refers to (Ref, GetAtt, Sub, DependsOn).
+    pub fn dependencies(&self, name: &str) -> Vec<String> {
+        let resource = self.resource(name);
+        let mut found = Vec::new();
+        collect_references(&resource["Properties"], &mut found);
+        match &resource["DependsOn"] {
+            Yaml::String(one) => found.push(one.clone()),
+            Yaml::Sequence(many) => {
+                found.extend(many.iter().filter_map(|v| v.as_str().map(str::to_owned)))
+            }
+            _ => {}
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    /// A parameter's value: the override, else the template's default.
+    pub fn parameter(&self, name: &str, stack: &Stack) -> Result<Json, String> {
+        if let Some(value) = stack.parameters.get(name) {
+            return Ok(value.clone());
+        }
+        let definition = &self.yaml["Parameters"][name];
+        match &definition["Default"] {
+            Yaml::Null => Err(format!("parameter {name} has no value and no default")),
+            default => Ok(to_json(default)),
+        }
+    }
+
+    /// Checks overrides against the parameters' `AllowedValues`.
+    pub fn check_parameters(&self, stack: &Stack) -> Result<(), String> {
+        for (name, value) in &stack.parameters {
+            let definition = &self.yaml["Parameters"][name.as_str()];
+            if definition.is_null() {
+                return Err(format!("unknown parameter {name}"));
+            }
+            if let Some(allowed) = definition["AllowedValues"].as_sequence() {
+                let allowed: Vec<Json> = allowed.iter().map(to_json).collect();
+                if !allowed.contains(value) {
+                    return Err(format!(
+                        "parameter {name} must be one of {}",
+                        Json::Array(allowed)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the named condition holds for this stack.
+    pub fn condition(&self, name: &str, stack: &Stack) -> Result<bool, String> {
+        let definition = &self.yaml["Conditions"][name];
+        if definition.is_null() {
+            return Err(format!("no condition {name}"));
+        }
+        self.truth(definition, stack)
+    }
+
+    fn truth(&self, value: &Yaml, stack: &Stack) -> Result<bool, String> {
+        let (function, argument) =
+            intrinsic(value).ok_or_else(|| format!("not a condition: {value:?}"))?;
+        let items = || argument.as_sequence().cloned().unwrap_or_default();
+        match function.as_str() {
+            "Equals" => {
+                let items = items();
+                Ok(self.resolve(&items[0], stack)? == self.resolve(&items[1], stack)?)
+            }
+            "Not" => Ok(!self.truth(&items()[0], stack)?),
+            "And" => items()
+                .iter()
+                .try_fold(true, |all, item| Ok(all && self.truth(item, stack)?)),
+            "Or" => items()
+                .iter()
+                .try_fold(false, |any, item| Ok(any || self.truth(item, stack)?)),
+            "Condition" => self.condition(argument.as_str().unwrap_or_default(), stack),
+            other => Err(format!("condition function {other} is not modelled")),
+        }
+    }
+
+    /// A value with every intrinsic function resolved; `None` for `AWS::NoValue`.
+    pub fn resolve(&self, value: &Yaml, stack: &Stack) -> Result<Option<Json>, String> {
+        let Some((function, argument)) = intrinsic(value) else {
+            return Ok(Some(match value {
+                Yaml::Sequence(items) => Json::Array(
+                    items
+                        .iter()
+                        .map(|item| self.resolve(item, stack))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                ),
+                Yaml::Mapping(map) => {
+                    let mut object = serde_json::Map::new();
+                    for (key, inner) in map {
+                        if let Some(resolved) = self.resolve(inner, stack)? {
+                            object.insert(key.as_str().unwrap_or_default().to_owned(), resolved);
+                        }
+                    }
+                    Json::Object(object)
+                }
+                Yaml::Number(number) => json!(number.to_string()),
+                Yaml::Bool(flag) => json!(flag.to_string()),
+                other => to_json(other),
+            }));
+        };
+        let items = || argument.as_sequence().cloned().unwrap_or_default();
+        let text = |value: Option<Json>| {
+            value
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        Ok(match function.as_str() {
+            "Ref" => self.reference(argument.as_str().unwrap_or_default(), stack)?,
+            "GetAtt" => {
+                let path = argument.as_str().map(str::to_owned).unwrap_or_else(|| {
+                    items()
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(".")
+                });
+                Some(json!(
+                    stack
+                        .attributes
+                        .get(&path)
+                        .ok_or_else(|| format!("!GetAtt {path}: not made yet"))?
+                ))
+            }
+            "Sub" => Some(json!(
+                self.substitute(
+                    argument
+                        .as_str()
+                        .ok_or("only one-argument !Sub is modelled")?,
+                    stack
+                )?
+            )),
+            "If" => {
+                let items = items();
+                let branch = if self.condition(items[0].as_str().unwrap_or_default(), stack)? {
+                    &items[1]
+                } else {
+                    &items[2]
+                };
+                self.resolve(branch, stack)?
+            }
+            "Join" => {
+                let items = items();
+                let separator = items[0].as_str().unwrap_or_default();
+                let parts = match self.resolve(&items[1], stack)? {
+                    Some(Json::Array(parts)) => parts,
+                    _ => Vec::new(),
+                };
+                let parts: Vec<String> = parts
+                    .into_iter()
+                    .map(|part| part.as_str().unwrap_or_default().to_owned())
+                    .collect();
+                Some(json!(parts.join(separator)))
+            }
+            "Split" => {
+                let items = items();
+                let separator = items[0].as_str().unwrap_or_default().to_owned();
+                let whole = text(self.resolve(&items[1], stack)?);
+                Some(Json::Array(
+                    whole.split(&separator).map(|part| json!(part)).collect(),
+                ))
+            }
+            "Select" => {
+                let items = items();
+                let index: usize = items[0]
+                    .as_u64()
+                    .map(|i| i as usize)
+                    .or_else(|| items[0].as_str().and_then(|s| s.parse().ok()))
+                    .unwrap_or(0);
+                match self.resolve(&items[1], stack)? {
+                    Some(Json::Array(list)) => Some(
+                        list.get(index)
+                            .cloned()
+                            .ok_or_else(|| format!("!Select {index}: out of range"))?,
+                    ),
+                    _ => return Err("!Select of a non-list".to_owned()),
+                }
+            }
+            other => return Err(format!("intrinsic {other} is not modelled")),
+        })
+    }
+
+    fn reference(&self, name: &str, stack: &Stack) -> Result<Option<Json>, String> {
+        match name {
+            "AWS::NoValue" => Ok(None),
+            "AWS::StackName" => Ok(Some(json!(stack.name))),
+            "AWS::Region" => Ok(Some(json!(stack.region))),
+            "AWS::AccountId" => Ok(Some(json!(stack.account))),
+            "AWS::Partition" => Ok(Some(json!("aws"))),
+            _ if !self.yaml["Parameters"][name].is_null() => self.parameter(name, stack).map(Some),
+            _ => stack
+                .refs
+                .get(name)
+                .map(|value| Some(json!(value)))
+                .ok_or_else(|| format!("!Ref {name}: not made yet")),
+        }
+    }
+
+    fn substitute(&self, text: &str, stack: &Stack) -> Result<String, String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').ok_or("unclosed ${ in !Sub")? + start;
+            let name = &rest[start + 2..end];
+            let value = match name.split_once('.') {
+                Some(_) if !name.starts_with("AWS::") => {
+                    json!(
+                        stack
+                            .attributes
+                            .get(name)
+                            .ok_or_else(|| format!("${{{name}}}: not made yet"))?
+                    )
+                }
+                _ => self.reference(name, stack)?.unwrap_or(Json::Null),
+            };
+            out.push_str(value.as_str().unwrap_or_default());
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// The resource's `Properties` as CloudFormation would send them to a custom resource.
+    pub fn properties(&self, name: &str, stack: &Stack) -> Result<Json, String> {
+        let mut properties = serde_json::Map::new();
+        for (key, value) in self.resource(name)["Properties"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let key = key.as_str().unwrap_or_default().to_owned();
+            if let Some(resolved) = self
+                .resolve(value, stack)
+                .map_err(|error| format!("{name}.{key}: {error}"))?
+            {
+                properties.insert(key, resolved);
+            }
+        }
+        Ok(Json::Object(properties))
+    }
+}
+
+/// `(function, argument)` of an intrinsic, in short (`!Ref`) or long (`Ref:`, `Fn::Sub:`) form.
+fn intrinsic(value: &Yaml) -> Option<(String, Yaml)> {
+    match value {
+        Yaml::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            tagged.value.clone(),
+        )),
+        Yaml::Mapping(map) if map.len() == 1 => {
+            let (key, argument) = map.iter().next()?;
+            let key = key.as_str()?;
+            (key == "Ref" || key == "Condition" || key.starts_with("Fn::"))
+                .then(|| (key.trim_start_matches("Fn::").to_owned(), argument.clone()))
+        }
+        _ => None,
+    }
+}
+
+fn collect_references(value: &Yaml, found: &mut Vec<String>) {
+    if let Some((function, argument)) = intrinsic(value) {
+        match function.as_str() {
+            "Ref" => found.extend(argument.as_str().map(str::to_owned)),
+            "GetAtt" => found.extend(
+                argument
+                    .as_str()
+                    .and_then(|path| path.split('.').next())
+                    .map(str::to_owned),
+            ),
+            "Sub" => {
+                let text = argument.as_str().unwrap_or_default();
+                for piece in text.split("${").skip(1) {
+                    let name = piece.split('}').next().unwrap_or_default();
+                    found.push(name.split('.').next().unwrap_or_default().to_owned());
+                }
+            }
+            _ => collect_references(&argument, found),
+        }
+        return;
+    }
+    match value {
+        Yaml::Mapping(map) => map
+            .values()
+            .for_each(|inner| collect_references(inner, found)),
+        Yaml::Sequence(items) => items
+            .iter()
+            .for_each(|inner| collect_references(inner, found)),
+        _ => {}
+    }
+}
+
+fn to_json(value: &Yaml) -> Json {
+    serde_json::to_value(value).unwrap_or(Json::Null)
+}
