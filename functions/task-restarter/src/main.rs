@@ -182,15 +182,36 @@ async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, Re
     };
     let started = ecs_tasks::run(&context.ecs, &run).await?;
     let started = started.task_arn().unwrap_or_default().to_owned();
-    // Someone else (the runner rolling out, or a restart for another event) may have started a
-    // task between our check and our RunTask. Every party keeps the same one, so they converge.
+    // Someone else may have started a task between our check and our RunTask: the runner
+    // rolling out a revision (its tasks carry the request tag, and it keeps its own), or a
+    // restart for another event (every restart keeps the same one). All converge on one.
     let wanted = ecs_tasks::wanted(
         &context.ecs,
         &config.scope.cluster_name,
         &config.scope.family,
     )
     .await?;
-    if let Some(keeper) = restart_policy::keeper(&wanted).filter(|keeper| **keeper != started) {
+    let others: Vec<String> = wanted
+        .iter()
+        .filter(|arn| **arn != started)
+        .cloned()
+        .collect();
+    if others.is_empty() {
+        return Ok(started);
+    }
+    let described = ecs_tasks::describe(&context.ecs, &config.scope.cluster_name, &others).await?;
+    let rolled_out = described.iter().find(|task| {
+        task.tags()
+            .iter()
+            .any(|tag| tag.key() == Some(ecs_tasks::REQUEST_TAG))
+    });
+    let keeper = match rolled_out {
+        Some(task) => task.task_arn().unwrap_or_default().to_owned(),
+        None => restart_policy::keeper(&wanted)
+            .cloned()
+            .unwrap_or_else(|| started.clone()),
+    };
+    if keeper != started {
         ecs_tasks::stop(
             &context.ecs,
             &config.scope.cluster_name,
@@ -199,7 +220,7 @@ async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, Re
         )
         .await?;
         info!(task = %started, keeper = %keeper, decision = "stop duplicate", "another Datero task is wanted; ours was stopped");
-        return Ok(keeper.clone());
+        return Ok(keeper);
     }
     Ok(started)
 }
