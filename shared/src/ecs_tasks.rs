@@ -1,6 +1,7 @@
 //! ECS calls on Datero's task, shared by the runner and the restarter.
 
 use aws_sdk_ecs::Client;
+use aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder;
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DesiredStatus, Task};
 
 use crate::aws::{aws_error, error_code};
@@ -25,11 +26,18 @@ pub async fn list(
     family: &str,
     desired: DesiredStatus,
 ) -> Result<Vec<String>, ResourceError> {
-    let listed = ecs
-        .list_tasks()
-        .cluster(cluster)
-        .family(family)
-        .desired_status(desired)
+    all_arns(
+        ecs.list_tasks()
+            .cluster(cluster)
+            .family(family)
+            .desired_status(desired),
+    )
+    .await
+}
+
+/// Every page of a ListTasks; a missing cluster has no tasks.
+async fn all_arns(request: ListTasksFluentBuilder) -> Result<Vec<String>, ResourceError> {
+    let listed = request
         .into_paginator()
         .items()
         .send()
@@ -178,19 +186,11 @@ pub async fn started_by_provisioner(
     ecs: &Client,
     cluster: &str,
 ) -> Result<Vec<String>, ResourceError> {
-    let listed = ecs
-        .list_tasks()
-        .cluster(cluster)
-        .started_by(STARTED_BY)
-        .desired_status(DesiredStatus::Running)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await;
-    match listed {
-        Ok(arns) => Ok(arns),
-        Err(error) if error_code(&error) == Some("ClusterNotFoundException") => Ok(Vec::new()),
-        Err(error) => Err(aws_error("ListTasks", &error)),
-    }
+    all_arns(
+        ecs.list_tasks()
+            .cluster(cluster)
+            .started_by(STARTED_BY)
+            .desired_status(DesiredStatus::Running),
+    )
+    .await
 }

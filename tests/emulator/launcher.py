@@ -8,6 +8,8 @@ line of stdout, and serves until it is killed.
 Test-only controls (never part of AWS):
 - POST /_datero/stop-task {"cluster", "task", "stopCode", "reason", "exitCode", "ranForSeconds"}
   stops a task as if its container crashed (optionally after having run that long).
+- GET /_datero/stats answers {"calls", "seconds"}: AWS API calls served and the time spent
+  serving them since the last POST /_datero/stats (which resets both); for benchmarks.
 - POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason", "taskDefinition"}
   sets how tasks started from now on behave (only those of `taskDefinition`, when given): run
   at once (default), stay PENDING, or stop before running.
@@ -19,6 +21,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -339,11 +342,19 @@ def tighten() -> None:
     )
 
 
+_stats = {"calls": 0, "seconds": 0.0}
+
+
 def control_app(moto_app: Any) -> Any:
     """Serves the test-only control endpoints and hands everything else to moto."""
 
     def app(environ: dict, start_response: Any) -> Any:
         request = Request(environ)
+        if request.path == "/_datero/stats":
+            snapshot = json.dumps(_stats)
+            if request.method == "POST":
+                _stats.update(calls=0, seconds=0.0)
+            return Response(snapshot, mimetype="application/json")(environ, start_response)
         if request.path == "/_datero/stop-task" and request.method == "POST":
             return _crash_task(request)(environ, start_response)
         if request.path == "/_datero/task-start" and request.method == "POST":
@@ -354,7 +365,11 @@ def control_app(moto_app: Any) -> Any:
                 taskDefinition=body.get("taskDefinition", ""),
             )
             return Response("{}", mimetype="application/json")(environ, start_response)
-        return moto_app(environ, start_response)
+        started = time.perf_counter()
+        body = list(moto_app(environ, start_response))
+        _stats["calls"] += 1
+        _stats["seconds"] += time.perf_counter() - started
+        return body
 
     return app
 

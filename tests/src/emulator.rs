@@ -134,6 +134,21 @@ impl Emulator {
         self.control("task-start", body).await;
     }
 
+    /// AWS API calls served, and seconds spent serving them, since the last reset; resets.
+    pub async fn take_stats(&self) -> (u64, f64) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_datero/stats", self.endpoint))
+            .send()
+            .await
+            .expect("reach the emulator");
+        let text = response.text().await.unwrap_or_default();
+        let stats: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        (
+            stats["calls"].as_u64().unwrap_or(0),
+            stats["seconds"].as_f64().unwrap_or(0.0),
+        )
+    }
+
     async fn control(&self, action: &str, body: serde_json::Value) {
         let response = reqwest::Client::new()
             .post(format!("{}/_datero/{action}", self.endpoint))
