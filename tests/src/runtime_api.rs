@@ -211,8 +211,21 @@ impl FunctionProcess {
             "{} is missing: run `cargo build --bins` first",
             path.display()
         );
-        let mut command = Command::new(&path);
+        Self::spawn_program(&path, &[], name, api, env)
+    }
+
+    /// Spawns any program that speaks the Runtime API (for example a Python runtime client),
+    /// as the function `name`.
+    pub fn spawn_program(
+        program: &std::path::Path,
+        args: &[&str],
+        name: &str,
+        api: &RuntimeApi,
+        env: &[(&str, String)],
+    ) -> Self {
+        let mut command = Command::new(program);
         command
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", api.address())

@@ -8,7 +8,7 @@ use datero_testbed::emulator::Emulator;
 use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::runtime_api::{FunctionProcess, Invocation, RuntimeApi};
 use datero_testbed::sink::ResponseSink;
-use datero_testbed::{events, harness};
+use datero_testbed::{events, harness, workspace_root};
 use serde_json::json;
 
 const COLD_RUNS: usize = 20;
@@ -29,12 +29,52 @@ fn restarter_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
     env
 }
 
+/// A function under test: one of ours, or its Python peer (a module of bench/python).
+#[derive(Clone, Copy)]
+enum Peer {
+    Rust(&'static str),
+    Python(&'static str),
+}
+
+impl Peer {
+    fn spawn(self, api: &RuntimeApi, env: &[(&str, String)]) -> FunctionProcess {
+        match self {
+            Peer::Rust(binary) => FunctionProcess::spawn(binary, api, env),
+            Peer::Python(handler) => {
+                let root = workspace_root();
+                let mut env = env.to_vec();
+                env.push((
+                    "PYTHONPATH",
+                    root.join("bench/python").display().to_string(),
+                ));
+                env.push(("AWS_DEFAULT_REGION", "us-east-1".to_owned()));
+                env.push(("PYTHONUNBUFFERED", "1".to_owned()));
+                let python = root.join(".venv-bench/bin/python");
+                FunctionProcess::spawn_program(
+                    &python,
+                    &["-m", "awslambdaric", handler],
+                    handler,
+                    api,
+                    &env,
+                )
+            }
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Peer::Rust(binary) => binary.to_owned(),
+            Peer::Python(handler) => format!("Python peer ({handler})"),
+        }
+    }
+}
+
 /// Process start to its first `GET .../invocation/next`, in milliseconds.
-async fn cold_start(binary: &str, env: &[(&str, String)]) -> f64 {
+async fn cold_start(peer: Peer, env: &[(&str, String)]) -> f64 {
     let mut samples = Vec::new();
     for _ in 0..COLD_RUNS {
         let api = RuntimeApi::start().await;
-        let process = FunctionProcess::spawn(binary, &api, env);
+        let process = peer.spawn(&api, env);
         let deadline = Instant::now() + Duration::from_secs(10);
         while api.first_poll().is_none() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_micros(200)).await;
@@ -47,133 +87,228 @@ async fn cold_start(binary: &str, env: &[(&str, String)]) -> f64 {
     median(samples)
 }
 
-#[tokio::main]
-async fn main() {
-    let emulator = Emulator::start().await;
-    let config = emulator.sdk_config().await;
-    fixtures::ready_cluster(&config, 1).await;
-    let revision = fixtures::task_definition(&config, FAMILY).await;
+/// One table row: medians of cold start, invocation, own time and calls, and the peak RSS.
+struct Row {
+    name: String,
+    cold_ms: f64,
+    invocation_ms: f64,
+    own_ms: f64,
+    calls: f64,
+    peak_mib: f64,
+}
 
-    println!(
-        "| function | cold start (median of {COLD_RUNS}) | invocation | own time (without the emulator's) | AWS calls | peak RSS |"
-    );
-    println!("|---|---|---|---|---|---|");
+impl Row {
+    fn print(&self) {
+        println!(
+            "| {} | {:.1} ms | {:.1} ms | {:.2} ms | {:.0} | {:.1} MiB |",
+            self.name, self.cold_ms, self.invocation_ms, self.own_ms, self.calls, self.peak_mib
+        );
+    }
+}
 
-    // The restarter: a crash, its STOPPED event, one restart; repeated.
-    let env = restarter_env(&emulator);
-    let cold = cold_start("task-restarter", &env).await;
+/// Crash, STOPPED event, restart; `EVENT_RUNS` times.
+async fn restarts(
+    emulator: &Emulator,
+    config: &aws_config::SdkConfig,
+    peer: Peer,
+    revision: &str,
+) -> Row {
+    let env = restarter_env(emulator);
+    let cold_ms = cold_start(peer, &env).await;
     let api = RuntimeApi::start().await;
-    let process = FunctionProcess::spawn("task-restarter", &api, &env);
-    let mut current = fixtures::run_datero(&config, &revision)
-        .await
-        .task_arn()
-        .unwrap_or_default()
-        .to_owned();
+    let process = peer.spawn(&api, &env);
+    let mut current = match fixtures::wanted(config).await.first() {
+        Some(task) => task.task_arn().unwrap_or_default().to_owned(),
+        None => fixtures::run_datero(config, revision)
+            .await
+            .task_arn()
+            .unwrap_or_default()
+            .to_owned(),
+    };
     let (mut totals, mut owns, mut calls) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..EVENT_RUNS {
         emulator
             .crash_task(CLUSTER, &current, 137, Duration::from_secs(3600))
             .await;
-        let stopped = fixtures::describe_tasks(&config, &[current.clone()]).await;
+        let stopped = fixtures::describe_tasks(config, &[current.clone()]).await;
         let event = events::task_state_change(&stopped[0], &format!("bench-{run}"));
         emulator.take_stats().await;
         let started = Instant::now();
         let answer = api.invoke(event, Duration::from_secs(30)).await;
         let total = started.elapsed().as_secs_f64() * 1000.0;
         let (count, emulator_seconds) = emulator.take_stats().await;
-        assert!(matches!(answer, Invocation::Response(_)), "{answer:?}");
+        assert!(
+            matches!(answer, Invocation::Response(_)),
+            "{answer:?}: {:?}",
+            process.logs()
+        );
         totals.push(total);
         owns.push(total - emulator_seconds * 1000.0);
         calls.push(count as f64);
-        current = fixtures::wanted(&config)
+        current = fixtures::wanted(config)
             .await
             .first()
             .and_then(|t| t.task_arn())
             .unwrap_or_default()
             .to_owned();
     }
-    println!(
-        "| task-restarter (STOPPED event, restart) | {cold:.1} ms | {:.1} ms | {:.2} ms | {:.0} | {:.1} MiB |",
-        median(totals),
-        median(owns),
-        median(calls),
-        process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
-    );
-
-    // The custom resources: Create, then Delete (not timed) so that each Create starts clean.
-    let sink = ResponseSink::start().await;
-    let group = fixtures::auto_scaling_group(&config, "bench-asg", 1).await;
-    let cases: [(&str, &str, serde_json::Value); 3] = [
-        (
-            "cluster",
-            "Custom::DateroCluster",
-            json!({"AutoScalingGroupName": group.auto_scaling_group_name(), "ClusterName": "bench", "ManagedTerminationProtection": "DISABLED"}),
-        ),
-        (
-            "task-definition",
-            "Custom::DateroTaskDefinition",
-            json!({
-            "Family": "bench", "PasswordSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pw-AbCdEf",
-            "ExecutionRoleArn": "arn:aws:iam::123456789012:role/exec", "LogGroupName": "/datero/bench"}),
-        ),
-        (
-            "task-runner",
-            "Custom::DateroTask",
-            json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER, "TaskDefinitionArn": revision}),
-        ),
-    ];
-    for (binary, kind, properties) in cases {
-        let env = emulator.function_env();
-        let cold = cold_start(binary, &env).await;
-        let api = RuntimeApi::start().await;
-        let process = FunctionProcess::spawn(binary, &api, &env);
-        let (mut totals, mut owns, mut calls) = (Vec::new(), Vec::new(), Vec::new());
-        for run in 0..EVENT_RUNS / 2 {
-            // Leave the ready cluster with no Datero task before each runner Create.
-            for task in fixtures::wanted(&config).await {
-                emulator
-                    .crash_task(
-                        CLUSTER,
-                        task.task_arn().unwrap_or_default(),
-                        0,
-                        Duration::from_secs(3600),
-                    )
-                    .await;
-            }
-            emulator.take_stats().await;
-            let started = Instant::now();
-            let answer = harness::request(
-                &api,
-                &process,
-                &sink,
-                &format!("{binary}-{run}"),
-                events::create(kind, properties.clone(), ""),
-            )
-            .await
-            .expect("answered");
-            let total = started.elapsed().as_secs_f64() * 1000.0;
-            let (count, emulator_seconds) = emulator.take_stats().await;
-            assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-            totals.push(total);
-            owns.push(total - emulator_seconds * 1000.0);
-            calls.push(count as f64);
-            let id = answer["PhysicalResourceId"].as_str().unwrap_or_default();
-            harness::request(
-                &api,
-                &process,
-                &sink,
-                &format!("{binary}-{run}-delete"),
-                events::delete(kind, id, properties.clone(), ""),
-            )
-            .await
-            .expect("deleted");
-        }
-        println!(
-            "| {binary} (Create) | {cold:.1} ms | {:.1} ms | {:.2} ms | {:.0} | {:.1} MiB |",
-            median(totals),
-            median(owns),
-            median(calls),
-            process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0
-        );
+    Row {
+        name: format!("{} (STOPPED event -> restart)", peer.name()),
+        cold_ms,
+        invocation_ms: median(totals),
+        own_ms: median(owns),
+        calls: median(calls),
+        peak_mib: process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
     }
+}
+
+/// A custom resource's Create, `EVENT_RUNS / 2` times, each followed by an untimed Delete.
+async fn creates(
+    emulator: &Emulator,
+    config: &aws_config::SdkConfig,
+    peer: Peer,
+    kind: &str,
+    properties: &serde_json::Value,
+) -> Row {
+    let sink = ResponseSink::start().await;
+    let env = emulator.function_env();
+    let cold_ms = cold_start(peer, &env).await;
+    let api = RuntimeApi::start().await;
+    let process = peer.spawn(&api, &env);
+    let (mut totals, mut owns, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..EVENT_RUNS / 2 {
+        // The runner's Create starts from a cluster with no Datero task.
+        for task in fixtures::wanted(config).await {
+            emulator
+                .crash_task(
+                    CLUSTER,
+                    task.task_arn().unwrap_or_default(),
+                    0,
+                    Duration::from_secs(3600),
+                )
+                .await;
+        }
+        emulator.take_stats().await;
+        let started = Instant::now();
+        let path = format!("{}-{run}", peer.name().replace(' ', "-"));
+        let answer = harness::request(
+            &api,
+            &process,
+            &sink,
+            &path,
+            events::create(kind, properties.clone(), ""),
+        )
+        .await
+        .expect("answered");
+        let total = started.elapsed().as_secs_f64() * 1000.0;
+        let (count, emulator_seconds) = emulator.take_stats().await;
+        assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+        totals.push(total);
+        owns.push(total - emulator_seconds * 1000.0);
+        calls.push(count as f64);
+        let id = answer["PhysicalResourceId"].as_str().unwrap_or_default();
+        harness::request(
+            &api,
+            &process,
+            &sink,
+            &format!("{path}-delete"),
+            events::delete(kind, id, properties.clone(), ""),
+        )
+        .await
+        .expect("deleted");
+    }
+    Row {
+        name: format!("{} ({kind} Create)", peer.name()),
+        cold_ms,
+        invocation_ms: median(totals),
+        own_ms: median(owns),
+        calls: median(calls),
+        peak_mib: process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let emulator = Emulator::start().await;
+    let config = emulator.sdk_config().await;
+    fixtures::ready_cluster(&config, 1).await;
+    let revision = fixtures::task_definition(&config, FAMILY).await;
+    let group = fixtures::auto_scaling_group(&config, "bench-asg", 1).await;
+
+    let cluster = json!({"AutoScalingGroupName": group.auto_scaling_group_name(), "ClusterName": "bench", "ManagedTerminationProtection": "DISABLED"});
+    let definition = json!({
+        "Family": "bench", "PasswordSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pw-AbCdEf",
+        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/exec", "LogGroupName": "/datero/bench"});
+    let task = json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER, "TaskDefinitionArn": revision});
+
+    let restarter = restarts(&emulator, &config, Peer::Rust("task-restarter"), &revision).await;
+    let python_restarter = restarts(
+        &emulator,
+        &config,
+        Peer::Python("restarter.handler"),
+        &revision,
+    )
+    .await;
+    let rows = [
+        creates(
+            &emulator,
+            &config,
+            Peer::Rust("cluster"),
+            "Custom::DateroCluster",
+            &cluster,
+        )
+        .await,
+        creates(
+            &emulator,
+            &config,
+            Peer::Rust("task-definition"),
+            "Custom::DateroTaskDefinition",
+            &definition,
+        )
+        .await,
+        creates(
+            &emulator,
+            &config,
+            Peer::Rust("task-runner"),
+            "Custom::DateroTask",
+            &task,
+        )
+        .await,
+    ];
+    let python_definition = creates(
+        &emulator,
+        &config,
+        Peer::Python("task_definition.handler"),
+        "Custom::DateroTaskDefinition",
+        &definition,
+    )
+    .await;
+
+    println!(
+        "| function | cold start (median of {COLD_RUNS}) | invocation (median) | own time: invocation less the emulator's | AWS calls | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for row in [&restarter, &python_restarter]
+        .into_iter()
+        .chain(rows.iter())
+        .chain([&python_definition])
+    {
+        row.print();
+    }
+    println!();
+    println!(
+        "Python peer / Rust, restarter: cold start {:.0}x, invocation {:.1}x, own time {:.1}x, peak RSS {:.1}x",
+        python_restarter.cold_ms / restarter.cold_ms,
+        python_restarter.invocation_ms / restarter.invocation_ms,
+        python_restarter.own_ms / restarter.own_ms,
+        python_restarter.peak_mib / restarter.peak_mib
+    );
+    let rust_definition = &rows[1];
+    println!(
+        "Python peer / Rust, task definition Create: cold start {:.0}x, invocation {:.1}x, own time {:.1}x, peak RSS {:.1}x",
+        python_definition.cold_ms / rust_definition.cold_ms,
+        python_definition.invocation_ms / rust_definition.invocation_ms,
+        python_definition.own_ms / rust_definition.own_ms,
+        python_definition.peak_mib / rust_definition.peak_mib
+    );
 }
