@@ -8,8 +8,10 @@ line of stdout, and serves until it is killed.
 Test-only controls (never part of AWS):
 - POST /_datero/stop-task {"cluster", "task", "stopCode", "reason", "exitCode", "ranForSeconds"}
   stops a task as if its container crashed (optionally after having run that long).
-- GET /_datero/stats answers {"calls", "seconds"}: AWS API calls served and the time spent
-  serving them since the last POST /_datero/stats (which resets both); for benchmarks.
+- GET /_datero/stats answers {"calls", "seconds", "requests"}: AWS API calls served, the time
+  spent serving them (request line read to response written) and each call's action, arrival
+  (epoch seconds) and time, since the last POST /_datero/stats (which resets them); for
+  benchmarks.
 - POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason", "taskDefinition"}
   sets how tasks started from now on behave (only those of `taskDefinition`, when given): run
   at once (default), stay PENDING, or stop before running.
@@ -342,7 +344,16 @@ def tighten() -> None:
     )
 
 
-_stats = {"calls": 0, "seconds": 0.0}
+# Guarded by _stats_lock; requests are {"action", "arrived" (epoch seconds), "seconds"}.
+_stats: dict[str, Any] = {"calls": 0, "seconds": 0.0, "requests": []}
+_stats_lock = threading.Lock()
+
+
+def _record_call(action: str, arrived: float, seconds: float) -> None:
+    with _stats_lock:
+        _stats["calls"] += 1
+        _stats["seconds"] += seconds
+        _stats["requests"].append({"action": action, "arrived": arrived, "seconds": seconds})
 
 
 def control_app(moto_app: Any) -> Any:
@@ -351,9 +362,10 @@ def control_app(moto_app: Any) -> Any:
     def app(environ: dict, start_response: Any) -> Any:
         request = Request(environ)
         if request.path == "/_datero/stats":
-            snapshot = json.dumps(_stats)
-            if request.method == "POST":
-                _stats.update(calls=0, seconds=0.0)
+            with _stats_lock:
+                snapshot = json.dumps(_stats)
+                if request.method == "POST":
+                    _stats.update(calls=0, seconds=0.0, requests=[])
             return Response(snapshot, mimetype="application/json")(environ, start_response)
         if request.path == "/_datero/stop-task" and request.method == "POST":
             return _crash_task(request)(environ, start_response)
@@ -365,11 +377,7 @@ def control_app(moto_app: Any) -> Any:
                 taskDefinition=body.get("taskDefinition", ""),
             )
             return Response("{}", mimetype="application/json")(environ, start_response)
-        started = time.perf_counter()
-        body = list(moto_app(environ, start_response))
-        _stats["calls"] += 1
-        _stats["seconds"] += time.perf_counter() - started
-        return body
+        return moto_app(environ, start_response)
 
     return app
 
@@ -400,8 +408,27 @@ def _crash_task(request: Request) -> Response:
 
 
 class QuietHandler(WSGIRequestHandler):
+    """Werkzeug's handler, silent, and timing each AWS call from its request line read to its
+    response written: the whole time the emulator spent on it, HTTP parsing included."""
+
+    _arrived = 0.0
+    _started = 0.0
+
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    def parse_request(self) -> bool:
+        self._arrived = time.time()
+        self._started = time.perf_counter()
+        return super().parse_request()
+
+    def run_wsgi(self) -> None:
+        super().run_wsgi()
+        self.wfile.flush()
+        if not self.path.startswith("/_datero/"):
+            # JSON protocols name the action in X-Amz-Target; query protocols in the body.
+            action = (self.headers.get("X-Amz-Target") or "query").rsplit(".", 1)[-1]
+            _record_call(action, self._arrived, time.perf_counter() - self._started)
 
 
 def main() -> None:

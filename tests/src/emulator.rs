@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::config::Credentials;
@@ -14,6 +14,17 @@ use crate::workspace_root;
 /// Region and account every test works in.
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
+
+/// One AWS call as the emulator served it.
+#[derive(Debug, Clone)]
+pub struct ServedCall {
+    /// The API action for JSON protocols (`RunTask`), `query` for query protocols.
+    pub action: String,
+    /// When its request line was read.
+    pub arrived: SystemTime,
+    /// From its request line read to its response written.
+    pub seconds: f64,
+}
 
 /// How tasks started on the emulator behave.
 #[derive(Debug, Clone)]
@@ -134,8 +145,8 @@ impl Emulator {
         self.control("task-start", body).await;
     }
 
-    /// AWS API calls served, and seconds spent serving them, since the last reset; resets.
-    pub async fn take_stats(&self) -> (u64, f64) {
+    /// The AWS calls served since the last reset, in order of arrival; resets.
+    pub async fn take_calls(&self) -> Vec<ServedCall> {
         let response = reqwest::Client::new()
             .post(format!("{}/_datero/stats", self.endpoint))
             .send()
@@ -143,10 +154,16 @@ impl Emulator {
             .expect("reach the emulator");
         let text = response.text().await.unwrap_or_default();
         let stats: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        (
-            stats["calls"].as_u64().unwrap_or(0),
-            stats["seconds"].as_f64().unwrap_or(0.0),
-        )
+        let requests = stats["requests"].as_array().cloned().unwrap_or_default();
+        requests
+            .iter()
+            .map(|call| ServedCall {
+                action: call["action"].as_str().unwrap_or_default().to_owned(),
+                arrived: UNIX_EPOCH
+                    + Duration::from_secs_f64(call["arrived"].as_f64().unwrap_or(0.0)),
+                seconds: call["seconds"].as_f64().unwrap_or(0.0),
+            })
+            .collect()
     }
 
     async fn control(&self, action: &str, body: serde_json::Value) {

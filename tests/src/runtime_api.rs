@@ -33,9 +33,29 @@ struct Queued {
     deadline_ms: u64,
 }
 
+/// When an invocation was in the function's hands, by the Runtime API's clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    /// The event was written to the function's `GET .../invocation/next`.
+    pub delivered: SystemTime,
+    /// The function's answer was read.
+    pub answered: SystemTime,
+}
+
+impl Span {
+    /// Seconds between the two.
+    pub fn seconds(&self) -> f64 {
+        self.answered
+            .duration_since(self.delivered)
+            .unwrap_or_default()
+            .as_secs_f64()
+    }
+}
+
 #[derive(Default)]
 struct Shared {
-    waiting: HashMap<String, oneshot::Sender<Invocation>>,
+    waiting: HashMap<String, oneshot::Sender<(Invocation, SystemTime)>>,
+    delivered: HashMap<String, SystemTime>,
     first_poll: Option<Instant>,
     polls: u32,
 }
@@ -82,6 +102,16 @@ impl RuntimeApi {
     /// Queues `event` with a deadline `timeout` from now and waits for the function's answer
     /// (a little past the deadline, as Lambda would before it kills the process).
     pub async fn invoke(&self, event: Value, timeout: Duration) -> Invocation {
+        self.invoke_timed(event, timeout).await.0
+    }
+
+    /// Like [`RuntimeApi::invoke`], with when the event was delivered and the answer read
+    /// (`None` without an answer).
+    pub async fn invoke_timed(
+        &self,
+        event: Value,
+        timeout: Duration,
+    ) -> (Invocation, Option<Span>) {
         let id = {
             let mut next = self.next_id.lock().unwrap_or_else(PoisonError::into_inner);
             *next += 1;
@@ -93,19 +123,30 @@ impl RuntimeApi {
         if self
             .queue
             .send(Queued {
-                id,
+                id: id.clone(),
                 event,
                 deadline_ms,
             })
             .is_err()
         {
-            return Invocation::NoAnswer;
+            return (Invocation::NoAnswer, None);
         }
-        tokio::time::timeout(timeout + Duration::from_secs(2), answer)
+        let answer = tokio::time::timeout(timeout + Duration::from_secs(2), answer)
             .await
             .ok()
-            .and_then(Result::ok)
-            .unwrap_or(Invocation::NoAnswer)
+            .and_then(Result::ok);
+        let delivered = self.lock().delivered.remove(&id);
+        match (answer, delivered) {
+            (Some((invocation, answered)), Some(delivered)) => (
+                invocation,
+                Some(Span {
+                    delivered,
+                    answered,
+                }),
+            ),
+            (Some((invocation, _)), None) => (invocation, None),
+            (None, _) => (Invocation::NoAnswer, None),
+        }
     }
 
     /// When the first `GET .../invocation/next` arrived.
@@ -154,6 +195,7 @@ async fn serve_one(
         let Some(queued) = queue.lock().await.recv().await else {
             return;
         };
+        let id = queued.id.clone();
         let headers = [
             ("lambda-runtime-aws-request-id", queued.id),
             ("lambda-runtime-deadline-ms", queued.deadline_ms.to_string()),
@@ -171,8 +213,10 @@ async fn serve_one(
         http::write_response(&mut stream, 200, &headers, &body)
             .await
             .ok();
+        lock().delivered.insert(id, SystemTime::now());
         return;
     }
+    let read = SystemTime::now();
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     let finished = path
         .strip_prefix("/invocation/")
@@ -185,7 +229,7 @@ async fn serve_one(
             Invocation::Error(body)
         };
         if let Some(waiter) = lock().waiting.remove(&id) {
-            waiter.send(answer).ok();
+            waiter.send((answer, read)).ok();
         }
     }
     http::write_response(&mut stream, 202, &[], b"{}")
@@ -275,6 +319,18 @@ impl FunctionProcess {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// CPU time the process has used so far, all its threads, in seconds (the scheduler's
+    /// nanosecond count from `/proc/<pid>/task/*/schedstat`); Linux only.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let threads = std::fs::read_dir(format!("/proc/{}/task", self.pid()?)).ok()?;
+        let nanos: u64 = threads
+            .filter_map(Result::ok)
+            .filter_map(|thread| std::fs::read_to_string(thread.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Some(nanos as f64 / 1e9)
     }
 
     /// Whether the process is still alive.

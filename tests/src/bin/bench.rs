@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use datero_testbed::emulator::Emulator;
+use datero_testbed::emulator::{Emulator, ServedCall};
 use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
-use datero_testbed::runtime_api::{FunctionProcess, Invocation, RuntimeApi};
+use datero_testbed::runtime_api::{FunctionProcess, Invocation, RuntimeApi, Span};
 use datero_testbed::sink::ResponseSink;
 use datero_testbed::{events, harness, workspace_root};
 use serde_json::json;
@@ -87,21 +87,76 @@ async fn cold_start(peer: Peer, env: &[(&str, String)]) -> f64 {
     median(samples)
 }
 
-/// One table row: medians of cold start, invocation, own time and calls, and the peak RSS.
+/// One invocation measured: its span in the function's hands and the AWS calls it made.
+struct Sample {
+    invocation_ms: f64,
+    own_ms: f64,
+    cpu_ms: f64,
+    calls: f64,
+    to_run_task_ms: Option<f64>,
+}
+
+impl Sample {
+    /// Own time is the span less the time the emulator spent serving the calls.
+    fn new(span: Span, calls: &[ServedCall], cpu_seconds: f64) -> Self {
+        let serving: f64 = calls.iter().map(|call| call.seconds).sum();
+        let to_run_task_ms = calls
+            .iter()
+            .find(|call| call.action == "RunTask")
+            .and_then(|call| call.arrived.duration_since(span.delivered).ok())
+            .map(|elapsed| elapsed.as_secs_f64() * 1000.0);
+        Self {
+            invocation_ms: span.seconds() * 1000.0,
+            own_ms: (span.seconds() - serving) * 1000.0,
+            cpu_ms: cpu_seconds * 1000.0,
+            calls: calls.len() as f64,
+            to_run_task_ms,
+        }
+    }
+}
+
+/// One table row: medians over the samples, the cold start and the peak RSS.
 struct Row {
     name: String,
     cold_ms: f64,
     invocation_ms: f64,
     own_ms: f64,
+    cpu_ms: f64,
     calls: f64,
+    to_run_task_ms: Option<f64>,
     peak_mib: f64,
 }
 
 impl Row {
+    fn new(name: String, cold_ms: f64, samples: &[Sample], process: &FunctionProcess) -> Self {
+        let of = |pick: fn(&Sample) -> f64| median(samples.iter().map(pick).collect());
+        let to_run_task: Vec<f64> = samples.iter().filter_map(|s| s.to_run_task_ms).collect();
+        Self {
+            name,
+            cold_ms,
+            invocation_ms: of(|s| s.invocation_ms),
+            own_ms: of(|s| s.own_ms),
+            cpu_ms: of(|s| s.cpu_ms),
+            calls: of(|s| s.calls),
+            to_run_task_ms: (!to_run_task.is_empty()).then(|| median(to_run_task)),
+            peak_mib: process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
+        }
+    }
+
     fn print(&self) {
+        let to_run_task = self
+            .to_run_task_ms
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2} ms"));
         println!(
-            "| {} | {:.1} ms | {:.1} ms | {:.2} ms | {:.0} | {:.1} MiB |",
-            self.name, self.cold_ms, self.invocation_ms, self.own_ms, self.calls, self.peak_mib
+            "| {} | {:.1} ms | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} | {:.1} MiB |",
+            self.name,
+            self.cold_ms,
+            to_run_task,
+            self.invocation_ms,
+            self.own_ms,
+            self.cpu_ms,
+            self.calls,
+            self.peak_mib
         );
     }
 }
@@ -125,26 +180,24 @@ async fn restarts(
             .unwrap_or_default()
             .to_owned(),
     };
-    let (mut totals, mut owns, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    let mut samples = Vec::new();
     for run in 0..EVENT_RUNS {
         emulator
             .crash_task(CLUSTER, &current, 137, Duration::from_secs(3600))
             .await;
         let stopped = fixtures::describe_tasks(config, &[current.clone()]).await;
         let event = events::task_state_change(&stopped[0], &format!("bench-{run}"));
-        emulator.take_stats().await;
-        let started = Instant::now();
-        let answer = api.invoke(event, Duration::from_secs(30)).await;
-        let total = started.elapsed().as_secs_f64() * 1000.0;
-        let (count, emulator_seconds) = emulator.take_stats().await;
+        emulator.take_calls().await;
+        let cpu_before = process.cpu_seconds().unwrap_or(0.0);
+        let (answer, span) = api.invoke_timed(event, Duration::from_secs(30)).await;
+        let cpu = process.cpu_seconds().unwrap_or(0.0) - cpu_before;
+        let calls = emulator.take_calls().await;
         assert!(
             matches!(answer, Invocation::Response(_)),
             "{answer:?}: {:?}",
             process.logs()
         );
-        totals.push(total);
-        owns.push(total - emulator_seconds * 1000.0);
-        calls.push(count as f64);
+        samples.push(Sample::new(span.expect("timed"), &calls, cpu));
         current = fixtures::wanted(config)
             .await
             .first()
@@ -152,14 +205,12 @@ async fn restarts(
             .unwrap_or_default()
             .to_owned();
     }
-    Row {
-        name: format!("{} (STOPPED event -> restart)", peer.name()),
+    Row::new(
+        format!("{} (STOPPED event -> restart)", peer.name()),
         cold_ms,
-        invocation_ms: median(totals),
-        own_ms: median(owns),
-        calls: median(calls),
-        peak_mib: process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
-    }
+        &samples,
+        &process,
+    )
 }
 
 /// A custom resource's Create, `EVENT_RUNS / 2` times, each followed by an untimed Delete.
@@ -175,7 +226,7 @@ async fn creates(
     let cold_ms = cold_start(peer, &env).await;
     let api = RuntimeApi::start().await;
     let process = peer.spawn(&api, &env);
-    let (mut totals, mut owns, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    let mut samples = Vec::new();
     for run in 0..EVENT_RUNS / 2 {
         // The runner's Create starts from a cluster with no Datero task.
         for task in fixtures::wanted(config).await {
@@ -188,24 +239,27 @@ async fn creates(
                 )
                 .await;
         }
-        emulator.take_stats().await;
-        let started = Instant::now();
+        emulator.take_calls().await;
+        let cpu_before = process.cpu_seconds().unwrap_or(0.0);
         let path = format!("{}-{run}", peer.name().replace(' ', "-"));
-        let answer = harness::request(
-            &api,
-            &process,
-            &sink,
-            &path,
-            events::create(kind, properties.clone(), ""),
-        )
-        .await
-        .expect("answered");
-        let total = started.elapsed().as_secs_f64() * 1000.0;
-        let (count, emulator_seconds) = emulator.take_stats().await;
+        let mut event = events::create(kind, properties.clone(), "");
+        event["ResponseURL"] = json!(sink.response_url(&path));
+        let (invocation, span) = api.invoke_timed(event, Duration::from_secs(60)).await;
+        let cpu = process.cpu_seconds().unwrap_or(0.0) - cpu_before;
+        let calls = emulator.take_calls().await;
+        assert!(
+            matches!(invocation, Invocation::Response(_)),
+            "{invocation:?}: {:?}",
+            process.logs()
+        );
+        let answer = sink
+            .received()
+            .into_iter()
+            .find(|put| put.request.target.starts_with(&format!("/{path}?")))
+            .expect("CloudFormation got an answer")
+            .json();
         assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-        totals.push(total);
-        owns.push(total - emulator_seconds * 1000.0);
-        calls.push(count as f64);
+        samples.push(Sample::new(span.expect("timed"), &calls, cpu));
         let id = answer["PhysicalResourceId"].as_str().unwrap_or_default();
         harness::request(
             &api,
@@ -217,14 +271,12 @@ async fn creates(
         .await
         .expect("deleted");
     }
-    Row {
-        name: format!("{} ({kind} Create)", peer.name()),
+    Row::new(
+        format!("{} ({kind} Create)", peer.name()),
         cold_ms,
-        invocation_ms: median(totals),
-        own_ms: median(owns),
-        calls: median(calls),
-        peak_mib: process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
-    }
+        &samples,
+        &process,
+    )
 }
 
 #[tokio::main]
@@ -285,9 +337,9 @@ async fn main() {
     .await;
 
     println!(
-        "| function | cold start (median of {COLD_RUNS}) | invocation (median) | own time: invocation less the emulator's | AWS calls | peak RSS |"
+        "| function | cold start (median of {COLD_RUNS}) | event in -> RunTask issued | invocation | own time: invocation less the emulator's | CPU time | AWS calls | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for row in [&restarter, &python_restarter]
         .into_iter()
         .chain(rows.iter())
