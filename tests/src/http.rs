@@ -1,9 +1,8 @@
-//! Just enough HTTP/1.1 for the test servers: one request per connection.
+//! Just enough HTTP/1.1 for the test servers, with or without keep-alive.
 
 use std::collections::BTreeMap;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 /// A request as received.
 #[derive(Debug, Clone)]
@@ -24,9 +23,18 @@ impl Request {
     }
 }
 
-/// Reads one request; `None` when the peer closed the connection first.
-pub async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
-    let mut reader = BufReader::new(stream);
+/// Whether a response keeps the connection open for the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    KeepAlive,
+    Close,
+}
+
+/// Reads one request from a connection's reader (kept across requests, so that nothing read
+/// ahead is lost); `None` when the peer closed the connection first.
+pub async fn read_request<S: AsyncRead + Unpin>(
+    reader: &mut BufReader<S>,
+) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
     if reader.read_line(&mut line).await? == 0 {
         return Ok(None);
@@ -60,22 +68,30 @@ pub async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Requ
     }))
 }
 
-/// Writes a complete response and closes the exchange.
-pub async fn write_response(
-    stream: &mut TcpStream,
+/// Writes a complete response.
+pub async fn write_response<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: u16,
     headers: &[(&str, String)],
     body: &[u8],
+    connection: Connection,
 ) -> std::io::Result<()> {
+    let connection = match connection {
+        Connection::KeepAlive => "keep-alive",
+        Connection::Close => "close",
+    };
     let mut head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: {connection}\r\n",
         body.len()
     );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
+    // One write: a head and body sent apart can wait on Nagle's algorithm and the client's
+    // delayed ACK (40 ms) once a connection is kept alive.
+    let mut response = head.into_bytes();
+    response.extend_from_slice(body);
+    stream.write_all(&response).await?;
     stream.flush().await
 }

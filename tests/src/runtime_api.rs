@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
-use crate::http;
+use crate::http::{self, Connection};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
@@ -82,7 +82,12 @@ impl RuntimeApi {
         let state = Arc::clone(&shared);
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_one(stream, Arc::clone(&receiver), Arc::clone(&state)));
+                stream.set_nodelay(true).ok();
+                tokio::spawn(serve_connection(
+                    stream,
+                    Arc::clone(&receiver),
+                    Arc::clone(&state),
+                ));
             }
         });
         Self {
@@ -172,14 +177,28 @@ fn epoch_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
-async fn serve_one(
-    mut stream: TcpStream,
+/// Serves one connection until the function closes it; like Lambda's Runtime API, it keeps
+/// the connection open between requests.
+async fn serve_connection(
+    stream: TcpStream,
     queue: Arc<AsyncMutex<mpsc::UnboundedReceiver<Queued>>>,
     shared: Arc<Mutex<Shared>>,
 ) {
-    let Ok(Some(request)) = http::read_request(&mut stream).await else {
-        return;
-    };
+    let mut stream = BufReader::new(stream);
+    while let Ok(Some(request)) = http::read_request(&mut stream).await {
+        let served = serve_request(&mut stream, request, &queue, &shared).await;
+        if served.is_err() {
+            return;
+        }
+    }
+}
+
+async fn serve_request(
+    stream: &mut BufReader<TcpStream>,
+    request: http::Request,
+    queue: &AsyncMutex<mpsc::UnboundedReceiver<Queued>>,
+    shared: &Mutex<Shared>,
+) -> std::io::Result<()> {
     let path = request
         .target
         .strip_prefix(PREFIX)
@@ -193,7 +212,7 @@ async fn serve_one(
             state.first_poll.get_or_insert_with(Instant::now);
         }
         let Some(queued) = queue.lock().await.recv().await else {
-            return;
+            return Err(std::io::ErrorKind::BrokenPipe.into());
         };
         let id = queued.id.clone();
         let headers = [
@@ -210,11 +229,9 @@ async fn serve_one(
             ("content-type", "application/json".to_owned()),
         ];
         let body = serde_json::to_vec(&queued.event).unwrap_or_default();
-        http::write_response(&mut stream, 200, &headers, &body)
-            .await
-            .ok();
+        http::write_response(stream, 200, &headers, &body, Connection::KeepAlive).await?;
         lock().delivered.insert(id, SystemTime::now());
-        return;
+        return Ok(());
     }
     let read = SystemTime::now();
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
@@ -232,9 +249,7 @@ async fn serve_one(
             waiter.send((answer, read)).ok();
         }
     }
-    http::write_response(&mut stream, 202, &[], b"{}")
-        .await
-        .ok();
+    http::write_response(stream, 202, &[], b"{}", Connection::KeepAlive).await
 }
 
 /// A function binary running against a [`RuntimeApi`]; killed when dropped.

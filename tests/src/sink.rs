@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::http::{self, Request};
+use crate::http::{self, Connection, Request};
+use tokio::io::BufReader;
 
 /// One recorded PUT.
 #[derive(Debug, Clone)]
@@ -46,9 +47,10 @@ impl ResponseSink {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
         let server = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
+            while let Ok((stream, _)) = listener.accept().await {
                 let state = Arc::clone(&shared);
                 tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
                     let Ok(Some(request)) = http::read_request(&mut stream).await else {
                         return;
                     };
@@ -69,7 +71,7 @@ impl ResponseSink {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                     }
                     // The client may have given up already; nothing to report then.
-                    http::write_response(&mut stream, status, &[], b"")
+                    http::write_response(&mut stream, status, &[], b"", Connection::Close)
                         .await
                         .ok();
                 });
