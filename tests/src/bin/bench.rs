@@ -69,6 +69,36 @@ impl Peer {
     }
 }
 
+/// Zips a file as `bootstrap`, as `sam build` and Lambda take it, and prints the zip's size.
+const ZIP_SIZE: &str = "import io, sys, zipfile
+buffer = io.BytesIO()
+with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    archive.write(sys.argv[1], 'bootstrap')
+print(len(buffer.getvalue()))";
+
+/// The deployment package of `binary`: the zip of the arm64 `bootstrap` that cargo-lambda built
+/// in `DATERO_LAMBDA_DIR`, in megabytes; `None` when it is missing or not arm64.
+fn package_mb(binary: &str) -> Option<f64> {
+    let bootstrap = std::path::Path::new(&std::env::var("DATERO_LAMBDA_DIR").ok()?)
+        .join(binary)
+        .join("bootstrap");
+    let head = std::fs::read(&bootstrap).ok()?;
+    // ELF e_machine 183 is AArch64.
+    let arm64 = head.starts_with(b"\x7fELF") && head.get(18..20) == Some(&[183, 0][..]);
+    if !arm64 {
+        eprintln!("{} is not an arm64 ELF binary", bootstrap.display());
+        return None;
+    }
+    let python = std::env::var("DATERO_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let output = std::process::Command::new(python)
+        .args(["-c", ZIP_SIZE])
+        .arg(&bootstrap)
+        .output()
+        .ok()?;
+    let bytes: f64 = String::from_utf8(output.stdout).ok()?.trim().parse().ok()?;
+    Some(bytes / 1e6)
+}
+
 /// Process start to its first `GET .../invocation/next`, in milliseconds.
 async fn cold_start(peer: Peer, env: &[(&str, String)]) -> f64 {
     let mut samples = Vec::new();
@@ -125,14 +155,21 @@ struct Row {
     calls: f64,
     to_run_task_ms: Option<f64>,
     peak_mib: f64,
+    package_mb: Option<f64>,
 }
 
 impl Row {
-    fn new(name: String, cold_ms: f64, samples: &[Sample], process: &FunctionProcess) -> Self {
+    fn new(
+        peer: Peer,
+        what: &str,
+        cold_ms: f64,
+        samples: &[Sample],
+        process: &FunctionProcess,
+    ) -> Self {
         let of = |pick: fn(&Sample) -> f64| median(samples.iter().map(pick).collect());
         let to_run_task: Vec<f64> = samples.iter().filter_map(|s| s.to_run_task_ms).collect();
         Self {
-            name,
+            name: format!("{} ({what})", peer.name()),
             cold_ms,
             invocation_ms: of(|s| s.invocation_ms),
             own_ms: of(|s| s.own_ms),
@@ -140,6 +177,10 @@ impl Row {
             calls: of(|s| s.calls),
             to_run_task_ms: (!to_run_task.is_empty()).then(|| median(to_run_task)),
             peak_mib: process.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
+            package_mb: match peer {
+                Peer::Rust(binary) => package_mb(binary),
+                Peer::Python(_) => None,
+            },
         }
     }
 
@@ -147,8 +188,11 @@ impl Row {
         let to_run_task = self
             .to_run_task_ms
             .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2} ms"));
+        let package = self
+            .package_mb
+            .map_or_else(|| "-".to_owned(), |mb| format!("{mb:.2} MB"));
         println!(
-            "| {} | {:.1} ms | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} | {:.1} MiB |",
+            "| {} | {:.1} ms | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} | {:.1} MiB | {} |",
             self.name,
             self.cold_ms,
             to_run_task,
@@ -156,7 +200,8 @@ impl Row {
             self.own_ms,
             self.cpu_ms,
             self.calls,
-            self.peak_mib
+            self.peak_mib,
+            package
         );
     }
 }
@@ -206,7 +251,8 @@ async fn restarts(
             .to_owned();
     }
     Row::new(
-        format!("{} (STOPPED event -> restart)", peer.name()),
+        peer,
+        "STOPPED event -> restart",
         cold_ms,
         &samples,
         &process,
@@ -271,12 +317,7 @@ async fn creates(
         .await
         .expect("deleted");
     }
-    Row::new(
-        format!("{} ({kind} Create)", peer.name()),
-        cold_ms,
-        &samples,
-        &process,
-    )
+    Row::new(peer, &format!("{kind} Create"), cold_ms, &samples, &process)
 }
 
 #[tokio::main]
@@ -337,9 +378,9 @@ async fn main() {
     .await;
 
     println!(
-        "| function | cold start (median of {COLD_RUNS}) | event in -> RunTask issued | invocation | own time: invocation less the emulator's | CPU time | AWS calls | peak RSS |"
+        "| function | cold start (median of {COLD_RUNS}) | event in -> RunTask issued | invocation | own time: invocation less the emulator's | CPU time | AWS calls | peak RSS | package (arm64, zipped) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for row in [&restarter, &python_restarter]
         .into_iter()
         .chain(rows.iter())
