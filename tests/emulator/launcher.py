@@ -8,9 +8,9 @@ line of stdout, and serves until it is killed.
 Test-only controls (never part of AWS):
 - POST /_datero/stop-task {"cluster", "task", "stopCode", "reason", "exitCode", "ranForSeconds"}
   stops a task as if its container crashed (optionally after having run that long).
-- GET /_datero/stats answers {"calls", "seconds", "requests"}: AWS API calls served, the time
-  spent serving them (request line read to response written) and each call's action, arrival
-  (epoch seconds) and time, since the last POST /_datero/stats (which resets them); for
+- GET /_datero/stats answers {"requests": [{"action", "arrived", "seconds"}]}: each AWS call
+  served since the last POST /_datero/stats (which resets the list), with its action, arrival
+  (epoch seconds) and the time from its request line read to its response written; for
   benchmarks.
 - POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason", "taskDefinition"}
   sets how tasks started from now on behave (only those of `taskDefinition`, when given): run
@@ -345,14 +345,12 @@ def tighten() -> None:
 
 
 # Guarded by _stats_lock; requests are {"action", "arrived" (epoch seconds), "seconds"}.
-_stats: dict[str, Any] = {"calls": 0, "seconds": 0.0, "requests": []}
+_stats: dict[str, list[dict[str, Any]]] = {"requests": []}
 _stats_lock = threading.Lock()
 
 
 def _record_call(action: str, arrived: float, seconds: float) -> None:
     with _stats_lock:
-        _stats["calls"] += 1
-        _stats["seconds"] += seconds
         _stats["requests"].append({"action": action, "arrived": arrived, "seconds": seconds})
 
 
@@ -365,7 +363,7 @@ def control_app(moto_app: Any) -> Any:
             with _stats_lock:
                 snapshot = json.dumps(_stats)
                 if request.method == "POST":
-                    _stats.update(calls=0, seconds=0.0, requests=[])
+                    _stats.update(requests=[])
             return Response(snapshot, mimetype="application/json")(environ, start_response)
         if request.path == "/_datero/stop-task" and request.method == "POST":
             return _crash_task(request)(environ, start_response)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::emulator::Emulator;
-use crate::runtime_api::{FunctionProcess, Invocation, RuntimeApi};
+use crate::runtime_api::{FunctionProcess, Invocation, RuntimeApi, Span};
 use crate::sink::ResponseSink;
 
 /// A running function wired to a fresh emulator.
@@ -85,10 +85,21 @@ pub async fn request(
     process: &FunctionProcess,
     sink: &ResponseSink,
     path: &str,
-    mut event: Value,
+    event: Value,
 ) -> Result<Value, String> {
+    Ok(request_timed(api, process, sink, path, event).await?.0)
+}
+
+/// Like [`request`], with when the event was delivered and the function's answer read.
+pub async fn request_timed(
+    api: &RuntimeApi,
+    process: &FunctionProcess,
+    sink: &ResponseSink,
+    path: &str,
+    mut event: Value,
+) -> Result<(Value, Option<Span>), String> {
     event["ResponseURL"] = json!(sink.response_url(path));
-    let invocation = api.invoke(event, Duration::from_secs(60)).await;
+    let (invocation, span) = api.invoke_timed(event, Duration::from_secs(60)).await;
     if !matches!(invocation, Invocation::Response(_)) {
         return Err(format!(
             "the invocation must end Ok, got {invocation:?}; logs:\n{}",
@@ -101,7 +112,7 @@ pub async fn request(
         .filter(|put| put.request.target.starts_with(&format!("/{path}?")))
         .collect();
     match answers.as_slice() {
-        [one] => Ok(one.json()),
+        [one] => Ok((one.json(), span)),
         other => Err(format!("expected exactly one answer, got {}", other.len())),
     }
 }

@@ -229,9 +229,9 @@ async fn serve_request(
             ("content-type", "application/json".to_owned()),
         ];
         let body = serde_json::to_vec(&queued.event).unwrap_or_default();
-        http::write_response(stream, 200, &headers, &body, Connection::KeepAlive).await?;
+        // Recorded before the write: the answer may come back before this task runs again.
         lock().delivered.insert(id, SystemTime::now());
-        return Ok(());
+        return http::write_response(stream, 200, &headers, &body, Connection::KeepAlive).await;
     }
     let read = SystemTime::now();
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);

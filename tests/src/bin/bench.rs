@@ -82,9 +82,10 @@ fn package_mb(binary: &str) -> Option<f64> {
     let bootstrap = std::path::Path::new(&std::env::var("DATERO_LAMBDA_DIR").ok()?)
         .join(binary)
         .join("bootstrap");
-    let head = std::fs::read(&bootstrap).ok()?;
+    let mut head = [0; 20];
+    std::io::Read::read_exact(&mut std::fs::File::open(&bootstrap).ok()?, &mut head).ok()?;
     // ELF e_machine 183 is AArch64.
-    let arm64 = head.starts_with(b"\x7fELF") && head.get(18..20) == Some(&[183, 0][..]);
+    let arm64 = head.starts_with(b"\x7fELF") && head[18..20] == [183, 0];
     if !arm64 {
         eprintln!("{} is not an arm64 ELF binary", bootstrap.display());
         return None;
@@ -288,22 +289,17 @@ async fn creates(
         emulator.take_calls().await;
         let cpu_before = process.cpu_seconds().unwrap_or(0.0);
         let path = format!("{}-{run}", peer.name().replace(' ', "-"));
-        let mut event = events::create(kind, properties.clone(), "");
-        event["ResponseURL"] = json!(sink.response_url(&path));
-        let (invocation, span) = api.invoke_timed(event, Duration::from_secs(60)).await;
+        let (answer, span) = harness::request_timed(
+            &api,
+            &process,
+            &sink,
+            &path,
+            events::create(kind, properties.clone(), ""),
+        )
+        .await
+        .expect("answered");
         let cpu = process.cpu_seconds().unwrap_or(0.0) - cpu_before;
         let calls = emulator.take_calls().await;
-        assert!(
-            matches!(invocation, Invocation::Response(_)),
-            "{invocation:?}: {:?}",
-            process.logs()
-        );
-        let answer = sink
-            .received()
-            .into_iter()
-            .find(|put| put.request.target.starts_with(&format!("/{path}?")))
-            .expect("CloudFormation got an answer")
-            .json();
         assert_eq!(answer["Status"], "SUCCESS", "{answer}");
         samples.push(Sample::new(span.expect("timed"), &calls, cpu));
         let id = answer["PhysicalResourceId"].as_str().unwrap_or_default();
