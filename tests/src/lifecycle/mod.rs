@@ -163,9 +163,19 @@ pub async fn run(
     let url = template
         .resolve(&template.yaml()["Outputs"]["DateroUrl"]["Value"], &stack)?
         .unwrap_or_default();
-    progress.event("Outputs", "DateroUrl", url.as_str().unwrap_or_default());
-    if let Some(url) = stack.attributes.get("DateroTask.Url") {
-        progress.event("DateroTask", "Url", url);
+    let url = url.as_str().unwrap_or_default().to_owned();
+    progress.event("Outputs", "DateroUrl", &url);
+    let task_url = stack
+        .attributes
+        .get("DateroTask.Url")
+        .cloned()
+        .unwrap_or_default();
+    progress.event("DateroTask", "Url", &task_url);
+    // The output names the Elastic IP; the task's instance must be reachable there.
+    if url_host(&task_url) != url_host(&url) {
+        return Err(format!(
+            "the task answers at {task_url}, not at the stack's DateroUrl {url}"
+        ));
     }
 
     let restarter = start_restarter(template, &stack, &env).await?;
@@ -248,6 +258,16 @@ async fn launch_instance(
         .and_then(|i| i.instance_id())
         .unwrap_or_default()
         .to_owned();
+    // The instance's user data takes the stack's Elastic IP at boot; the emulator runs no user
+    // data, so the lifecycle makes the same call.
+    aws_sdk_ec2::Client::new(config)
+        .associate_address()
+        .allocation_id(&stack.attributes["Eip.AllocationId"])
+        .instance_id(&instance)
+        .allow_reassociation(true)
+        .send()
+        .await
+        .map_err(|e| format!("AssociateAddress: {e}"))?;
     progress.event(
         "Instances",
         "SCALED_OUT",
@@ -261,6 +281,12 @@ async fn launch_instance(
     } else {
         Ok(())
     }
+}
+
+/// The host of an `http://host[:port]/` URL.
+fn url_host(url: &str) -> &str {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    rest.split([':', '/']).next().unwrap_or_default()
 }
 
 /// The one Datero task ECS wants running, RUNNING.
