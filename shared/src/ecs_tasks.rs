@@ -4,7 +4,8 @@ use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder;
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DesiredStatus, Task};
 
-use crate::aws::{aws_error, error_code};
+use crate::aws::aws_error;
+use crate::poll::Backoff;
 use crate::error::ResourceError;
 use crate::provisioner::{STARTED_BY, stop_reason};
 use crate::restart_policy::FinishedTask;
@@ -45,7 +46,13 @@ async fn all_arns(request: ListTasksFluentBuilder) -> Result<Vec<String>, Resour
         .await;
     match listed {
         Ok(arns) => Ok(arns),
-        Err(error) if error_code(&error) == Some("ClusterNotFoundException") => Ok(Vec::new()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_cluster_not_found_exception()) =>
+        {
+            Ok(Vec::new())
+        }
         Err(error) => Err(aws_error("ListTasks", &error)),
     }
 }
@@ -157,15 +164,41 @@ pub async fn stop(
         .await;
     match result {
         Ok(_) => Ok(()),
+        // An unknown task (InvalidParameterException) or cluster: nothing left to stop.
         Err(error)
-            if matches!(
-                error_code(&error),
-                Some("InvalidParameterException" | "ClusterNotFoundException")
-            ) =>
+            if error.as_service_error().is_some_and(|e| {
+                e.is_invalid_parameter_exception() || e.is_cluster_not_found_exception()
+            }) =>
         {
             Ok(())
         }
         Err(error) => Err(aws_error("StopTask", &error)),
+    }
+}
+
+/// Waits until ECS reports every task of `arns` STOPPED (or no longer knows it), until
+/// `deadline`; whether they all stopped. A stopped task keeps its host port, its data
+/// directory and its capacity provider "in use" until then: PostgreSQL gets its container's
+/// stop timeout to shut down (ECS API reference, StopTask; PutClusterCapacityProviders refuses
+/// with ResourceInUseException meanwhile).
+pub async fn wait_stopped(
+    ecs: &Client,
+    cluster: &str,
+    arns: &[String],
+    deadline: tokio::time::Instant,
+) -> Result<bool, ResourceError> {
+    let mut backoff = Backoff::ecs(deadline);
+    loop {
+        let described = describe(ecs, cluster, arns).await?;
+        if described
+            .iter()
+            .all(|task| task.last_status() == Some("STOPPED"))
+        {
+            return Ok(true);
+        }
+        if !backoff.wait().await {
+            return Ok(false);
+        }
     }
 }
 

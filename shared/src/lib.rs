@@ -5,6 +5,7 @@
 //! - [`aws`]: SDK configuration and clients, built once per process.
 //! - [`logging`]: JSON logs that never carry a presigned URL's signature.
 //! - [`error`]: the error types every function shares.
+//! - [`poll`]: waiting on AWS with a growing pause, never past a deadline.
 
 pub mod aws;
 pub mod custom_resource;
@@ -13,6 +14,7 @@ pub mod ecs_event;
 pub mod ecs_tasks;
 pub mod error;
 pub mod logging;
+pub mod poll;
 pub mod properties;
 pub mod provisioner;
 pub mod resources;

@@ -15,6 +15,15 @@ Test-only controls (never part of AWS):
 - POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason", "taskDefinition"}
   sets how tasks started from now on behave (only those of `taskDefinition`, when given): run
   at once (default), stay PENDING, or stop before running.
+- POST /_datero/settings {"stopSeconds", "consistencySeconds"}: how AWS's timing is played.
+  stopSeconds: a task stopped by StopTask stays STOPPING that long before it is STOPPED (the
+  container's stop timeout), and keeps its capacity provider "in use" until then.
+  consistencySeconds: a task just started is missing from DescribeTasks that long, and a cluster or
+  capacity provider just created stays PROVISIONING that long (eventual consistency).
+- POST /_datero/iam/principal {"accessKeyId", "name", "role", "policies"}: calls signed with that
+  key are authorized against those policy documents as AWS would (see iam.py);
+  GET /_datero/iam/denials lists the calls refused; GET (POST resets) /_datero/iam/decisions
+  lists the calls allowed and the statement that allowed each.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import io
+
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.ecs import models as ecs
@@ -37,8 +48,17 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+import iam
+
 Backend = ecs.EC2ContainerServiceBackend
-_lock = threading.Lock()
+# One lock for every change of state made outside moto's own handlers (werkzeug serves each
+# request on a thread of its own).
+_lock = threading.RLock()
+_settings: dict[str, float] = {"stopSeconds": 0.0, "consistencySeconds": 0.0}
+# The function (iam.Principal) whose call this thread serves, or None for the tests' own calls.
+_caller = threading.local()
+# (due, kind, subject): transitions AWS makes by itself, applied when due by _settle().
+_pending: list[tuple[float, str, Any]] = []
 
 
 def _now() -> datetime:
@@ -68,9 +88,21 @@ def create_cluster(self: Backend, cluster_name: str, *args: Any, **kwargs: Any) 
     # API_CreateCluster: creating an ACTIVE cluster that exists returns it unchanged; moto
     # replaced it and dropped its capacity providers.
     existing = self.clusters.get(cluster_name)
-    if existing is not None and existing.status == "ACTIVE":
+    if existing is not None and existing.status in ("ACTIVE", "PROVISIONING"):
         return existing
-    return _original_create_cluster(self, cluster_name, *args, **kwargs)
+    cluster = _original_create_cluster(self, cluster_name, *args, **kwargs)
+    _provision(cluster)
+    return cluster
+
+
+def _provision(resource: Any) -> None:
+    # Eventual consistency: a new cluster or provider is PROVISIONING for a moment
+    # (hashicorp/terraform-provider-aws#11285: "Cluster was not ACTIVE"; #45693: "is not in an
+    # ACTIVE state").
+    if _settings["consistencySeconds"] > 0:
+        resource.status = "PROVISIONING"
+        with _lock:
+            _pending.append((time.time() + _settings["consistencySeconds"], "activate", resource))
 
 
 def delete_cluster(self: Backend, cluster_str: str) -> Any:
@@ -84,7 +116,8 @@ def delete_cluster(self: Backend, cluster_str: str) -> Any:
     if any(ci.status == "ACTIVE" for ci in instances.values()):
         raise ClusterContainsContainerInstances()
     tasks = self.tasks.get(cluster.name, {})
-    if any(t.desired_status != "STOPPED" for t in tasks.values()):
+    # A task that is still stopping counts: it is not STOPPED yet.
+    if any(t.last_status != "STOPPED" for t in tasks.values()):
         raise ClusterContainsTasks()
     return _original_delete_cluster(self, cluster_str)
 
@@ -114,7 +147,9 @@ def create_capacity_provider(self: Backend, name: str, asg_details: dict, tags: 
                 "To enable managed termination protection for a capacity provider, the Auto Scaling "
                 "group must have instance protection from scale in enabled."
             )
-    return _original_create_capacity_provider(self, name, asg_details, tags)
+    provider = _original_create_capacity_provider(self, name, asg_details, tags)
+    _provision(provider)
+    return provider
 
 
 def _find_group(self: Backend, arn_or_name: str) -> Any:
@@ -154,6 +189,53 @@ def describe_capacity_providers(self: Backend, names: list[str] | None) -> Any:
 
 
 _original_describe_capacity_providers = Backend.describe_capacity_providers
+
+
+_original_put_cluster_capacity_providers = Backend.put_cluster_capacity_providers
+
+
+def put_cluster_capacity_providers(
+    self: Backend, cluster_name: str, capacity_providers: list[str] | None, strategy: Any
+) -> Any:
+    # API_PutClusterCapacityProviders: refused while the cluster or a named provider is not
+    # ACTIVE yet, and a provider still used by a task that is not STOPPED cannot be removed
+    # (ResourceInUseException).
+    cluster = self._get_cluster(cluster_name)
+    if cluster.status != "ACTIVE":
+        raise EcsClientException("Cluster was not ACTIVE.")
+    for name in capacity_providers or []:
+        provider = self._get_provider(name)
+        if provider is not None and provider.status != "ACTIVE":
+            raise InvalidParameterException(
+                f"The specified capacity provider '{name}' is not in an ACTIVE state. "
+                "Specify a valid capacity provider and try again."
+            )
+    if capacity_providers is not None:
+        removed = set(cluster.capacity_providers or []) - set(capacity_providers)
+        busy = [
+            t
+            for t in self.tasks.get(cluster.name, {}).values()
+            if t.last_status != "STOPPED" and t.capacity_provider_name in removed
+        ]
+        if busy:
+            raise ECSException(
+                "ResourceInUseException",
+                "The specified capacity provider is in use and cannot be removed.",
+            )
+    return _original_put_cluster_capacity_providers(self, cluster_name, capacity_providers, strategy)
+
+
+_original_describe_tasks = Backend.describe_tasks
+
+
+def describe_tasks(self: Backend, cluster_str: str, tasks: list[str]) -> Any:
+    # API_RunTask: a task just started may not be visible to DescribeTasks at once (eventual
+    # consistency). Played for the functions' calls; the tests' own reads see the truth.
+    found = _original_describe_tasks(self, cluster_str, tasks)
+    if getattr(_caller, "principal", None) is None:
+        return found
+    now = time.time()
+    return [t for t in found if getattr(t, "visible_at", 0) <= now]
 
 
 # --- Tasks ----------------------------------------------------------------------------------
@@ -217,9 +299,72 @@ def stop_task(self: Backend, cluster_str: str, task_str: str, reason: str) -> An
         raise InvalidParameterException("The referenced task was not found.")
     if task.desired_status == "STOPPED":
         return task
+    reason = reason or "Task stopped by user"
+    if _settings["stopSeconds"] > 0:
+        # The container gets SIGTERM, then its stop timeout: STOPPING until then, still holding
+        # its instance and its capacity provider.
+        task.desired_status = "STOPPED"
+        task.last_status = "STOPPING"
+        task.stopped_reason = reason
+        task.stop_code = "UserInitiated"
+        task.stopping_at = _now()
+        with _lock:
+            _pending.append((time.time() + _settings["stopSeconds"], "stop", (self, cluster, task)))
+        return task
     _release(self, cluster, task)
-    _mark_stopped(task, "UserInitiated", reason or "Task stopped by user", 143)
+    _mark_stopped(task, "UserInitiated", reason, 143)
     return task
+
+
+def _settle() -> None:
+    """Applies every transition that is due; called before each request is served."""
+    now = time.time()
+    with _lock:
+        due = [entry for entry in _pending if entry[0] <= now]
+        _pending[:] = [entry for entry in _pending if entry[0] > now]
+        for _, kind, subject in due:
+            if kind == "activate":
+                if subject.status == "PROVISIONING":
+                    subject.status = "ACTIVE"
+            elif kind == "stop":
+                backend, cluster, task = subject
+                if task.last_status != "STOPPED":
+                    _release(backend, cluster, task)
+                    _mark_stopped(task, task.stop_code or "UserInitiated", task.stopped_reason, 143)
+        _protect_busy_instances()
+
+
+def _protect_busy_instances() -> None:
+    # Managed termination protection: while a provider with it ENABLED exists, ECS turns
+    # scale-in protection on for the group's instances that run tasks (ECS guide, "Managed
+    # termination protection"); deleting the provider does not turn it off again
+    # (aws/containers-roadmap#2862).
+    for account, regions in list(ecs.ecs_backends.items()):
+        for region, backend in list(regions.items()):
+            for provider in backend.capacity_providers.values():
+                details = provider.auto_scaling_group_provider or {}
+                if details.get("managedTerminationProtection") != "ENABLED":
+                    continue
+                group = _find_group(backend, details.get("autoScalingGroupArn", ""))
+                if group is None:
+                    continue
+                busy = _instances_running_tasks(backend)
+                for state in group.instance_states:
+                    if state.instance.id in busy:
+                        state.protected_from_scale_in = True
+
+
+def _instances_running_tasks(backend: Backend) -> set[str]:
+    busy = set()
+    for cluster_name, tasks in backend.tasks.items():
+        instances = backend.container_instances.get(cluster_name, {})
+        for task in tasks.values():
+            if task.last_status == "STOPPED" or not task.container_instance_arn:
+                continue
+            instance = instances.get(task.container_instance_arn.split("/")[-1])
+            if instance is not None:
+                busy.add(instance.ec2_instance_id)
+    return busy
 
 
 def _release(self: Backend, cluster: Any, task: Any) -> None:
@@ -300,6 +445,7 @@ def run_task_response(self: Any) -> Any:
                 result = {"tasks": [], "failures": [{"arn": instances[0].container_instance_arn, "reason": "RESOURCE:MEMORY"}]}
             for task in result["tasks"]:
                 task.capacity_provider_name = (strategy or [{}])[0].get("capacityProvider")
+                task.visible_at = time.time() + _settings["consistencySeconds"]
                 _apply_start_mode(task)
         if token:
             _client_tokens[key] = result
@@ -331,6 +477,8 @@ def tighten() -> None:
     Backend.create_capacity_provider = create_capacity_provider
     Backend.delete_capacity_provider = delete_capacity_provider
     Backend.describe_capacity_providers = describe_capacity_providers
+    Backend.put_cluster_capacity_providers = put_cluster_capacity_providers
+    Backend.describe_tasks = describe_tasks
     Backend.stop_task = stop_task
     Backend.deregister_container_instance = deregister_container_instance
     ecs.Task.__init__ = task_init
@@ -354,27 +502,102 @@ def _record_call(action: str, arrived: float, seconds: float) -> None:
         _stats["requests"].append({"action": action, "arrived": arrived, "seconds": seconds})
 
 
+def _json(value: Any) -> Response:
+    return Response(json.dumps(value), mimetype="application/json")
+
+
+def _control(request: Request) -> Response | None:
+    """The test-only endpoints, or None when the request is not one."""
+    path, method = request.path, request.method
+    if path == "/_datero/stats":
+        with _stats_lock:
+            snapshot = json.dumps(_stats)
+            if method == "POST":
+                _stats.update(requests=[])
+        return Response(snapshot, mimetype="application/json")
+    if path == "/_datero/stop-task" and method == "POST":
+        return _crash_task(request)
+    body = json.loads(request.get_data() or b"{}") if method == "POST" else {}
+    if path == "/_datero/task-start" and method == "POST":
+        _task_start.update(
+            mode=body.get("mode", "running"),
+            reason=body.get("reason", ""),
+            taskDefinition=body.get("taskDefinition", ""),
+        )
+        return _json({})
+    if path == "/_datero/settings" and method == "POST":
+        _settings.update({key: float(value) for key, value in body.items() if key in _settings})
+        return _json(_settings)
+    if path == "/_datero/iam/principal" and method == "POST":
+        iam.register(body)
+        return _json({})
+    if path == "/_datero/iam/denials":
+        return _json(iam.denials())
+    if path == "/_datero/iam/decisions":
+        return _json(iam.decisions(reset=method == "POST"))
+    return None
+
+
+class _Backends:
+    """What IAM's checks need to know of the emulator's state (iam.Backends)."""
+
+    def __init__(self, account: str, region: str) -> None:
+        self.account, self.region = account, region
+
+    def _ecs(self) -> Backend:
+        return ecs.ecs_backends[self.account][self.region]
+
+    def next_revision(self, family: str) -> int:
+        return len(self._ecs().task_definitions.get(family, {})) + 1
+
+    def task_definition_roles(self, definition: str) -> list[str]:
+        try:
+            found = self._ecs().describe_task_definition(definition)
+        except Exception:  # an unknown definition: RunTask itself will say so
+            return []
+        return [r for r in (getattr(found, "execution_role_arn", None), getattr(found, "task_role_arn", None)) if r]
+
+    def group_arn(self, name: str) -> str:
+        group = asg_models.autoscaling_backends[self.account][self.region].autoscaling_groups.get(name)
+        if group is None:
+            return f"arn:aws:autoscaling:{self.region}:{self.account}:autoScalingGroup:*:autoScalingGroupName/{name}"
+        return group.arn
+
+    def instance_tags(self, instance_id: str) -> dict[str, str]:
+        from moto.ec2.models import ec2_backends
+
+        return dict(ec2_backends[self.account][self.region].tags.get(instance_id, {}))
+
+
+def _authorize(principal: iam.Principal, headers: Any, body: bytes) -> Response | None:
+    service, operation, params, region = iam.parse_call(headers, body)
+    try:
+        iam.authorize_call(principal, service, operation, params, region, "123456789012", _Backends("123456789012", region))
+    except iam.Denied as denied:
+        status, content_type, text = iam.error_response(service, denied.message)
+        return Response(text, status=status, content_type=content_type)
+    return None
+
+
 def control_app(moto_app: Any) -> Any:
-    """Serves the test-only control endpoints and hands everything else to moto."""
+    """Serves the test-only control endpoints, authorizes the functions' calls, and hands
+    everything else to moto."""
 
     def app(environ: dict, start_response: Any) -> Any:
-        request = Request(environ)
-        if request.path == "/_datero/stats":
-            with _stats_lock:
-                snapshot = json.dumps(_stats)
-                if request.method == "POST":
-                    _stats.update(requests=[])
-            return Response(snapshot, mimetype="application/json")(environ, start_response)
-        if request.path == "/_datero/stop-task" and request.method == "POST":
-            return _crash_task(request)(environ, start_response)
-        if request.path == "/_datero/task-start" and request.method == "POST":
-            body = json.loads(request.get_data() or b"{}")
-            _task_start.update(
-                mode=body.get("mode", "running"),
-                reason=body.get("reason", ""),
-                taskDefinition=body.get("taskDefinition", ""),
-            )
-            return Response("{}", mimetype="application/json")(environ, start_response)
+        if environ.get("PATH_INFO", "").startswith("/_datero/"):
+            answer = _control(Request(environ)) or Response("unknown control", status=404)
+            return answer(environ, start_response)
+        _settle()
+        # Read the body once and hand moto a fresh stream of it.
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        principal = iam.principal_for(environ.get("HTTP_AUTHORIZATION", ""))
+        _caller.principal = principal
+        if principal is not None:
+            denied = _authorize(principal, Request(environ).headers, body)
+            if denied is not None:
+                return denied(environ, start_response)
         return moto_app(environ, start_response)
 
     return app

@@ -9,6 +9,7 @@ use aws_sdk_ecs::config::Credentials;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::iam::Principal;
 use crate::workspace_root;
 
 /// Region and account every test works in.
@@ -39,10 +40,31 @@ pub enum TaskStart {
     FailRevision(&'static str, String),
 }
 
-/// A running emulator; stopped when dropped.
+/// A running emulator; stopped when dropped. Dropping it fails the test (panics) if it refused
+/// any call of a function for lack of permission: the function's role in `template.yaml` is
+/// missing a statement, and the first deploy on AWS would fail the same way.
 pub struct Emulator {
     child: Child,
     endpoint: String,
+}
+
+/// How AWS's timing is played (see `tests/emulator/launcher.py`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timing {
+    /// A task stopped by StopTask stays STOPPING this long (its container's stop timeout).
+    pub stop: Duration,
+    /// A new task is missing from DescribeTasks, and a new cluster or provider is PROVISIONING,
+    /// this long.
+    pub consistency: Duration,
+}
+
+impl Timing {
+    /// What the tests of the functions that wait on ECS run with: slow stops and eventual
+    /// consistency, short enough to keep tests quick.
+    pub const AWS_LIKE: Timing = Timing {
+        stop: Duration::from_secs(2),
+        consistency: Duration::from_millis(1500),
+    };
 }
 
 impl Emulator {
@@ -180,10 +202,112 @@ impl Emulator {
         );
     }
 
+    /// Authorizes every call signed with `principal`'s key against its role from now on.
+    pub async fn enforce_iam(&self, principal: &Principal) {
+        let body = serde_json::json!({
+            "accessKeyId": principal.access_key_id,
+            "name": principal.name,
+            "role": principal.role,
+            "policies": principal.policies,
+        });
+        self.control("iam/principal", body).await;
+    }
+
+    /// Environment that points a function process at the emulator, signing as `principal`.
+    pub fn function_env_as(&self, principal: &Principal) -> Vec<(&'static str, String)> {
+        let mut env = self.function_env();
+        for (key, value) in &mut env {
+            if *key == "AWS_ACCESS_KEY_ID" {
+                *value = principal.access_key_id.clone();
+            }
+        }
+        env
+    }
+
+    /// Plays AWS's timing: slow stops and eventual consistency.
+    pub async fn set_timing(&self, timing: Timing) {
+        let body = serde_json::json!({
+            "stopSeconds": timing.stop.as_secs_f64(),
+            "consistencySeconds": timing.consistency.as_secs_f64(),
+        });
+        self.control("settings", body).await;
+    }
+
+    /// The calls IAM refused so far: function, action, resource and why.
+    pub async fn denials(&self) -> Vec<serde_json::Value> {
+        self.get_json("iam/denials").await
+    }
+
+    /// The calls IAM allowed since the last call of this, each with the statement that allowed
+    /// it; resets.
+    pub async fn take_decisions(&self) -> Vec<serde_json::Value> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_datero/iam/decisions", self.endpoint))
+            .send()
+            .await
+            .expect("reach the emulator");
+        serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default()
+    }
+
+    async fn get_json(&self, path: &str) -> Vec<serde_json::Value> {
+        let response = reqwest::get(format!("{}/_datero/{path}", self.endpoint))
+            .await
+            .expect("reach the emulator");
+        serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default()
+    }
+
     /// The process id, for diagnostics.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let denials = denials_now(&self.endpoint);
+        if !denials.is_empty() {
+            let lines: Vec<String> = denials
+                .iter()
+                .map(|denial| {
+                    format!(
+                        "- {} called {} ({} on {}): {}",
+                        denial["function"].as_str().unwrap_or("?"),
+                        denial["operation"].as_str().unwrap_or("?"),
+                        denial["action"].as_str().unwrap_or("?"),
+                        denial["resource"].as_str().unwrap_or("?"),
+                        denial["message"].as_str().unwrap_or("?"),
+                    )
+                })
+                .collect();
+            panic!(
+                "AWS would refuse these calls (the function's role in template.yaml lacks them):\n{}",
+                lines.join("\n")
+            );
+        }
+    }
+}
+
+/// The emulator's list of refused calls, read without an async runtime (from `Drop`).
+fn denials_now(endpoint: &str) -> Vec<serde_json::Value> {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return Vec::new();
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let request = format!("GET /_datero/iam/denials HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return Vec::new();
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok();
+    answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or_default()
 }
 
 fn python() -> PathBuf {

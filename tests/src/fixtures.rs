@@ -95,6 +95,7 @@ pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
     aws_sdk_ecs::Client::new(config)
         .register_task_definition()
         .family(family)
+        .execution_role_arn(EXECUTION_ROLE)
         .container_definitions(container)
         .send()
         .await
@@ -105,15 +106,38 @@ pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
         .to_owned()
 }
 
-/// Names of a ready cluster.
+/// The stack the integration tests play: the names below are what `template.yaml` gives its
+/// resources in a stack of this name, so that each function's role, resolved for it, is the
+/// role a real deploy would have (`test_stack_names_are_the_templates` checks them).
+pub const STACK: &str = "datero-prod";
 pub const CLUSTER: &str = "datero-prod-datero";
-pub const PROVIDER: &str = "datero-prod-datero-ec2";
-pub const FAMILY: &str = "datero";
+pub const PROVIDER: &str = "datero-datero-prod-ec2";
+pub const FAMILY: &str = "datero-prod-datero";
+pub const GROUP: &str = "datero-prod-datero";
+pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/datero-prod-TaskExecutionRole";
+/// Queue names of the test stack (the restart queue and the failure destination).
+pub const RESTART_QUEUE: &str = "datero-prod-restarts";
+pub const FAILURE_QUEUE: &str = "datero-prod-failures";
+
+/// The test stack: the template's resources with the values above.
+pub fn test_stack(template: &crate::template::Template) -> crate::template::Stack {
+    let mut stack = crate::template::Stack::placeholder(template, STACK);
+    let sqs = |name: &str| format!("arn:aws:sqs:{REGION}:123456789012:{name}");
+    for (key, value) in [
+        ("TaskExecutionRole.Arn", EXECUTION_ROLE.to_owned()),
+        ("RestartQueue.Arn", sqs(RESTART_QUEUE)),
+        ("RestartDeadLetterQueue.Arn", sqs(FAILURE_QUEUE)),
+    ] {
+        stack.attributes.insert(key.to_owned(), value);
+    }
+    stack.refs.insert("Instances".to_owned(), GROUP.to_owned());
+    stack
+}
 
 /// A cluster as the cluster function leaves it, with the group's instance registered as the
 /// ECS agent would: ready to run Datero. Returns the group.
 pub async fn ready_cluster(config: &SdkConfig, instances: i32) -> AutoScalingGroup {
-    let group = auto_scaling_group(config, "datero-prod-instances", instances).await;
+    let group = auto_scaling_group(config, GROUP, instances).await;
     let ecs = aws_sdk_ecs::Client::new(config);
     ecs.create_cluster()
         .cluster_name(CLUSTER)

@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::emulator::Emulator;
+use crate::emulator::{Emulator, Timing};
+use crate::fixtures;
+use crate::iam::Principal;
 use crate::runtime_api::{FunctionProcess, Invocation, RuntimeApi, Span};
 use crate::sink::ResponseSink;
+use crate::template::Template;
 
 /// A running function wired to a fresh emulator.
 pub struct FunctionHarness {
@@ -25,13 +28,26 @@ impl FunctionHarness {
         Self::start_on(emulator, name, extra_env).await
     }
 
-    /// Starts the binary `name` against an emulator already running.
+    /// Starts the binary `name` against an emulator already running, with its role from
+    /// `template.yaml` for the test stack ([`fixtures::test_stack`]) enforced, and AWS's timing
+    /// played ([`Timing::AWS_LIKE`]).
     pub async fn start_on(emulator: Emulator, name: &str, extra_env: &[(&str, String)]) -> Self {
+        Self::start_as(emulator, principal(name), extra_env).await
+    }
+
+    /// Like [`start_on`](Self::start_on), signing as `principal`.
+    pub async fn start_as(
+        emulator: Emulator,
+        principal: Principal,
+        extra_env: &[(&str, String)],
+    ) -> Self {
         let sink = ResponseSink::start().await;
         let api = RuntimeApi::start().await;
-        let mut env = emulator.function_env();
+        emulator.enforce_iam(&principal).await;
+        emulator.set_timing(Timing::AWS_LIKE).await;
+        let mut env = emulator.function_env_as(&principal);
         env.extend(extra_env.iter().map(|(key, value)| (*key, value.clone())));
-        let process = FunctionProcess::spawn(name, &api, &env);
+        let process = FunctionProcess::spawn(&principal.name, &api, &env);
         Self {
             emulator,
             sink,
@@ -75,6 +91,13 @@ impl FunctionHarness {
             }
         }
     }
+}
+
+/// The role of the function built as `binary`, from `template.yaml` for the test stack.
+pub fn principal(binary: &str) -> Principal {
+    let template = Template::load().unwrap_or_else(|error| panic!("{error}"));
+    Principal::of_function(&template, &fixtures::test_stack(&template), binary)
+        .unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Sends `event` to the function behind `api` with a ResponseURL on `sink` at `path`, and

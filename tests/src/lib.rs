@@ -10,6 +10,7 @@ pub mod events;
 pub mod fixtures;
 pub mod harness;
 pub mod http;
+pub mod iam;
 pub mod lifecycle;
 pub mod raw_aws;
 pub mod runtime_api;

@@ -17,6 +17,8 @@ pub struct Template {
 #[derive(Debug, Clone, Default)]
 pub struct Stack {
     pub name: String,
+    /// `AWS::StackId`, the ARN CloudFormation sends as `StackId`.
+    pub id: String,
     pub region: String,
     pub account: String,
     /// Parameter overrides; the template's defaults fill the rest.
@@ -34,6 +36,10 @@ impl Stack {
     pub fn placeholder(template: &Template, name: &str) -> Self {
         let mut stack = Stack {
             name: name.to_owned(),
+            // The shared fixtures' stack id, for a stack of this name.
+            id: format!(
+                "arn:aws:cloudformation:us-east-1:111122223333:stack/{name}/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
+            ),
             region: "us-east-1".to_owned(),
             account: "123456789012".to_owned(),
             ..Stack::default()
@@ -340,6 +346,7 @@ impl Template {
         match name {
             "AWS::NoValue" => Ok(None),
             "AWS::StackName" => Ok(Some(json!(stack.name))),
+            "AWS::StackId" => Ok(Some(json!(stack.id))),
             "AWS::Region" => Ok(Some(json!(stack.region))),
             "AWS::AccountId" => Ok(Some(json!(stack.account))),
             "AWS::Partition" => Ok(Some(json!("aws"))),

@@ -4,12 +4,14 @@ use aws_config::SdkConfig;
 use aws_sdk_ecs::types::{
     CapacityProviderStatus, DesiredStatus, ManagedScalingStatus, ManagedTerminationProtection,
 };
-use datero_testbed::harness::FunctionHarness;
+use datero_testbed::emulator::Emulator;
+use datero_testbed::fixtures::{CLUSTER, GROUP, PROVIDER};
+use datero_testbed::harness::{self, FunctionHarness};
+use datero_testbed::iam::Principal;
 use datero_testbed::{events, fixtures};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroCluster";
-const GROUP: &str = "datero-asg";
 
 struct Bed {
     harness: FunctionHarness,
@@ -18,7 +20,12 @@ struct Bed {
 }
 
 async fn bed(instances: i32) -> Bed {
-    let harness = FunctionHarness::start("cluster", &[]).await;
+    bed_as(harness::principal("cluster"), instances).await
+}
+
+/// A bed whose function holds `principal`'s permissions.
+async fn bed_as(principal: Principal, instances: i32) -> Bed {
+    let harness = FunctionHarness::start_as(Emulator::start().await, principal, &[]).await;
     let config = harness.emulator.sdk_config().await;
     fixtures::auto_scaling_group(&config, GROUP, instances).await;
     let ecs = aws_sdk_ecs::Client::new(&config);
@@ -32,7 +39,8 @@ async fn bed(instances: i32) -> Bed {
 fn properties() -> Value {
     json!({
         "AutoScalingGroupName": GROUP,
-        "ClusterName": "datero-test",
+        "ClusterName": CLUSTER,
+        "CapacityProviderName": PROVIDER,
         "TargetCapacity": "80",
         "ManagedTerminationProtection": "ENABLED",
         "ContainerInsights": "enabled",
@@ -114,11 +122,11 @@ async fn create_makes_cluster_provider_strategy_and_protection() {
     let arn = answer["PhysicalResourceId"].as_str().unwrap();
     assert_eq!(
         arn,
-        "arn:aws:ecs:us-east-1:123456789012:cluster/datero-test"
+        format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}")
     );
     assert_eq!(
         answer["Data"],
-        json!({"ClusterName": "datero-test", "ClusterArn": arn, "CapacityProviderName": "datero-test-ec2"})
+        json!({"ClusterName": CLUSTER, "ClusterArn": arn, "CapacityProviderName": PROVIDER})
     );
 
     let described = bed
@@ -130,10 +138,10 @@ async fn create_makes_cluster_provider_strategy_and_protection() {
         .unwrap();
     let cluster = &described.clusters()[0];
     assert_eq!(cluster.status(), Some("ACTIVE"));
-    assert_eq!(cluster.capacity_providers(), ["datero-test-ec2"]);
+    assert_eq!(cluster.capacity_providers(), [PROVIDER]);
     assert_eq!(
         cluster.default_capacity_provider_strategy()[0].capacity_provider(),
-        "datero-test-ec2"
+        PROVIDER
     );
     let insights = cluster
         .settings()
@@ -144,7 +152,7 @@ async fn create_makes_cluster_provider_strategy_and_protection() {
     let providers = bed
         .ecs
         .describe_capacity_providers()
-        .capacity_providers("datero-test-ec2")
+        .capacity_providers(PROVIDER)
         .send()
         .await
         .unwrap();
@@ -170,7 +178,14 @@ async fn create_makes_cluster_provider_strategy_and_protection() {
 
 #[tokio::test]
 async fn defaults_come_from_the_stack_name() {
-    let bed = bed(0).await;
+    // The product's template names the provider itself; a user's template that leaves the
+    // default grants its role the default name.
+    let principal = harness::principal("cluster").grant(json!({
+        "Effect": "Allow",
+        "Action": ["ecs:CreateCapacityProvider", "ecs:TagResource"],
+        "Resource": ["*", "arn:aws:ecs:us-east-1:123456789012:capacity-provider/datero-prod-datero-ec2"],
+    }));
+    let bed = bed_as(principal, 0).await;
     let answer = bed.create(json!({"AutoScalingGroupName": GROUP})).await;
     assert_eq!(
         answer["Data"]["ClusterName"], "datero-prod-datero",
@@ -203,7 +218,7 @@ async fn update_in_place_keeps_the_id_and_changes_settings() {
     let providers = bed
         .ecs
         .describe_capacity_providers()
-        .capacity_providers("datero-test-ec2")
+        .capacity_providers(PROVIDER)
         .send()
         .await
         .unwrap();
@@ -232,13 +247,24 @@ async fn update_in_place_keeps_the_id_and_changes_settings() {
 
 #[tokio::test]
 async fn a_new_cluster_name_is_a_replacement_that_leaves_the_old_untouched() {
-    let bed = bed(1).await;
+    // The product's template never renames its cluster; a user's template that does grants the
+    // new names.
+    let principal = harness::principal("cluster").grant(json!({
+        "Effect": "Allow",
+        "Action": ["ecs:*"],
+        "Resource": [
+            "arn:aws:ecs:us-east-1:123456789012:cluster/datero-next",
+            "arn:aws:ecs:us-east-1:123456789012:capacity-provider/datero-next-ec2",
+        ],
+    }));
+    let bed = bed_as(principal, 1).await;
     let old_arn = bed.create(properties()).await["PhysicalResourceId"]
         .as_str()
         .unwrap()
         .to_owned();
     let mut renamed = properties();
     renamed["ClusterName"] = json!("datero-next");
+    renamed["CapacityProviderName"] = json!("datero-next-ec2");
     let answer = bed
         .harness
         .request(events::update(TYPE, &old_arn, properties(), renamed, ""))
@@ -249,17 +275,24 @@ async fn a_new_cluster_name_is_a_replacement_that_leaves_the_old_untouched() {
         "arn:aws:ecs:us-east-1:123456789012:cluster/datero-next"
     );
     assert_eq!(
-        bed.cluster_status("datero-test").await.as_deref(),
+        bed.cluster_status(CLUSTER).await.as_deref(),
         Some("ACTIVE"),
         "CloudFormation deletes the old one, not Update"
     );
-    assert!(bed.provider_exists("datero-test-ec2").await);
+    assert!(bed.provider_exists(PROVIDER).await);
     assert!(bed.provider_exists("datero-next-ec2").await);
 }
 
 #[tokio::test]
 async fn a_new_group_replaces_the_provider_in_place() {
-    let bed = bed(1).await;
+    // The product's template keeps one group; a user's template that moves the provider to
+    // another group grants its role that group.
+    let principal = harness::principal("cluster").grant(json!({
+        "Effect": "Allow",
+        "Action": ["autoscaling:UpdateAutoScalingGroup", "autoscaling:SetInstanceProtection"],
+        "Resource": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/datero-asg-2",
+    }));
+    let bed = bed_as(principal, 1).await;
     fixtures::auto_scaling_group(&bed.config, "datero-asg-2", 1).await;
     let arn = bed.create(properties()).await["PhysicalResourceId"]
         .as_str()
@@ -276,7 +309,7 @@ async fn a_new_group_replaces_the_provider_in_place() {
     let providers = bed
         .ecs
         .describe_capacity_providers()
-        .capacity_providers("datero-test-ec2")
+        .capacity_providers(PROVIDER)
         .send()
         .await
         .unwrap();
@@ -303,13 +336,19 @@ async fn delete_with_a_running_task_instances_and_protection_leaves_nothing_bloc
         .unwrap()
         .to_owned();
     let group = fixtures::describe_group(&bed.config, GROUP).await.unwrap();
-    fixtures::register_instances(&bed.config, "datero-test", &group).await;
-    let definition = fixtures::task_definition(&bed.config, "datero").await;
+    fixtures::register_instances(&bed.config, CLUSTER, &group).await;
+    let definition = fixtures::task_definition(&bed.config, fixtures::FAMILY).await;
     let run = bed
         .ecs
         .run_task()
-        .cluster("datero-test")
+        .cluster(CLUSTER)
         .task_definition(&definition)
+        .capacity_provider_strategy(
+            aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
+                .capacity_provider(PROVIDER)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -321,14 +360,14 @@ async fn delete_with_a_running_task_instances_and_protection_leaves_nothing_bloc
         .await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(
-        bed.cluster_status("datero-test").await.as_deref(),
+        bed.cluster_status(CLUSTER).await.as_deref(),
         Some("INACTIVE")
     );
-    assert!(!bed.provider_exists("datero-test-ec2").await);
+    assert!(!bed.provider_exists(PROVIDER).await);
     let stopped = bed
         .ecs
         .describe_tasks()
-        .cluster("datero-test")
+        .cluster(CLUSTER)
         .tasks(&task)
         .send()
         .await
@@ -351,6 +390,13 @@ async fn delete_with_a_running_task_instances_and_protection_leaves_nothing_bloc
 #[tokio::test]
 async fn deletes_are_idempotent_lenient_and_know_the_failed_create_sentinel() {
     let bed = bed(1).await;
+    // A cluster of this stack that was never made.
+    let never = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}");
+    let answer = bed
+        .harness
+        .request(events::delete(TYPE, &never, json!({}), ""))
+        .await;
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     let arn = bed.create(properties()).await["PhysicalResourceId"]
         .as_str()
         .unwrap()
@@ -364,7 +410,7 @@ async fn deletes_are_idempotent_lenient_and_know_the_failed_create_sentinel() {
         assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     }
     assert_eq!(
-        bed.cluster_status("datero-test").await.as_deref(),
+        bed.cluster_status(CLUSTER).await.as_deref(),
         Some("INACTIVE")
     );
     assert_eq!(bed.group_protection().await, (false, vec![false]));
@@ -377,12 +423,6 @@ async fn deletes_are_idempotent_lenient_and_know_the_failed_create_sentinel() {
     let answer = bed
         .harness
         .request(events::delete(TYPE, sentinel, json!({}), ""))
-        .await;
-    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-    let never = "arn:aws:ecs:us-east-1:123456789012:cluster/never-made";
-    let answer = bed
-        .harness
-        .request(events::delete(TYPE, never, json!({}), ""))
         .await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
 }
@@ -451,7 +491,7 @@ async fn aws_refusals_fail_clearly_and_undo_everything() {
         .unwrap();
     bed.ecs
         .create_capacity_provider()
-        .name("datero-test-ec2")
+        .name(PROVIDER)
         .auto_scaling_group_provider(foreign)
         .send()
         .await
@@ -460,15 +500,15 @@ async fn aws_refusals_fail_clearly_and_undo_everything() {
     assert_eq!(answer["Status"], "FAILED");
     assert_eq!(
         answer["Reason"],
-        "capacity provider datero-test-ec2 already exists (property CapacityProviderName): choose another name"
+        format!("capacity provider {PROVIDER} already exists (property CapacityProviderName): choose another name")
     );
     assert_ne!(
-        bed.cluster_status("datero-test").await.as_deref(),
+        bed.cluster_status(CLUSTER).await.as_deref(),
         Some("ACTIVE"),
         "the cluster made by the failed Create is undone"
     );
     assert!(
-        bed.provider_exists("datero-test-ec2").await,
+        bed.provider_exists(PROVIDER).await,
         "someone else's provider is left alone"
     );
     assert_eq!(
@@ -480,7 +520,7 @@ async fn aws_refusals_fail_clearly_and_undo_everything() {
     let tasks = bed
         .ecs
         .list_tasks()
-        .cluster("datero-test")
+        .cluster(CLUSTER)
         .desired_status(DesiredStatus::Running)
         .send()
         .await;

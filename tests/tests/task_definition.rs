@@ -1,29 +1,43 @@
 //! `functions/task-definition` through the local Runtime API against the tightened emulator.
 
 use aws_sdk_ecs::types::{EfsTransitEncryption, LogDriver, NetworkMode, TaskDefinitionStatus};
+use datero_testbed::emulator::Emulator;
+use datero_testbed::fixtures::{EXECUTION_ROLE as EXEC_ROLE, FAMILY};
 use datero_testbed::events;
-use datero_testbed::harness::FunctionHarness;
+use datero_testbed::harness::{self, FunctionHarness};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroTaskDefinition";
 const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:datero-pw-Xy12Ab";
-const EXEC_ROLE: &str = "arn:aws:iam::123456789012:role/datero-exec";
+const TASK_ROLE: &str = "arn:aws:iam::123456789012:role/datero-task";
 const ENV_SECRETISH: &str = "do-not-log-me-7f3a";
 
 fn properties() -> Value {
     json!({
-        "Family": "datero",
+        "Family": FAMILY,
         "Image": "chumaky/datero:1.2.0",
         "Cpu": "1024",
         "Memory": "1536",
         "HostPort": "8080",
         "PasswordSecretArn": SECRET_ARN,
         "ExecutionRoleArn": EXEC_ROLE,
-        "TaskRoleArn": "arn:aws:iam::123456789012:role/datero-task",
+        "TaskRoleArn": TASK_ROLE,
         "LogGroupName": "/datero/prod",
         "EfsFileSystemId": "fs-0123456789abcdef0",
         "Environment": {"DATERO_TOKEN": ENV_SECRETISH},
     })
+}
+
+/// The function with its template role, plus what a user's template that sets `TaskRoleArn`
+/// grants (the product's template sets none).
+async fn start() -> FunctionHarness {
+    let principal = harness::principal("task-definition").grant(json!({
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": TASK_ROLE,
+        "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+    }));
+    FunctionHarness::start_as(Emulator::start().await, principal, &[]).await
 }
 
 async fn ecs(harness: &FunctionHarness) -> aws_sdk_ecs::Client {
@@ -32,16 +46,16 @@ async fn ecs(harness: &FunctionHarness) -> aws_sdk_ecs::Client {
 
 #[tokio::test]
 async fn the_registered_definition_matches_what_was_asked_field_by_field() {
-    let harness = FunctionHarness::start("task-definition", &[]).await;
+    let harness = start().await;
     let answer = harness
         .request(events::create(TYPE, properties(), ""))
         .await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     let arn = answer["PhysicalResourceId"].as_str().unwrap();
-    assert!(arn.ends_with(":task-definition/datero:1"), "{arn}");
+    assert!(arn.ends_with(&format!(":task-definition/{FAMILY}:1")), "{arn}");
     assert_eq!(
         answer["Data"],
-        json!({"TaskDefinitionArn": arn, "Family": "datero", "Revision": "1"})
+        json!({"TaskDefinitionArn": arn, "Family": FAMILY, "Revision": "1"})
     );
 
     let described = ecs(&harness)
@@ -56,7 +70,7 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
     assert_eq!(definition.execution_role_arn(), Some(EXEC_ROLE));
     assert_eq!(
         definition.task_role_arn(),
-        Some("arn:aws:iam::123456789012:role/datero-task")
+        Some(TASK_ROLE)
     );
     let container = &definition.container_definitions()[0];
     assert_eq!(container.name(), Some("datero"));
@@ -111,7 +125,7 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
 
 #[tokio::test]
 async fn an_update_is_a_new_revision_and_deletes_are_exact_and_repeatable() {
-    let harness = FunctionHarness::start("task-definition", &[]).await;
+    let harness = start().await;
     let first = harness
         .request(events::create(TYPE, properties(), ""))
         .await;
@@ -129,7 +143,10 @@ async fn an_update_is_a_new_revision_and_deletes_are_exact_and_repeatable() {
         .await;
     assert_eq!(second["Status"], "SUCCESS", "{second}");
     let new_arn = second["PhysicalResourceId"].as_str().unwrap().to_owned();
-    assert!(new_arn.ends_with("task-definition/datero:2"), "{new_arn}");
+    assert!(
+        new_arn.ends_with(&format!("task-definition/{FAMILY}:2")),
+        "{new_arn}"
+    );
 
     let ecs = ecs(&harness).await;
     let status = |arn: String| {
@@ -164,16 +181,16 @@ async fn an_update_is_a_new_revision_and_deletes_are_exact_and_repeatable() {
         Some(TaskDefinitionStatus::Active),
         "only the named revision is deregistered"
     );
-    let unknown = "arn:aws:ecs:us-east-1:123456789012:task-definition/never:9";
+    let unknown = format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{FAMILY}:9");
     let deleted = harness
-        .request(events::delete(TYPE, unknown, json!({}), ""))
+        .request(events::delete(TYPE, &unknown, json!({}), ""))
         .await;
     assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
 }
 
 #[tokio::test]
 async fn bad_properties_fail_with_the_exact_reason_and_register_nothing() {
-    let harness = FunctionHarness::start("task-definition", &[]).await;
+    let harness = start().await;
     let with = |key: &str, value: Value| {
         let mut properties = properties();
         properties[key] = value;

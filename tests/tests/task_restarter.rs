@@ -33,7 +33,7 @@ async fn bed_with(env: &[(&str, String)], instances: i32) -> Bed {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let queue_url = sqs
         .create_queue()
-        .queue_name("datero-restarts")
+        .queue_name(fixtures::RESTART_QUEUE)
         .send()
         .await
         .unwrap()
@@ -304,7 +304,7 @@ async fn runtask_failures_are_errors_that_lambda_retries() {
     let task = json!({
         "taskArn": "arn:aws:ecs:us-east-1:123456789012:task/datero-prod-datero/gone",
         "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/datero-prod-datero",
-        "group": "family:datero", "lastStatus": "STOPPED", "stoppedReason": "Host EC2 instance terminated",
+        "group": format!("family:{FAMILY}"), "lastStatus": "STOPPED", "stoppedReason": "Host EC2 instance terminated",
         "containers": [],
     });
     let mut event =

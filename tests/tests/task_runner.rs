@@ -167,7 +167,7 @@ async fn update_stops_the_old_task_then_runs_the_new_revision() {
     let old = fixtures::describe_tasks(&bed.config, &[old_task]).await;
     assert_eq!(
         old[0].stopped_reason(),
-        Some("datero-provisioner: replaced by datero:2")
+        Some("datero-provisioner: replaced by datero-prod-datero:2")
     );
     // Stopped before the new one started: never two PostgreSQL servers on one data directory.
     assert!(old[0].stopped_at().unwrap().secs() <= wanted[0].created_at().unwrap().secs());

@@ -90,7 +90,13 @@ async fn make(
         }
     }
 
-    ecs_ops::attach(clients, &spec.cluster_name, &spec.capacity_provider_name).await?;
+    ecs_ops::attach(
+        clients,
+        &spec.cluster_name,
+        &spec.capacity_provider_name,
+        request.deadline,
+    )
+    .await?;
     made.push(Made::Attachment(spec.cluster_name.clone()));
     Ok(cluster_arn)
 }
@@ -106,7 +112,7 @@ fn provider_group(provider: &aws_sdk_ecs::types::CapacityProvider) -> Option<&st
 async fn undo(made: Vec<Made>, clients: &Clients, deadline: Instant) {
     for step in made.into_iter().rev() {
         let result = match &step {
-            Made::Attachment(cluster) => ecs_ops::detach_all(clients, cluster).await,
+            Made::Attachment(cluster) => ecs_ops::detach_all(clients, cluster, deadline).await,
             Made::Provider(name) => ecs_ops::delete_provider(clients, name, deadline).await,
             Made::Cluster(name) => delete_cluster(clients, name).await,
             Made::Protection(name) => match group::describe(clients, name).await {

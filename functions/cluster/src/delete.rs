@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::{CapacityProvider, DesiredStatus, ManagedTerminationProtection};
 use datero_shared::ResourceError;
-use datero_shared::aws::{aws_error, error_code};
+use datero_shared::aws::aws_error;
 use datero_shared::custom_resource::Outcome;
-use datero_shared::provisioner::stop_reason;
+use datero_shared::ecs_tasks;
+use datero_shared::poll::Backoff;
 use datero_shared::resources::cluster::{ClusterSpec, cluster_name_of, group_name};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -55,17 +56,21 @@ pub async fn delete(
     groups.extend(known.auto_scaling_group);
     info!(decision = "delete", cluster = cluster_name, cluster_active = cluster.is_some(), providers = ?names, groups = ?groups, "tearing down");
 
+    // The order matters on AWS:
+    // 1. stop the tasks and wait until they are STOPPED: until then ECS refuses to detach
+    //    their capacity provider ("in use") and to delete the cluster;
+    // 2. detach and delete the provider, and wait until it is gone: while a provider with
+    //    managed termination protection exists, ECS may protect instances again;
+    // 3. only then lift the group's scale-in protection, so CloudFormation can delete it.
     if cluster.is_some() {
-        stop_tasks(clients, cluster_name).await?;
-    }
-    for name in &groups {
-        release_group(clients, name, &names).await?;
-    }
-    if cluster.is_some() {
-        ecs_ops::detach_all(clients, cluster_name).await?;
+        stop_tasks(clients, cluster_name, deadline).await?;
+        ecs_ops::detach_all(clients, cluster_name, deadline).await?;
     }
     for name in &names {
         ecs_ops::delete_provider(clients, name, deadline).await?;
+    }
+    for name in &groups {
+        release_group(clients, name, &names).await?;
     }
     if cluster.is_some() {
         deregister_instances(clients, cluster_name).await?;
@@ -79,7 +84,9 @@ pub async fn delete(
     Ok(done)
 }
 
-async fn stop_tasks(clients: &Clients, cluster: &str) -> Result<(), ResourceError> {
+/// Stops every task of the cluster with the provisioner's reason, and waits until they are
+/// STOPPED.
+async fn stop_tasks(clients: &Clients, cluster: &str, deadline: Instant) -> Result<(), ResourceError> {
     let arns = clients
         .ecs
         .list_tasks()
@@ -91,22 +98,14 @@ async fn stop_tasks(clients: &Clients, cluster: &str) -> Result<(), ResourceErro
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|error| aws_error("ListTasks", &error))?;
-    let reason = stop_reason("cluster deleted");
     for arn in &arns {
-        match clients
-            .ecs
-            .stop_task()
-            .cluster(cluster)
-            .task(arn)
-            .reason(&reason)
-            .send()
-            .await
-        {
-            Ok(_) => info!(task = %arn, "task stopped"),
-            // Stopped or gone meanwhile.
-            Err(error) if error_code(&error) == Some("InvalidParameterException") => {}
-            Err(error) => return Err(aws_error("StopTask", &error)),
-        }
+        ecs_tasks::stop(&clients.ecs, cluster, arn, "cluster deleted").await?;
+        info!(task = %arn, "task stopped");
+    }
+    if !ecs_tasks::wait_stopped(&clients.ecs, cluster, &arns, deadline).await? {
+        return Err(ResourceError::Failed(format!(
+            "the tasks of cluster {cluster} did not stop in time; delete the stack again once they are STOPPED"
+        )));
     }
     Ok(())
 }
@@ -171,7 +170,11 @@ async fn deregister_instances(clients: &Clients, cluster: &str) -> Result<(), Re
             .await;
         match result {
             Ok(_) => info!(container_instance = %arn, "container instance deregistered"),
-            Err(error) if error_code(&error) == Some("InvalidParameterException") => {}
+            // Deregistered meanwhile.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_invalid_parameter_exception()) => {}
             Err(error) => return Err(aws_error("DeregisterContainerInstance", &error)),
         }
     }
@@ -184,26 +187,25 @@ async fn delete_cluster(
     cluster: &str,
     deadline: Instant,
 ) -> Result<(), ResourceError> {
-    let mut pause = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10), deadline);
     loop {
-        match clients.ecs.delete_cluster().cluster(cluster).send().await {
+        let error = match clients.ecs.delete_cluster().cluster(cluster).send().await {
             Ok(_) => return Ok(()),
-            Err(error) if error_code(&error) == Some("ClusterNotFoundException") => return Ok(()),
-            Err(error)
-                if matches!(
-                    error_code(&error),
-                    Some(
-                        "ClusterContainsTasksException"
-                            | "UpdateInProgressException"
-                            | "ClusterContainsContainerInstancesException"
-                    )
-                ) && Instant::now() + pause < deadline =>
-            {
-                warn!(cluster, error = %datero_shared::aws::error_message(&error), "cluster not deletable yet; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
-            Err(error) => return Err(aws_error("DeleteCluster", &error)),
+            Err(error) => error,
+        };
+        let service = error.as_service_error();
+        if service.is_some_and(|e| e.is_cluster_not_found_exception()) {
+            return Ok(());
         }
+        let not_yet = service.is_some_and(|e| {
+            e.is_cluster_contains_tasks_exception()
+                || e.is_update_in_progress_exception()
+                || e.is_cluster_contains_container_instances_exception()
+        });
+        if !not_yet || !backoff.has_time() {
+            return Err(aws_error("DeleteCluster", &error));
+        }
+        warn!(cluster, error = %datero_shared::aws::error_message(&error), "cluster not deletable yet; retrying");
+        backoff.wait().await;
     }
 }

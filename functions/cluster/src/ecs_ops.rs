@@ -5,10 +5,12 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{
     AutoScalingGroupProvider, AutoScalingGroupProviderUpdate, CapacityProvider,
     CapacityProviderStatus, CapacityProviderStrategyItem, Cluster, ClusterField, ClusterSetting,
-    ClusterSettingName, ManagedScaling, ManagedScalingStatus, ManagedTerminationProtection, Tag,
+    ClusterSettingName, ManagedDraining, ManagedScaling, ManagedScalingStatus,
+    ManagedTerminationProtection, Tag,
 };
 use datero_shared::ResourceError;
-use datero_shared::aws::{aws_error, error_code};
+use datero_shared::aws::{aws_error, error_message};
+use datero_shared::poll::Backoff;
 use datero_shared::custom_resource::CustomResourceRequest;
 use datero_shared::resources::cluster::ClusterSpec;
 use tokio::time::Instant;
@@ -16,7 +18,8 @@ use tracing::{info, warn};
 
 use crate::Clients;
 
-/// The cluster if it exists and is ACTIVE (a deleted cluster lingers as INACTIVE).
+/// The cluster if it exists: ACTIVE, or PROVISIONING just after its creation (a deleted
+/// cluster lingers as INACTIVE).
 pub async fn active_cluster(
     clients: &Clients,
     name: &str,
@@ -32,11 +35,12 @@ pub async fn active_cluster(
     Ok(answer
         .clusters()
         .iter()
-        .find(|cluster| cluster.status() == Some("ACTIVE"))
+        .find(|cluster| matches!(cluster.status(), Some("ACTIVE" | "PROVISIONING")))
         .cloned())
 }
 
-/// The provider if it exists and is not being deleted.
+/// The provider if it exists and is not being deleted (ACTIVE, or PROVISIONING just after its
+/// creation).
 pub async fn active_provider(
     clients: &Clients,
     name: &str,
@@ -44,7 +48,12 @@ pub async fn active_provider(
     Ok(providers(clients, &[name.to_owned()])
         .await?
         .into_iter()
-        .find(|provider| provider.status() == Some(&CapacityProviderStatus::Active)))
+        .find(|provider| {
+            matches!(
+                provider.status(),
+                Some(CapacityProviderStatus::Active | CapacityProviderStatus::Provisioning)
+            )
+        }))
 }
 
 /// Describes the named providers; an empty list describes every provider of the account.
@@ -142,10 +151,13 @@ pub async fn create_provider(
     spec: &ClusterSpec,
     group_arn: &str,
 ) -> Result<(), ResourceError> {
+    // Managed draining off: a group of one instance gains nothing from it, and the termination
+    // lifecycle hook it adds to the group can hold the group's deletion (CONTRACT, cluster).
     let provider = AutoScalingGroupProvider::builder()
         .auto_scaling_group_arn(group_arn)
         .managed_scaling(managed_scaling(spec))
         .managed_termination_protection(termination_protection(spec))
+        .managed_draining(ManagedDraining::Disabled)
         .build()?;
     clients
         .ecs
@@ -176,39 +188,80 @@ pub async fn update_provider(clients: &Clients, spec: &ClusterSpec) -> Result<()
     Ok(())
 }
 
-/// Makes `provider` the cluster's only provider and its default strategy.
-pub async fn attach(clients: &Clients, cluster: &str, provider: &str) -> Result<(), ResourceError> {
+/// Makes `provider` the cluster's only provider and its default strategy. A cluster or provider
+/// just created may not be ACTIVE yet ("Cluster was not ACTIVE", "... is not in an ACTIVE
+/// state": hashicorp/terraform-provider-aws#11285, #45693): that is waited out until `deadline`.
+pub async fn attach(
+    clients: &Clients,
+    cluster: &str,
+    provider: &str,
+    deadline: Instant,
+) -> Result<(), ResourceError> {
     let strategy = CapacityProviderStrategyItem::builder()
         .capacity_provider(provider)
         .weight(1)
         .base(0)
         .build()?;
-    clients
-        .ecs
-        .put_cluster_capacity_providers()
-        .cluster(cluster)
-        .capacity_providers(provider)
-        .default_capacity_provider_strategy(strategy)
-        .send()
-        .await
-        .map_err(|error| aws_error("PutClusterCapacityProviders", &error))?;
-    Ok(())
+    let mut backoff = Backoff::ecs(deadline);
+    loop {
+        let result = clients
+            .ecs
+            .put_cluster_capacity_providers()
+            .cluster(cluster)
+            .capacity_providers(provider)
+            .default_capacity_provider_strategy(strategy.clone())
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let not_active_yet = error.as_service_error().is_some_and(|e| {
+            (e.is_client_exception() || e.is_invalid_parameter_exception())
+                && e.meta().message().is_some_and(|m| m.contains("ACTIVE"))
+                || e.is_update_in_progress_exception()
+        });
+        if !not_active_yet || !backoff.has_time() {
+            return Err(aws_error("PutClusterCapacityProviders", &error));
+        }
+        info!(cluster, provider, error = %error_message(&error), "not ready yet; retrying");
+        backoff.wait().await;
+    }
 }
 
-/// Removes every provider from the cluster; a cluster already gone is fine.
-pub async fn detach_all(clients: &Clients, cluster: &str) -> Result<(), ResourceError> {
-    let result = clients
-        .ecs
-        .put_cluster_capacity_providers()
-        .cluster(cluster)
-        .set_capacity_providers(Some(Vec::new()))
-        .set_default_capacity_provider_strategy(Some(Vec::new()))
-        .send()
-        .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) if error_code(&error) == Some("ClusterNotFoundException") => Ok(()),
-        Err(error) => Err(aws_error("PutClusterCapacityProviders", &error)),
+/// Removes every provider from the cluster; a cluster already gone is fine. A provider still
+/// used by a task that is not STOPPED yet is "in use" (ResourceInUseException), and an update
+/// may be in progress: both are waited out until `deadline`.
+pub async fn detach_all(
+    clients: &Clients,
+    cluster: &str,
+    deadline: Instant,
+) -> Result<(), ResourceError> {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5), deadline);
+    loop {
+        let result = clients
+            .ecs
+            .put_cluster_capacity_providers()
+            .cluster(cluster)
+            .set_capacity_providers(Some(Vec::new()))
+            .set_default_capacity_provider_strategy(Some(Vec::new()))
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let service = error.as_service_error();
+        if service.is_some_and(|e| e.is_cluster_not_found_exception()) {
+            return Ok(());
+        }
+        let busy = service
+            .is_some_and(|e| e.is_resource_in_use_exception() || e.is_update_in_progress_exception());
+        if !busy || !backoff.has_time() {
+            return Err(aws_error("PutClusterCapacityProviders", &error));
+        }
+        warn!(cluster, error = %error_message(&error), "capacity provider still in use; retrying");
+        backoff.wait().await;
     }
 }
 
@@ -228,22 +281,20 @@ pub async fn delete_provider(
     {
         Ok(_) => info!(provider = name, "capacity provider deletion requested"),
         Err(error) if active_provider(clients, name).await?.is_none() => {
-            info!(provider = name, error = %datero_shared::aws::error_message(&error), "capacity provider already gone");
+            info!(provider = name, error = %error_message(&error), "capacity provider already gone");
             return Ok(());
         }
         Err(error) => return Err(aws_error("DeleteCapacityProvider", &error)),
     }
-    let mut pause = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5), deadline);
     while active_provider(clients, name).await?.is_some() {
-        if Instant::now() + pause >= deadline {
+        if !backoff.wait().await {
             warn!(
                 provider = name,
                 "capacity provider still deleting at the deadline; going on"
             );
             return Ok(());
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
     }
     Ok(())
 }

@@ -91,13 +91,25 @@ async fn replace_provider(
     let group_arn = new_group.auto_scaling_group_arn().unwrap_or_default();
     if old.capacity_provider_name == new.capacity_provider_name {
         // Same name: the old one has to go first.
-        ecs_ops::detach_all(clients, &new.cluster_name).await?;
+        ecs_ops::detach_all(clients, &new.cluster_name, request.deadline).await?;
         ecs_ops::delete_provider(clients, &old.capacity_provider_name, request.deadline).await?;
         ecs_ops::create_provider(clients, request, new, group_arn).await?;
-        ecs_ops::attach(clients, &new.cluster_name, &new.capacity_provider_name).await?;
+        ecs_ops::attach(
+            clients,
+            &new.cluster_name,
+            &new.capacity_provider_name,
+            request.deadline,
+        )
+        .await?;
     } else {
         ecs_ops::create_provider(clients, request, new, group_arn).await?;
-        ecs_ops::attach(clients, &new.cluster_name, &new.capacity_provider_name).await?;
+        ecs_ops::attach(
+            clients,
+            &new.cluster_name,
+            &new.capacity_provider_name,
+            request.deadline,
+        )
+        .await?;
         ecs_ops::delete_provider(clients, &old.capacity_provider_name, request.deadline).await?;
     }
     info!(decision = "provider replaced", old = %old.capacity_provider_name, new = %new.capacity_provider_name, "capacity provider replaced");

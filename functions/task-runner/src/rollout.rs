@@ -159,22 +159,12 @@ async fn stop_and_wait(
         ecs_tasks::stop(&clients.ecs, cluster, arn, why).await?;
         info!(decision = "stop", task = %arn, reason = why, "previous Datero task stopped");
     }
-    let mut pause = Duration::from_millis(250);
-    loop {
-        let described = ecs_tasks::describe(&clients.ecs, cluster, &arns).await?;
-        if described
-            .iter()
-            .all(|task| task.last_status() == Some("STOPPED"))
-        {
-            return Ok(());
-        }
-        if Instant::now() + pause >= limit {
-            return Err(ResourceError::Failed(
-                "the previous Datero task did not stop in time".to_owned(),
-            ));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
+    if ecs_tasks::wait_stopped(&clients.ecs, cluster, &arns, limit).await? {
+        Ok(())
+    } else {
+        Err(ResourceError::Failed(
+            "the previous Datero task did not stop in time".to_owned(),
+        ))
     }
 }
 

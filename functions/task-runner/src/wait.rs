@@ -5,7 +5,12 @@ use std::time::Duration;
 use aws_sdk_ecs::types::Task;
 use datero_shared::ResourceError;
 use datero_shared::ecs_tasks;
+use datero_shared::poll::Backoff;
 use tokio::time::Instant;
+
+/// How long a task RunTask just started may be missing from DescribeTasks: the RunTask API
+/// reference warns that a new task may not be visible at once (eventual consistency).
+const INVISIBLE_GRACE: Duration = Duration::from_secs(30);
 
 /// How the wait ended.
 pub enum Outcome {
@@ -22,21 +27,23 @@ pub async fn until_running(
     task_arn: &str,
     deadline: Instant,
 ) -> Result<Outcome, ResourceError> {
-    let mut pause = Duration::from_millis(250);
+    let started = Instant::now();
+    let mut backoff = Backoff::ecs(deadline);
     loop {
         let tasks = ecs_tasks::describe(ecs, cluster, &[task_arn.to_owned()]).await?;
-        let Some(task) = tasks.into_iter().next() else {
-            return Ok(Outcome::Stopped("ECS no longer knows the task".to_owned()));
-        };
-        let status = task.last_status().unwrap_or("UNKNOWN").to_owned();
-        match status.as_str() {
-            "RUNNING" => return Ok(Outcome::Running(Box::new(task))),
-            "STOPPED" => return Ok(Outcome::Stopped(stop_story(&task))),
-            _ if Instant::now() + pause >= deadline => return Ok(Outcome::StillStarting(status)),
-            _ => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+        let status = match tasks.into_iter().next() {
+            Some(task) if task.last_status() == Some("RUNNING") => {
+                return Ok(Outcome::Running(Box::new(task)));
             }
+            Some(task) if task.last_status() == Some("STOPPED") => {
+                return Ok(Outcome::Stopped(stop_story(&task)));
+            }
+            Some(task) => task.last_status().unwrap_or("UNKNOWN").to_owned(),
+            None if started.elapsed() < INVISIBLE_GRACE => "not yet visible".to_owned(),
+            None => return Ok(Outcome::Stopped("ECS no longer knows the task".to_owned())),
+        };
+        if !backoff.wait().await {
+            return Ok(Outcome::StillStarting(status));
         }
     }
 }

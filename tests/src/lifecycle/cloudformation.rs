@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::Value;
 
 use super::progress::Progress;
+use crate::emulator::Emulator;
 use crate::events;
 use crate::harness;
+use crate::iam::Principal;
 use crate::runtime_api::{FunctionProcess, RuntimeApi};
 use crate::sink::ResponseSink;
 use crate::template::{Stack, Template};
@@ -20,10 +22,22 @@ pub struct Function {
 }
 
 impl Function {
-    pub async fn start(binary: &str, env: &[(&str, String)]) -> Self {
+    /// Starts the function built as `binary`, signing as its role in `template` for `stack`,
+    /// which the emulator enforces from now on.
+    pub async fn start(
+        template: &Template,
+        stack: &Stack,
+        emulator: &Emulator,
+        binary: &str,
+        extra_env: &[(&str, String)],
+    ) -> Result<Self, String> {
+        let principal = Principal::of_function(template, stack, binary)?;
+        emulator.enforce_iam(&principal).await;
+        let mut env = emulator.function_env_as(&principal);
+        env.extend(extra_env.iter().map(|(key, value)| (*key, value.clone())));
         let api = RuntimeApi::start().await;
-        let process = FunctionProcess::spawn(binary, &api, env);
-        Self { api, process }
+        let process = FunctionProcess::spawn(binary, &api, &env);
+        Ok(Self { api, process })
     }
 }
 
@@ -32,11 +46,17 @@ pub struct CloudFormation {
     pub functions: BTreeMap<String, Function>,
     sink: ResponseSink,
     calls: AtomicU32,
+    stack_id: String,
 }
 
 impl CloudFormation {
-    /// Starts every custom resource's function binary (as named by its `BuildProperties`).
-    pub async fn start(template: &Template, env: &[(&str, String)]) -> Self {
+    /// Starts every custom resource's function binary (as named by its `BuildProperties`),
+    /// each with its own role enforced.
+    pub async fn start(
+        template: &Template,
+        stack: &Stack,
+        emulator: &Emulator,
+    ) -> Result<Self, String> {
         let mut functions = BTreeMap::new();
         for resource in template.custom_resources_in_order() {
             let function = service_function(template, &resource);
@@ -44,13 +64,15 @@ impl CloudFormation {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            functions.insert(function, Function::start(&binary, env).await);
+            let started = Function::start(template, stack, emulator, &binary, &[]).await?;
+            functions.insert(function, started);
         }
-        Self {
+        Ok(Self {
             functions,
             sink: ResponseSink::start().await,
             calls: AtomicU32::new(0),
-        }
+            stack_id: stack.id.clone(),
+        })
     }
 
     /// Creates `resource`; records its id and `Data` in `stack`.
@@ -133,8 +155,10 @@ impl CloudFormation {
         &self,
         template: &Template,
         resource: &str,
-        event: Value,
+        mut event: Value,
     ) -> Result<Value, String> {
+        event["StackId"] = Value::from(self.stack_id.as_str());
+        event["LogicalResourceId"] = Value::from(resource);
         let function = &self.functions[&service_function(template, resource)];
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         harness::request(

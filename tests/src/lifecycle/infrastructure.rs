@@ -157,7 +157,8 @@ pub async fn make(
     }
     stack.refs.insert("StorageReady".into(), "ready".into());
 
-    // Roles: ARNs only (the emulator does not enforce IAM).
+    // Roles: their ARNs here; each function's role is enforced by the emulator when the
+    // function starts (crate::iam).
     for role in template.resources_of("AWS::IAM::Role") {
         stack.attributes.insert(
             format!("{role}.Arn"),
@@ -166,8 +167,8 @@ pub async fn make(
     }
     progress.event(
         "IAM roles",
-        "SIMULATED",
-        "ARNs only; the emulator does not enforce IAM",
+        "CREATE_COMPLETE",
+        "each function signs as its own role; the emulator authorizes every call as AWS would",
     );
     // The functions run here as local processes behind local Runtime APIs.
     for function in template.resources_of("AWS::Serverless::Function") {
@@ -183,18 +184,28 @@ pub async fn make(
 
     make_group(config, template, stack, progress).await?;
 
-    let queue = aws_sdk_sqs::Client::new(config)
-        .create_queue()
-        .queue_name(format!("{}-restarts", stack.name))
-        .send()
-        .await
-        .map_err(|e| format!("CreateQueue: {e}"))?;
-    record(
-        stack,
-        progress,
-        "RestartQueue",
-        queue.queue_url().unwrap_or_default(),
-    );
+    for (resource, suffix) in [
+        ("RestartQueue", "restarts"),
+        ("RestartDeadLetterQueue", "failures"),
+    ] {
+        let name = format!("{}-{suffix}", stack.name);
+        let queue = aws_sdk_sqs::Client::new(config)
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .map_err(|e| format!("CreateQueue: {e}"))?;
+        record(
+            stack,
+            progress,
+            resource,
+            queue.queue_url().unwrap_or_default(),
+        );
+        stack.attributes.insert(
+            format!("{resource}.Arn"),
+            format!("arn:aws:sqs:{}:{}:{name}", stack.region, stack.account),
+        );
+    }
     Ok(())
 }
 

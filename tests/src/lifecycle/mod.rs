@@ -135,8 +135,7 @@ pub async fn run(
     )
     .await?;
 
-    let env = emulator.function_env();
-    let cloudformation = CloudFormation::start(template, &env).await;
+    let cloudformation = CloudFormation::start(template, &stack, &emulator).await?;
     for resource in template.custom_resources_in_order() {
         let name = format!("create {resource}");
         step(
@@ -178,7 +177,7 @@ pub async fn run(
         ));
     }
 
-    let restarter = start_restarter(template, &stack, &env).await?;
+    let restarter = start_restarter(template, &stack, &emulator).await?;
     let restarted = step(
         progress,
         "Datero crashes; the restarter starts exactly one new task",
@@ -339,7 +338,7 @@ async fn wanted(
 async fn start_restarter(
     template: &Template,
     stack: &Stack,
-    env: &[(&'static str, String)],
+    emulator: &Emulator,
 ) -> Result<Function, String> {
     let variables = template.resolve(
         &template.resource("TaskRestarterFunction")["Properties"]["Environment"]["Variables"],
@@ -351,18 +350,16 @@ async fn start_restarter(
         .into_iter()
         .map(|(key, value)| (key, value.as_str().unwrap_or_default().to_owned()))
         .collect();
-    let mut all: Vec<(&str, String)> = env.to_vec();
-    all.extend(
-        variables
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.clone())),
-    );
+    let env: Vec<(&str, String)> = variables
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.clone()))
+        .collect();
     let binary =
         template.resource("TaskRestarterFunction")["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-    Ok(Function::start(&binary, &all).await)
+    Function::start(template, stack, emulator, &binary, &env).await
 }
 
 async fn stopped_event(config: &SdkConfig, stack: &Stack, task: &str) -> Result<Value, String> {

@@ -1,0 +1,472 @@
+"""IAM as AWS enforces it, for the functions under test.
+
+Each function process signs its calls with an access key of its own. The test bed registers that
+key with the policy statements of the function's role, resolved from template.yaml for the test
+stack (POST /_datero/iam/principal). Every call signed with a registered key is then authorized
+here before moto sees it, against the resource ARNs and condition keys that AWS evaluates for that
+action (Service Authorization Reference, docs.aws.amazon.com/service-authorization/latest/
+reference/list_<service>.html), including what AWS authorizes implicitly:
+- tags sent on a create call need `ecs:TagResource` on the new resource, with `ecs:CreateAction`
+  in the context (ECS guide, "Grant permission to tag resources on creation");
+- a role handed to ECS (a task definition's execution and task roles, on RegisterTaskDefinition
+  and RunTask) needs `iam:PassRole` with `iam:PassedToService` (IAM guide, "Grant a user
+  permissions to pass a role to an AWS service").
+Calls signed with any other key (the tests playing CloudFormation, EC2 or the ECS agent) are not
+checked. An action this module does not know is denied: the test bed must learn how AWS
+authorizes it before a function may use it.
+
+moto ships an evaluator (moto.iam.access_control), but in server mode it checks these services
+against resource "*", treats an Allow whose condition fails as an explicit Deny, and ignores every
+condition operator but StringEquals. The evaluation below is the documented one (IAM guide,
+"Policy evaluation logic"): an explicit Deny wins, else an Allow whose action, resource and every
+condition match, else the implicit deny.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import parse_qs
+
+_lock = threading.Lock()
+# access key id -> Principal
+_principals: dict[str, "Principal"] = {}
+_denials: list[dict[str, Any]] = []
+_decisions: list[dict[str, Any]] = []
+
+
+@dataclass
+class Principal:
+    name: str
+    role: str
+    statements: list[dict[str, Any]]
+
+
+@dataclass
+class Check:
+    """One authorization AWS makes for a call: an IAM action on a resource, with its context."""
+
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class Denied(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def register(body: dict[str, Any]) -> None:
+    statements = []
+    for document in body.get("policies", []):
+        found = document.get("Statement", [])
+        statements.extend(found if isinstance(found, list) else [found])
+    with _lock:
+        _principals[body["accessKeyId"]] = Principal(body["name"], body.get("role", body["name"]), statements)
+
+
+def denials() -> list[dict[str, Any]]:
+    with _lock:
+        return list(_denials)
+
+
+def decisions(reset: bool) -> list[dict[str, Any]]:
+    """Every authorized call, for the permissions table: principal, action, resource, statement."""
+    with _lock:
+        found = list(_decisions)
+        if reset:
+            _decisions.clear()
+        return found
+
+
+def access_key(authorization: str) -> str | None:
+    match = re.search(r"Credential=([^/]+)/", authorization or "")
+    return match.group(1) if match else None
+
+
+def principal_for(authorization: str) -> Principal | None:
+    key = access_key(authorization)
+    with _lock:
+        return _principals.get(key) if key else None
+
+
+# --- Evaluation -------------------------------------------------------------------------------
+
+
+def _glob(pattern: str, value: str, case_sensitive: bool = True) -> bool:
+    # IAM wildcards: * any run of characters, ? one character (nothing else is special).
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _operator_matches(operator: str, expected: list[str], actual: str) -> bool:
+    if operator in ("StringEquals", "ArnEquals"):
+        return actual in expected
+    if operator in ("StringEqualsIgnoreCase",):
+        return actual.lower() in [e.lower() for e in expected]
+    if operator in ("StringLike", "ArnLike"):
+        return any(_glob(e, actual) for e in expected)
+    if operator == "Bool":
+        return actual.lower() in [str(e).lower() for e in expected]
+    raise Denied(f"condition operator {operator} is not known to the test bed (tests/emulator/iam.py)")
+
+
+def _negated(operator: str) -> tuple[str, bool]:
+    for positive, negative in (
+        ("StringEquals", "StringNotEquals"),
+        ("StringLike", "StringNotLike"),
+        ("ArnEquals", "ArnNotEquals"),
+        ("ArnLike", "ArnNotLike"),
+    ):
+        if operator == negative:
+            return positive, True
+    return operator, False
+
+
+def _condition_fails(conditions: dict[str, Any], context: dict[str, Any]) -> str | None:
+    """The first condition the context does not satisfy, described; None when all hold."""
+    for raw_operator, keys in conditions.items():
+        operator = raw_operator
+        qualifier = None
+        if ":" in operator:
+            qualifier, operator = operator.split(":", 1)
+        if_exists = operator.endswith("IfExists")
+        operator = operator.removesuffix("IfExists")
+        base, negated = _negated(operator)
+        for key, expected in keys.items():
+            expected = [str(e) for e in _as_list(expected)]
+            actual = context.get(key)
+            if actual is None:
+                if if_exists or qualifier == "ForAllValues" or negated:
+                    continue
+                return f"{raw_operator} {key} {expected}: the request has no {key}"
+            values = [str(a) for a in _as_list(actual)]
+            if qualifier == "ForAllValues":
+                ok = all(_operator_matches(base, expected, v) for v in values)
+            elif qualifier == "ForAnyValue":
+                ok = any(_operator_matches(base, expected, v) for v in values)
+            else:
+                ok = any(_operator_matches(base, expected, v) for v in values)
+            if negated:
+                ok = not ok
+            if not ok:
+                return f"{raw_operator} {key} {expected}: the request has {key}={actual}"
+    return None
+
+
+def _statement_matches(statement: dict[str, Any], check: Check) -> tuple[bool, bool, str | None]:
+    """(action matches, resource matches, failing condition)."""
+    if "NotAction" in statement:
+        action_ok = not any(_glob(a, check.action, False) for a in _as_list(statement["NotAction"]))
+    else:
+        action_ok = any(_glob(a, check.action, False) for a in _as_list(statement.get("Action", [])))
+    if "NotResource" in statement:
+        resource_ok = not any(_glob(r, check.resource) for r in _as_list(statement["NotResource"]))
+    else:
+        resource_ok = any(_glob(r, check.resource) for r in _as_list(statement.get("Resource", [])))
+    failing = _condition_fails(statement.get("Condition", {}), check.context) if action_ok and resource_ok else None
+    return action_ok, resource_ok, failing
+
+
+def authorize(principal: Principal, check: Check) -> int:
+    """Index of the statement that allows `check`; raises Denied saying what is missing."""
+    allowed = None
+    near: list[str] = []
+    for index, statement in enumerate(principal.statements):
+        action_ok, resource_ok, failing = _statement_matches(statement, check)
+        if not (action_ok and resource_ok):
+            if action_ok:
+                near.append(f"statement {index} allows {check.action} on {_as_list(statement.get('Resource'))}, not on this resource")
+            continue
+        if failing is not None:
+            near.append(f"statement {index} allows {check.action} but its condition fails: {failing}")
+            continue
+        if statement.get("Effect") == "Deny":
+            raise Denied(_message(principal, check, f"explicitly denied by statement {index}"))
+        if allowed is None:
+            allowed = index
+    if allowed is None:
+        why = "; ".join(near) if near else f"no statement of the role allows {check.action}"
+        raise Denied(_message(principal, check, why))
+    return allowed
+
+
+def _message(principal: Principal, check: Check, why: str) -> str:
+    return (
+        f"User: arn:aws:sts::123456789012:assumed-role/{principal.role}/{principal.name} is not "
+        f"authorized to perform: {check.action} on resource: {check.resource} ({why})"
+    )
+
+
+def authorize_call(
+    principal: Principal, service: str, operation: str, params: Params, region: str, account: str, backends: Any
+) -> None:
+    """Authorizes one call as AWS would; raises Denied (and records it) when AWS would refuse."""
+    checks_for = CHECKS.get(service)
+    try:
+        if checks_for is None:
+            raise Denied(f"the test bed does not know how AWS authorizes {service} calls (tests/emulator/iam.py)")
+        checks = checks_for(operation, params, region, account, backends)
+    except Denied as denied:
+        _record_denial(principal, f"{service}:{operation}", Check(f"{service}:{operation}", "?"), denied.message)
+        raise
+    enforce(principal, service, operation, checks)
+
+
+def _record_denial(principal: Principal, operation: str, check: Check, message: str) -> None:
+    with _lock:
+        _denials.append(
+            {
+                "function": principal.name,
+                "operation": operation,
+                "action": check.action,
+                "resource": check.resource,
+                "context": check.context,
+                "message": message,
+            }
+        )
+
+
+def enforce(principal: Principal, service: str, operation: str, checks: list[Check]) -> None:
+    for check in checks:
+        try:
+            index = authorize(principal, check)
+        except Denied as denied:
+            _record_denial(principal, f"{service}:{operation}", check, denied.message)
+            raise
+        with _lock:
+            _decisions.append(
+                {
+                    "function": principal.name,
+                    "operation": f"{service}:{operation}",
+                    "action": check.action,
+                    "resource": check.resource,
+                    "statement": principal.statements[index],
+                }
+            )
+
+
+# --- What AWS checks for each call ------------------------------------------------------------
+
+Params = dict[str, Any]
+Backends = Any  # the launcher's accessor for moto's backends
+
+
+def _arn(service: str, region: str, account: str, rest: str) -> str:
+    return f"arn:aws:{service}:{region}:{account}:{rest}"
+
+
+def _name(arn_or_name: str, marker: str) -> str:
+    return arn_or_name.split(marker)[-1] if marker in arn_or_name else arn_or_name
+
+
+def _cluster_arn(params: Params, region: str, account: str) -> str:
+    cluster = params.get("cluster") or "default"
+    return _arn("ecs", region, account, f"cluster/{_name(cluster, 'cluster/')}")
+
+
+def _request_tags(tags: list[dict[str, str]] | None, key: str = "key", value: str = "value") -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    for tag in tags or []:
+        context[f"aws:RequestTag/{tag[key]}"] = tag[value]
+    if tags:
+        context["aws:TagKeys"] = [tag[key] for tag in tags]
+    return context
+
+
+def _tag_on_create(operation: str, resource: str, tags: list[dict[str, str]] | None) -> list[Check]:
+    # ECS guide, "Grant permission to tag resources on creation": evaluated only when tags are sent.
+    if not tags:
+        return []
+    context = {"ecs:CreateAction": operation, **_request_tags(tags)}
+    return [Check("ecs:TagResource", resource, context)]
+
+
+def _pass_roles(*roles: str | None) -> list[Check]:
+    return [
+        Check("iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+        for role in roles
+        if role
+    ]
+
+
+def ecs_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    cluster = _cluster_arn(params, region, account)
+    cluster_name = cluster.split("cluster/")[-1]
+    on_cluster = {"ecs:cluster": cluster}
+
+    def task(arn: str) -> str:
+        return _arn("ecs", region, account, f"task/{cluster_name}/{arn.split('/')[-1]}")
+
+    def container_instance(arn: str) -> str:
+        return _arn("ecs", region, account, f"container-instance/{cluster_name}/{arn.split('/')[-1]}")
+
+    def task_definition(name: str) -> str:
+        return _arn("ecs", region, account, f"task-definition/{_name(name, 'task-definition/')}")
+
+    def provider(name: str) -> str:
+        return _arn("ecs", region, account, f"capacity-provider/{_name(name, 'capacity-provider/')}")
+
+    # Actions whose only resource type is the cluster.
+    on_cluster_only = {
+        "DeleteCluster",
+        "UpdateCluster",
+        "PutClusterCapacityProviders",
+        "DeregisterContainerInstance",
+        "ListContainerInstances",
+    }
+    if operation == "DescribeClusters":
+        return [
+            Check("ecs:DescribeClusters", _arn("ecs", region, account, f"cluster/{_name(c, 'cluster/')}"))
+            for c in params.get("clusters") or ["default"]
+        ]
+    if operation in on_cluster_only:
+        return [Check(f"ecs:{operation}", cluster)]
+    if operation == "CreateCluster":
+        arn = _arn("ecs", region, account, f"cluster/{params.get('clusterName', 'default')}")
+        return [Check("ecs:CreateCluster", arn, _request_tags(params.get("tags")))] + _tag_on_create(
+            "CreateCluster", arn, params.get("tags")
+        )
+    if operation == "CreateCapacityProvider":
+        # No resource type: "*" is the only resource this action can be granted on.
+        arn = provider(params["name"])
+        return [Check("ecs:CreateCapacityProvider", "*", _request_tags(params.get("tags")))] + _tag_on_create(
+            "CreateCapacityProvider", arn, params.get("tags")
+        )
+    if operation in ("UpdateCapacityProvider",):
+        return [Check("ecs:UpdateCapacityProvider", provider(params["name"]))]
+    if operation == "DeleteCapacityProvider":
+        return [Check("ecs:DeleteCapacityProvider", provider(params["capacityProvider"]))]
+    if operation == "DescribeCapacityProviders":
+        names = params.get("capacityProviders") or []
+        return [Check("ecs:DescribeCapacityProviders", provider(n)) for n in names] or [
+            Check("ecs:DescribeCapacityProviders", "*")
+        ]
+    if operation in ("DescribeTasks", "StopTask"):
+        arns = params.get("tasks") or [params.get("task", "")]
+        return [Check(f"ecs:{operation}", task(arn), dict(on_cluster)) for arn in arns]
+    if operation == "ListTasks":
+        # Resource type container-instance, condition key ecs:cluster.
+        return [Check("ecs:ListTasks", container_instance("*"), dict(on_cluster))]
+    if operation == "DescribeContainerInstances":
+        return [
+            Check("ecs:DescribeContainerInstances", container_instance(arn), dict(on_cluster))
+            for arn in params.get("containerInstances") or []
+        ]
+    if operation == "DescribeTaskDefinition":
+        return [Check("ecs:DescribeTaskDefinition", "*")]
+    if operation == "RegisterTaskDefinition":
+        family = params["family"]
+        revision = backends.next_revision(family)
+        arn = task_definition(f"{family}:{revision}")
+        return (
+            [Check("ecs:RegisterTaskDefinition", arn, _request_tags(params.get("tags")))]
+            + _tag_on_create("RegisterTaskDefinition", arn, params.get("tags"))
+            + _pass_roles(params.get("executionRoleArn"), params.get("taskRoleArn"))
+        )
+    if operation == "DeregisterTaskDefinition":
+        return [Check("ecs:DeregisterTaskDefinition", task_definition(params["taskDefinition"]))]
+    if operation == "RunTask":
+        definition = params["taskDefinition"]
+        roles = backends.task_definition_roles(definition)
+        strategy = params.get("capacityProviderStrategy") or []
+        context: dict[str, Any] = dict(on_cluster)
+        if strategy:
+            context["ecs:capacity-provider"] = [
+                provider(item["capacityProvider"]) for item in strategy
+            ]
+        context.update(_request_tags(params.get("tags")))
+        # The new task's ARN is not known before the call; AWS authorizes the tag against it.
+        return (
+            [Check("ecs:RunTask", task_definition(definition), context)]
+            + _tag_on_create("RunTask", task("*"), params.get("tags"))
+            + _pass_roles(*roles)
+        )
+    raise Denied(f"the test bed does not know how AWS authorizes ecs:{operation} (tests/emulator/iam.py)")
+
+
+def autoscaling_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    if operation == "DescribeAutoScalingGroups":
+        return [Check("autoscaling:DescribeAutoScalingGroups", "*")]
+    if operation in ("UpdateAutoScalingGroup", "SetInstanceProtection"):
+        name = params["AutoScalingGroupName"][0]
+        return [Check(f"autoscaling:{operation}", backends.group_arn(name))]
+    raise Denied(f"the test bed does not know how AWS authorizes autoscaling:{operation} (tests/emulator/iam.py)")
+
+
+def ec2_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    if operation in ("DescribeInstances", "DescribeAddresses"):
+        return [Check(f"ec2:{operation}", "*")]
+    if operation == "AssociateAddress":
+        checks = []
+        allocation = params.get("AllocationId", [""])[0]
+        checks.append(Check("ec2:AssociateAddress", _arn("ec2", region, account, f"elastic-ip/{allocation}")))
+        instance = params.get("InstanceId", [""])[0]
+        if instance:
+            tags = {f"aws:ResourceTag/{k}": v for k, v in backends.instance_tags(instance).items()}
+            checks.append(Check("ec2:AssociateAddress", _arn("ec2", region, account, f"instance/{instance}"), tags))
+        return checks
+    raise Denied(f"the test bed does not know how AWS authorizes ec2:{operation} (tests/emulator/iam.py)")
+
+
+def sqs_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    if operation in ("SendMessage", "ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"):
+        name = params.get("QueueUrl", "").rstrip("/").split("/")[-1]
+        return [Check(f"sqs:{operation}", _arn("sqs", region, account, name))]
+    raise Denied(f"the test bed does not know how AWS authorizes sqs:{operation} (tests/emulator/iam.py)")
+
+
+CHECKS: dict[str, Callable[..., list[Check]]] = {
+    "ecs": ecs_checks,
+    "autoscaling": autoscaling_checks,
+    "ec2": ec2_checks,
+    "sqs": sqs_checks,
+}
+
+
+def parse_call(headers: Any, body: bytes) -> tuple[str, str, Params, str]:
+    """(service, operation, parameters, region) of a signed AWS request."""
+    authorization = headers.get("Authorization", "")
+    scope = re.search(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/", authorization)
+    region, service = (scope.group(1), scope.group(2)) if scope else ("us-east-1", "")
+    target = headers.get("X-Amz-Target")
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+        params = json.loads(body or b"{}")
+    else:
+        params = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        operation = params.get("Action", [""])[0]
+    return service, operation, params, region
+
+
+def error_response(service: str, message: str) -> tuple[int, str, str]:
+    """(status, content type, body) of AWS's AccessDenied answer in the service's protocol."""
+    if service == "ec2":
+        body = (
+            "<Response><Errors><Error><Code>UnauthorizedOperation</Code>"
+            f"<Message>{_xml(message)}</Message></Error></Errors><RequestID>denied</RequestID></Response>"
+        )
+        return 403, "text/xml", body
+    if service == "autoscaling":
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+            f"<Message>{_xml(message)}</Message></Error><RequestId>denied</RequestId></ErrorResponse>"
+        )
+        return 403, "text/xml", body
+    code = "AccessDenied" if service == "sqs" else "AccessDeniedException"
+    return 400, "application/x-amz-json-1.1", json.dumps({"__type": code, "message": message})
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+__all__ = ["Check", "Denied", "Principal", "CHECKS", "register", "denials", "decisions", "enforce", "authorize_call", "parse_call", "error_response", "principal_for"]
