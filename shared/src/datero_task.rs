@@ -5,8 +5,8 @@
 use aws_sdk_ecs::error::BuildError;
 use aws_sdk_ecs::types::{
     ContainerDefinition, ContainerRestartPolicy, EfsTransitEncryption, EfsVolumeConfiguration,
-    HealthCheck, HostVolumeProperties, KeyValuePair, LogConfiguration, LogDriver, MountPoint,
-    PortMapping, Secret, TransportProtocol, Volume,
+    HealthCheck, HostVolumeProperties, KeyValuePair, LinuxParameters, LogConfiguration, LogDriver,
+    MountPoint, PortMapping, Secret, TransportProtocol, Volume,
 };
 
 use crate::resources::task_definition::{PASSWORD_VARIABLE, Persistence, TaskDefinitionSpec};
@@ -17,6 +17,14 @@ pub const CONTAINER_NAME: &str = "datero";
 pub const CONTAINER_PORT: i32 = 80;
 /// PGDATA of the PostgreSQL image Datero builds on.
 pub const DATA_PATH: &str = "/var/lib/postgresql/data";
+/// The variable that tells PostgreSQL where its data is. Set explicitly: images built on
+/// postgres 18 and later default to `/var/lib/postgresql/18/docker` and refuse to start on a
+/// data directory mounted at the old path unless PGDATA names it (docker-library/postgres).
+pub const DATA_PATH_VARIABLE: &str = "PGDATA";
+/// `/dev/shm` for PostgreSQL, in MiB. Docker's default of 64 MiB makes parallel queries fail
+/// with "could not resize shared memory segment"; `linuxParameters.sharedMemorySize` sets it for
+/// tasks on EC2 (ECS API reference, LinuxParameters).
+pub const SHARED_MEMORY_MIB: i32 = 256;
 /// Name of the task volume holding PGDATA.
 pub const DATA_VOLUME: &str = "pgdata";
 /// Seconds ECS waits after SIGTERM before SIGKILL: PostgreSQL needs them to checkpoint and stop
@@ -50,11 +58,24 @@ pub fn container_definition(
                 .build()?,
         )
         .set_environment(Some(
-            spec.environment
-                .iter()
-                .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build())
-                .collect(),
+            std::iter::once(
+                KeyValuePair::builder()
+                    .name(DATA_PATH_VARIABLE)
+                    .value(DATA_PATH)
+                    .build(),
+            )
+            .chain(
+                spec.environment
+                    .iter()
+                    .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build()),
+            )
+            .collect(),
         ))
+        .linux_parameters(
+            LinuxParameters::builder()
+                .shared_memory_size(SHARED_MEMORY_MIB)
+                .build(),
+        )
         .health_check(health_check()?)
         .stop_timeout(STOP_TIMEOUT_SECONDS)
         .restart_policy(
@@ -166,6 +187,20 @@ mod tests {
                 .contains("pg_isready")
         );
         assert_eq!(container.essential(), Some(true));
+    }
+
+    #[test]
+    fn pgdata_is_explicit_and_shared_memory_is_large_enough() {
+        let container = container_definition(&spec(json!({})), "us-east-1").unwrap();
+        let pgdata: Vec<_> = container
+            .environment()
+            .iter()
+            .filter(|pair| pair.name() == Some("PGDATA"))
+            .collect();
+        assert_eq!(pgdata.len(), 1);
+        assert_eq!(pgdata[0].value(), Some(DATA_PATH));
+        let shm = container.linux_parameters().unwrap().shared_memory_size();
+        assert!(shm.unwrap() >= 256, "{shm:?}");
     }
 
     #[test]

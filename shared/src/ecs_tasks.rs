@@ -5,8 +5,8 @@ use aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder;
 use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DesiredStatus, Task};
 
 use crate::aws::aws_error;
-use crate::poll::Backoff;
 use crate::error::ResourceError;
+use crate::poll::Backoff;
 use crate::provisioner::{STARTED_BY, stop_reason};
 use crate::restart_policy::FinishedTask;
 
@@ -190,9 +190,12 @@ pub async fn wait_stopped(
     let mut backoff = Backoff::ecs(deadline);
     loop {
         let described = describe(ecs, cluster, arns).await?;
-        if described
-            .iter()
-            .all(|task| task.last_status() == Some("STOPPED"))
+        // A task missing from the answer was started a moment ago and is not visible yet
+        // (eventual consistency): it has not stopped. ECS keeps stopped tasks for an hour.
+        if described.len() == arns.len()
+            && described
+                .iter()
+                .all(|task| task.last_status() == Some("STOPPED"))
         {
             return Ok(true);
         }

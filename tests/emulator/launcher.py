@@ -147,6 +147,8 @@ def create_capacity_provider(self: Backend, name: str, asg_details: dict, tags: 
                 "To enable managed termination protection for a capacity provider, the Auto Scaling "
                 "group must have instance protection from scale in enabled."
             )
+    # API_AutoScalingGroupProvider: managedDraining defaults to ENABLED (moto left it out).
+    asg_details.setdefault("managedDraining", "ENABLED")
     provider = _original_create_capacity_provider(self, name, asg_details, tags)
     _provision(provider)
     return provider
@@ -234,8 +236,9 @@ def describe_tasks(self: Backend, cluster_str: str, tasks: list[str]) -> Any:
     found = _original_describe_tasks(self, cluster_str, tasks)
     if getattr(_caller, "principal", None) is None:
         return found
+    # A task that has stopped since has been seen by ECS's event stream: visible.
     now = time.time()
-    return [t for t in found if getattr(t, "visible_at", 0) <= now]
+    return [t for t in found if getattr(t, "visible_at", 0) <= now or t.last_status == "STOPPED"]
 
 
 # --- Tasks ----------------------------------------------------------------------------------

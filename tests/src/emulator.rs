@@ -126,6 +126,23 @@ impl Emulator {
             .await
     }
 
+    /// SDK configuration signing as `principal`: what the Lambda service does with a function's
+    /// role (an on-failure destination, an event source).
+    pub async fn sdk_config_as(&self, principal: &Principal) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(
+                principal.access_key_id.clone(),
+                "testing",
+                None,
+                None,
+                "emulator",
+            ))
+            .load()
+            .await
+    }
+
     /// Environment that points a function process at the emulator.
     pub fn function_env(&self) -> Vec<(&'static str, String)> {
         vec![

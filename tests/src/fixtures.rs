@@ -217,3 +217,18 @@ pub async fn run_datero(config: &SdkConfig, task_definition: &str) -> aws_sdk_ec
         .cloned()
         .expect("a task")
 }
+
+/// The task once ECS reports it STOPPED (a StopTask takes the container's stop timeout).
+pub async fn stopped(config: &SdkConfig, task_arn: &str) -> aws_sdk_ecs::types::Task {
+    for _ in 0..100 {
+        let tasks = describe_tasks(config, &[task_arn.to_owned()]).await;
+        if let Some(task) = tasks
+            .into_iter()
+            .find(|t| t.last_status() == Some("STOPPED"))
+        {
+            return task;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{task_arn} did not stop within 10 s")
+}

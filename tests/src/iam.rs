@@ -71,8 +71,5 @@ fn role_of(template: &Template, function: &str) -> Result<String, String> {
 
 /// A stable, recognisable access key id per binary (`AKIDTASKRUNNER`).
 pub fn access_key_id(binary: &str) -> String {
-    format!(
-        "AKID{}",
-        binary.replace('-', "").to_ascii_uppercase()
-    )
+    format!("AKID{}", binary.replace('-', "").to_ascii_uppercase())
 }

@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod harness;
 pub mod http;
 pub mod iam;
+pub mod lambda_async;
 pub mod lifecycle;
 pub mod raw_aws;
 pub mod runtime_api;

@@ -184,7 +184,8 @@ impl Template {
         }
     }
 
-    /// Checks overrides against the parameters' `AllowedValues`.
+    /// Checks overrides against the parameters' `AllowedValues` and `AllowedPattern` (which,
+    /// as in CloudFormation, must match the whole value).
     pub fn check_parameters(&self, stack: &Stack) -> Result<(), String> {
         for (name, value) in &stack.parameters {
             let definition = &self.yaml["Parameters"][name.as_str()];
@@ -198,6 +199,17 @@ impl Template {
                         "parameter {name} must be one of {}",
                         Json::Array(allowed)
                     ));
+                }
+            }
+            if let Some(pattern) = definition["AllowedPattern"].as_str() {
+                let whole = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+                    .map_err(|error| format!("parameter {name}: AllowedPattern: {error}"))?;
+                let text = value.as_str().unwrap_or_default();
+                if !whole.is_match(text) {
+                    let why = definition["ConstraintDescription"]
+                        .as_str()
+                        .unwrap_or(pattern);
+                    return Err(format!("parameter {name} must be {why}, got {text:?}"));
                 }
             }
         }

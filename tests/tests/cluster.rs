@@ -71,10 +71,12 @@ impl Bed {
             .send()
             .await
             .unwrap();
-        answer
-            .capacity_providers()
-            .iter()
-            .any(|p| p.status() == Some(&CapacityProviderStatus::Active))
+        answer.capacity_providers().iter().any(|p| {
+            matches!(
+                p.status(),
+                Some(CapacityProviderStatus::Active | CapacityProviderStatus::Provisioning)
+            )
+        })
     }
 
     async fn group_protection(&self) -> (bool, Vec<bool>) {
@@ -171,6 +173,12 @@ async fn create_makes_cluster_provider_strategy_and_protection() {
     assert_eq!(
         asg.managed_termination_protection(),
         Some(&ManagedTerminationProtection::Enabled)
+    );
+    // Managed draining (ECS's default) would add a lifecycle hook that can hold the group's
+    // deletion; a group of one gains nothing from it.
+    assert_eq!(
+        asg.managed_draining(),
+        Some(&aws_sdk_ecs::types::ManagedDraining::Disabled)
     );
     assert_eq!(bed.group_protection().await, (true, vec![true]));
     bed.harness.assert_logs_clean(&[]);
@@ -401,7 +409,8 @@ async fn deletes_are_idempotent_lenient_and_know_the_failed_create_sentinel() {
         .as_str()
         .unwrap()
         .to_owned();
-    let invalid = json!({"AutoScalingGroupName": GROUP, "TargetCapacity": "lots", "Bogus": true});
+    // Invalid and unknown values are read leniently; the names the template always sends stay.
+    let invalid = json!({"AutoScalingGroupName": GROUP, "CapacityProviderName": PROVIDER, "TargetCapacity": "lots", "Bogus": true});
     for _ in 0..2 {
         let answer = bed
             .harness
@@ -500,7 +509,9 @@ async fn aws_refusals_fail_clearly_and_undo_everything() {
     assert_eq!(answer["Status"], "FAILED");
     assert_eq!(
         answer["Reason"],
-        format!("capacity provider {PROVIDER} already exists (property CapacityProviderName): choose another name")
+        format!(
+            "capacity provider {PROVIDER} already exists (property CapacityProviderName): choose another name"
+        )
     );
     assert_ne!(
         bed.cluster_status(CLUSTER).await.as_deref(),

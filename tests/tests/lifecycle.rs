@@ -25,11 +25,28 @@ fn bad_input_is_refused_before_anything_starts() {
     };
     assert_eq!(
         refuse(&["DateroImage="]),
-        "TaskDefinition: property Image is invalid: expected a container image reference such as chumaky/datero:1.2.0, got \"\""
+        "parameter DateroImage must be a container image reference without spaces, got \"\""
     );
     assert!(
         refuse(&["DataPersistence=tape"]).starts_with("parameter DataPersistence must be one of")
     );
     assert!(refuse(&["Colour=blue"]).starts_with("unknown parameter Colour"));
+    // AllowedCidr: octets 0-255 and a prefix of /8 to /32 (no world-open UI).
+    for bad in [
+        "300.1.2.3/24",
+        "10.0.0.0/33",
+        "0.0.0.0/0",
+        "10.0.0/24",
+        "10.0.0.1",
+    ] {
+        assert!(
+            refuse(&[&format!("AllowedCidr={bad}")]).starts_with("parameter AllowedCidr must be"),
+            "{bad}"
+        );
+    }
+    for good in ["203.0.113.0/24", "10.0.0.0/8", "192.168.1.7/32"] {
+        let options = Options::parse([format!("AllowedCidr={good}")]).unwrap();
+        lifecycle::check(&template, &options).unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
     assert!(refuse(&["no-equals-sign"]).starts_with("expected Name=value"));
 }

@@ -2,8 +2,8 @@
 
 use aws_sdk_ecs::types::{EfsTransitEncryption, LogDriver, NetworkMode, TaskDefinitionStatus};
 use datero_testbed::emulator::Emulator;
-use datero_testbed::fixtures::{EXECUTION_ROLE as EXEC_ROLE, FAMILY};
 use datero_testbed::events;
+use datero_testbed::fixtures::{EXECUTION_ROLE as EXEC_ROLE, FAMILY};
 use datero_testbed::harness::{self, FunctionHarness};
 use serde_json::{Value, json};
 
@@ -52,7 +52,10 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
         .await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     let arn = answer["PhysicalResourceId"].as_str().unwrap();
-    assert!(arn.ends_with(&format!(":task-definition/{FAMILY}:1")), "{arn}");
+    assert!(
+        arn.ends_with(&format!(":task-definition/{FAMILY}:1")),
+        "{arn}"
+    );
     assert_eq!(
         answer["Data"],
         json!({"TaskDefinitionArn": arn, "Family": FAMILY, "Revision": "1"})
@@ -68,10 +71,7 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
     let definition = described.task_definition().unwrap();
     assert_eq!(definition.network_mode(), Some(&NetworkMode::Bridge));
     assert_eq!(definition.execution_role_arn(), Some(EXEC_ROLE));
-    assert_eq!(
-        definition.task_role_arn(),
-        Some(TASK_ROLE)
-    );
+    assert_eq!(definition.task_role_arn(), Some(TASK_ROLE));
     let container = &definition.container_definitions()[0];
     assert_eq!(container.name(), Some("datero"));
     assert_eq!(container.image(), Some("chumaky/datero:1.2.0"));
@@ -94,6 +94,19 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
             .iter()
             .all(|pair| pair.name() != Some("POSTGRES_PASSWORD"))
     );
+    // PostgreSQL's data directory is named explicitly (postgres 18+ images default elsewhere),
+    // and /dev/shm is large enough for parallel queries.
+    let pgdata: Vec<_> = container
+        .environment()
+        .iter()
+        .filter(|pair| pair.name() == Some("PGDATA"))
+        .map(|pair| pair.value())
+        .collect();
+    assert_eq!(pgdata, [Some("/var/lib/postgresql/data")]);
+    let shm = container
+        .linux_parameters()
+        .and_then(|linux| linux.shared_memory_size());
+    assert!(shm.is_some_and(|mib| mib >= 256), "{shm:?}");
     let health = container.health_check().unwrap();
     assert_eq!(health.command()[0], "CMD-SHELL");
     assert!(health.command()[1].contains("pg_isready"));

@@ -7,8 +7,10 @@ use aws_config::SdkConfig;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
 use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
-use datero_testbed::harness::FunctionHarness;
+use datero_testbed::harness::{self, FunctionHarness};
+use datero_testbed::lambda_async::{self, AsyncOutcome};
 use datero_testbed::runtime_api::{FunctionProcess, Invocation};
+use datero_testbed::template::Template;
 use serde_json::{Value, json};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -213,9 +215,9 @@ async fn provisioner_stops_foreign_events_and_running_changes_start_nothing() {
         .send()
         .await
         .unwrap();
-    let stopped =
-        fixtures::describe_tasks(&bed.config, &[task.task_arn().unwrap().to_owned()]).await;
-    let by_us = events::task_state_change(&stopped[0], "by-us");
+    // EventBridge sends the STOPPED event once the task has stopped (after its stop timeout).
+    let stopped = fixtures::stopped(&bed.config, task.task_arn().unwrap()).await;
+    let by_us = events::task_state_change(&stopped, "by-us");
 
     let crash = bed.crashed_task(HOUR).await;
     let mut foreign_cluster = crash.clone();
@@ -364,5 +366,68 @@ async fn malformed_events_are_clear_errors_and_never_panics() {
     assert!(
         bed_process.process.is_running(),
         "the function survives bad input"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_that_cannot_be_made_ends_in_the_failure_destination() {
+    // No container instance: every try fails. EventBridge invokes the restarter asynchronously,
+    // so Lambda retries as the template's EventInvokeConfig says, then sends the record to the
+    // on-failure destination with the restarter's own role.
+    let bed = bed_with(&[], 0).await;
+    let template = Template::load().unwrap();
+    let config = &template.resource("TaskRestarterFunction")["Properties"]["EventInvokeConfig"];
+    let retries = u32::try_from(config["MaximumRetryAttempts"].as_u64().unwrap()).unwrap();
+    let destination = aws_sdk_sqs::Client::new(&bed.config)
+        .create_queue()
+        .queue_name(fixtures::FAILURE_QUEUE)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let lambda = aws_sdk_sqs::Client::new(
+        &bed.harness
+            .emulator
+            .sdk_config_as(&harness::principal("task-restarter"))
+            .await,
+    );
+    let mut event =
+        events::task_state_change(&aws_sdk_ecs::types::Task::builder().build(), "lost-restart");
+    event["detail"] = json!({
+        "taskArn": format!("arn:aws:ecs:us-east-1:123456789012:task/{CLUSTER}/gone"),
+        "clusterArn": format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}"),
+        "group": format!("family:{FAMILY}"), "lastStatus": "STOPPED",
+        "stoppedReason": "Host EC2 instance terminated", "containers": [],
+    });
+    event["resources"] = json!([event["detail"]["taskArn"]]);
+    let outcome = lambda_async::invoke(
+        &bed.harness.api,
+        event,
+        retries,
+        "arn:aws:lambda:us-east-1:123456789012:function:datero-prod-TaskRestarterFunction",
+        &lambda,
+        &destination,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, AsyncOutcome::SentToDestination { tries: 3, .. }),
+        "{outcome:?}"
+    );
+    let kept = aws_sdk_sqs::Client::new(&bed.config)
+        .receive_message()
+        .queue_url(&destination)
+        .send()
+        .await
+        .unwrap();
+    let record: Value = serde_json::from_str(kept.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(record["requestPayload"]["id"], "lost-restart");
+    assert!(
+        record["responsePayload"]
+            .to_string()
+            .contains("No Container Instances were found in your cluster"),
+        "{record}"
     );
 }

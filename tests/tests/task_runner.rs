@@ -223,9 +223,39 @@ async fn delete_stops_every_datero_task_and_is_repeatable() {
         assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     }
     assert!(bed.wanted().await.is_empty());
+    // The cluster deleted meanwhile (the cluster resource goes after the task on a stack's
+    // deletion; a retried Delete then finds nothing).
+    let ecs = aws_sdk_ecs::Client::new(&bed.config);
+    for task in ecs
+        .list_tasks()
+        .cluster(CLUSTER)
+        .send()
+        .await
+        .unwrap()
+        .task_arns()
+    {
+        fixtures::stopped(&bed.config, task).await;
+    }
+    for instance in ecs
+        .list_container_instances()
+        .cluster(CLUSTER)
+        .send()
+        .await
+        .unwrap()
+        .container_instance_arns()
+    {
+        ecs.deregister_container_instance()
+            .cluster(CLUSTER)
+            .container_instance(instance)
+            .force(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    ecs.delete_cluster().cluster(CLUSTER).send().await.unwrap();
     let answer = bed
         .harness
-        .request(events::delete(TYPE, "gone-cluster/datero", json!({}), ""))
+        .request(events::delete(TYPE, &id, json!({}), ""))
         .await;
     assert_eq!(
         answer["Status"], "SUCCESS",

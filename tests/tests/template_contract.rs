@@ -199,10 +199,112 @@ fn the_restarter_environment_and_rule_match_the_contract() {
     );
     let target = &rule["Targets"][0];
     assert!(target["RetryPolicy"].is_mapping() && target["DeadLetterConfig"].is_mapping());
-    assert_eq!(
-        restarter["Properties"]["ReservedConcurrentExecutions"].as_u64(),
-        Some(1)
-    );
+}
+
+/// The function resource a rule target or permission names (`!GetAtt <Function>.Arn`, `!Ref`).
+fn named_function(value: &Yaml) -> Option<String> {
+    let text = match value {
+        Yaml::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
+        Yaml::String(text) => Some(text.clone()),
+        other => other["Fn::GetAtt"]
+            .as_str()
+            .or(other["Ref"].as_str())
+            .map(str::to_owned),
+    }?;
+    Some(text.trim_end_matches(".Arn").to_owned())
+}
+
+#[test]
+fn asynchronous_functions_keep_their_failures_and_nothing_reserves_concurrency() {
+    let template = Template::load().unwrap();
+    let stack = sample_stack(&template, "efs");
+    // Reserved concurrency fails outright on accounts with a small quota (Lambda guide,
+    // "Configuring reserved concurrency"): none, anywhere.
+    for function in template.resources_of("AWS::Serverless::Function") {
+        assert!(
+            template.resource(&function)["Properties"]["ReservedConcurrentExecutions"].is_null(),
+            "{function} reserves concurrency"
+        );
+    }
+    // Every rule target is invoked asynchronously: it needs an on-failure destination of its
+    // own, and its role must be able to send there.
+    let mut targets = Vec::new();
+    for rule in template.resources_of("AWS::Events::Rule") {
+        for target in template.resource(&rule)["Properties"]["Targets"]
+            .as_sequence()
+            .unwrap()
+        {
+            targets.push(named_function(&target["Arn"]).unwrap());
+        }
+    }
+    assert!(!targets.is_empty());
+    for function in targets {
+        let properties = &template.resource(&function)["Properties"];
+        let on_failure = &properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+        assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{function}");
+        let destination = template
+            .resolve(&on_failure["Destination"], &stack)
+            .unwrap()
+            .unwrap();
+        let role = named_function(&properties["Role"]).unwrap();
+        let statements: Vec<Json> = template.resource(&role)["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|policy| {
+                let document = template
+                    .resolve(&policy["PolicyDocument"], &stack)
+                    .unwrap()
+                    .unwrap();
+                document["Statement"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        let as_list = |value: &Json| match value {
+            Json::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        assert!(
+            statements.iter().any(|statement| {
+                as_list(&statement["Action"]).contains(&json!("sqs:SendMessage"))
+                    && as_list(&statement["Resource"]).contains(&destination)
+            }),
+            "{role} cannot send to {function}'s failure destination {destination}"
+        );
+    }
+    // The restarter's SQS source is capped by MaximumConcurrency instead (at least 2).
+    let source = &template.resource("TaskRestarterFunction")["Properties"]["Events"]["DelayedRestarts"]
+        ["Properties"];
+    let cap = source["ScalingConfig"]["MaximumConcurrency"].as_u64();
+    assert!(cap.is_some_and(|cap| cap >= 2), "{cap:?}");
+}
+
+#[test]
+fn the_data_and_its_password_outlive_the_stack_and_the_idle_instance() {
+    let template = Template::load().unwrap();
+    for resource in ["FileSystem", "PasswordSecret"] {
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            assert_eq!(
+                template.resource(resource)[policy].as_str(),
+                Some("Retain"),
+                "{resource} {policy}"
+            );
+        }
+    }
+    // Instance-disk data lives on the instance's root volume: the group keeps the instance
+    // while no task runs (managed scaling would remove it otherwise).
+    for (persistence, min) in [("instance", "1"), ("efs", "0"), ("none", "0")] {
+        let stack = sample_stack(&template, persistence);
+        let size = template
+            .resolve(
+                &template.resource("Instances")["Properties"]["MinSize"],
+                &stack,
+            )
+            .unwrap();
+        assert_eq!(size, Some(json!(min)), "{persistence}");
+    }
 }
 
 #[test]

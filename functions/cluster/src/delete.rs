@@ -66,7 +66,8 @@ pub async fn delete(
         stop_tasks(clients, cluster_name, deadline).await?;
         ecs_ops::detach_all(clients, cluster_name, deadline).await?;
     }
-    for name in &names {
+    // Only providers that exist: a name from the properties may never have been made.
+    for name in providers.iter().filter_map(CapacityProvider::name) {
         ecs_ops::delete_provider(clients, name, deadline).await?;
     }
     for name in &groups {
@@ -86,7 +87,11 @@ pub async fn delete(
 
 /// Stops every task of the cluster with the provisioner's reason, and waits until they are
 /// STOPPED.
-async fn stop_tasks(clients: &Clients, cluster: &str, deadline: Instant) -> Result<(), ResourceError> {
+async fn stop_tasks(
+    clients: &Clients,
+    cluster: &str,
+    deadline: Instant,
+) -> Result<(), ResourceError> {
     let arns = clients
         .ecs
         .list_tasks()

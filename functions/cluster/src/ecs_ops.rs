@@ -10,8 +10,8 @@ use aws_sdk_ecs::types::{
 };
 use datero_shared::ResourceError;
 use datero_shared::aws::{aws_error, error_message};
-use datero_shared::poll::Backoff;
 use datero_shared::custom_resource::CustomResourceRequest;
+use datero_shared::poll::Backoff;
 use datero_shared::resources::cluster::ClusterSpec;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -255,8 +255,9 @@ pub async fn detach_all(
         if service.is_some_and(|e| e.is_cluster_not_found_exception()) {
             return Ok(());
         }
-        let busy = service
-            .is_some_and(|e| e.is_resource_in_use_exception() || e.is_update_in_progress_exception());
+        let busy = service.is_some_and(|e| {
+            e.is_resource_in_use_exception() || e.is_update_in_progress_exception()
+        });
         if !busy || !backoff.has_time() {
             return Err(aws_error("PutClusterCapacityProviders", &error));
         }

@@ -32,9 +32,9 @@ pub async fn roll_out(
         .deadline
         .checked_sub(STOP_AND_ANSWER)
         .unwrap_or_else(Instant::now);
-    let current = current_tasks(spec, previous, clients).await?;
+    let (current, described) = current_tasks(spec, previous, clients).await?;
     // A repeated delivery of this request finds the task it started: adopt it.
-    let adopted = current
+    let adopted = described
         .iter()
         .find(|task| tagged_with(task, &request.request_id));
     let arn = match adopted {
@@ -84,22 +84,21 @@ pub async fn roll_out(
     }
 }
 
-/// Datero tasks ECS wants running now, of the new and the previous family.
+/// Datero tasks ECS wants running now, of the new and the previous family: every listed ARN,
+/// and those DescribeTasks shows already (a task started a moment ago may be listed but not
+/// described yet: RunTask API reference, eventual consistency).
 async fn current_tasks(
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
     clients: &Clients,
-) -> Result<Vec<Task>, ResourceError> {
+) -> Result<(Vec<String>, Vec<Task>), ResourceError> {
     let mut arns = BTreeSet::new();
     for family in families(spec, previous) {
         arns.extend(ecs_tasks::wanted(&clients.ecs, &spec.cluster_name, &family).await?);
     }
-    ecs_tasks::describe(
-        &clients.ecs,
-        &spec.cluster_name,
-        &arns.into_iter().collect::<Vec<_>>(),
-    )
-    .await
+    let arns: Vec<String> = arns.into_iter().collect();
+    let described = ecs_tasks::describe(&clients.ecs, &spec.cluster_name, &arns).await?;
+    Ok((arns, described))
 }
 
 fn families(spec: &TaskSpec, previous: Option<&TaskSpec>) -> BTreeSet<String> {
@@ -147,19 +146,15 @@ async fn start(
 async fn stop_and_wait(
     clients: &Clients,
     cluster: &str,
-    tasks: &[Task],
+    arns: &[String],
     why: &str,
     limit: Instant,
 ) -> Result<(), ResourceError> {
-    let arns: Vec<String> = tasks
-        .iter()
-        .filter_map(|task| task.task_arn().map(str::to_owned))
-        .collect();
-    for arn in &arns {
+    for arn in arns {
         ecs_tasks::stop(&clients.ecs, cluster, arn, why).await?;
         info!(decision = "stop", task = %arn, reason = why, "previous Datero task stopped");
     }
-    if ecs_tasks::wait_stopped(&clients.ecs, cluster, &arns, limit).await? {
+    if ecs_tasks::wait_stopped(&clients.ecs, cluster, arns, limit).await? {
         Ok(())
     } else {
         Err(ResourceError::Failed(

@@ -189,6 +189,16 @@ fn log_group(name: &str) -> Result<(), PropertyError> {
 
 fn environment_names(environment: &BTreeMap<String, String>) -> Result<(), PropertyError> {
     for name in environment.keys() {
+        if name == crate::datero_task::DATA_PATH_VARIABLE {
+            return Err(PropertyError::Invalid {
+                name: format!("Environment.{name}"),
+                expected: format!(
+                    "no PGDATA: the data directory is fixed at {}, where the data volume is mounted",
+                    crate::datero_task::DATA_PATH
+                ),
+                found: format!("{:?}", environment[name]),
+            });
+        }
         if name.eq_ignore_ascii_case(PASSWORD_VARIABLE) {
             return Err(PropertyError::Invalid {
                 name: format!("Environment.{name}"),
@@ -282,6 +292,10 @@ mod tests {
             (
                 with("HostDataPath", json!("data")),
                 "property HostDataPath is invalid",
+            ),
+            (
+                with("Environment", json!({"PGDATA": "/elsewhere"})),
+                "property Environment.PGDATA is invalid: expected no PGDATA: the data directory is fixed at /var/lib/postgresql/data, where the data volume is mounted, got \"/elsewhere\"",
             ),
             (
                 with("Environment", json!({"POSTGRES_PASSWORD": "hunter2"})),

@@ -15,7 +15,7 @@ use datero_shared::resources::task::TaskSpec;
 use datero_shared::resources::task_definition::TaskDefinitionSpec;
 use serde_json::{Value, json};
 
-use crate::emulator::Emulator;
+use crate::emulator::{Emulator, Timing};
 use crate::events;
 use crate::fixtures;
 use crate::runtime_api::Invocation;
@@ -135,6 +135,8 @@ pub async fn run(
     )
     .await?;
 
+    // From here on, AWS's timing: slow stops, eventual consistency.
+    emulator.set_timing(Timing::AWS_LIKE).await;
     let cloudformation = CloudFormation::start(template, &stack, &emulator).await?;
     for resource in template.custom_resources_in_order() {
         let name = format!("create {resource}");
