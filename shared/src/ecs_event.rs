@@ -38,6 +38,19 @@ pub struct ContainerState {
     pub reason: Option<String>,
 }
 
+/// The `detail` of an ECS Container Instance State Change event (an instance registered,
+/// changed status, or its agent connected or disconnected); unknown fields are ignored.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerInstanceStateChange {
+    pub cluster_arn: String,
+    pub container_instance_arn: String,
+    pub ec2_instance_id: String,
+    /// `ACTIVE`, `DRAINING`, `REGISTERING`, `DEREGISTERING`, `INACTIVE`, ...
+    pub status: String,
+    pub agent_connected: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +90,19 @@ mod tests {
             Some("SomethingNewFromEcs")
         );
         assert!(event.detail.containers.is_empty());
+    }
+
+    #[test]
+    fn the_sample_container_instance_event_reads() {
+        let event: EventBridgeEvent<ContainerInstanceStateChange> = serde_json::from_str(
+            include_str!("../fixtures/ecs-container-instance-state-change-active.json"),
+        )
+        .unwrap();
+        let detail = event.detail;
+        assert_eq!(detail.status, "ACTIVE");
+        assert!(detail.agent_connected);
+        assert_eq!(detail.ec2_instance_id, "i-0f1e2d3c4b5a69788");
+        assert!(detail.cluster_arn.ends_with(":cluster/datero-datero"));
     }
 
     #[test]

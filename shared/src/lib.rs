@@ -12,6 +12,7 @@ pub mod custom_resource;
 pub mod datero_task;
 pub mod ecs_event;
 pub mod ecs_tasks;
+pub mod elastic_ip;
 pub mod error;
 pub mod logging;
 pub mod poll;

@@ -15,6 +15,8 @@ Test-only controls (never part of AWS):
 - POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason", "taskDefinition"}
   sets how tasks started from now on behave (only those of `taskDefinition`, when given): run
   at once (default), stay PENDING, or stop before running.
+- POST /_datero/instance-gone {"cluster", "containerInstance", "reason"}: the instance was
+  terminated: its tasks stop with that reason and ECS deregisters it.
 - POST /_datero/settings {"stopSeconds", "consistencySeconds"}: how AWS's timing is played.
   stopSeconds: a task stopped by StopTask stays STOPPING that long before it is STOPPED (the
   container's stop timeout), and keeps its capacity provider "in use" until then.
@@ -520,6 +522,8 @@ def _control(request: Request) -> Response | None:
         return Response(snapshot, mimetype="application/json")
     if path == "/_datero/stop-task" and method == "POST":
         return _crash_task(request)
+    if path == "/_datero/instance-gone" and method == "POST":
+        return _instance_gone(request)
     body = json.loads(request.get_data() or b"{}") if method == "POST" else {}
     if path == "/_datero/task-start" and method == "POST":
         _task_start.update(
@@ -604,6 +608,21 @@ def control_app(moto_app: Any) -> Any:
         return moto_app(environ, start_response)
 
     return app
+
+
+def _instance_gone(request: Request) -> Response:
+    # The instance was terminated: its tasks stop with the given reason and ECS deregisters it.
+    body = json.loads(request.get_data() or b"{}")
+    backend = ecs.ecs_backends[body.get("account", "123456789012")][body.get("region", "us-east-1")]
+    with _lock:
+        cluster = backend._get_cluster(body["cluster"])
+        instance_id = body["containerInstance"].split("/")[-1]
+        for task in backend.tasks.get(cluster.name, {}).values():
+            if task.last_status != "STOPPED" and (task.container_instance_arn or "").endswith(instance_id):
+                _release(backend, cluster, task)
+                _mark_stopped(task, "TerminationNotice", body.get("reason", "Host EC2 instance terminated"), None)
+        backend.deregister_container_instance(cluster.name, instance_id, True)
+    return Response("{}", mimetype="application/json")
 
 
 def _crash_task(request: Request) -> Response:

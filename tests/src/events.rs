@@ -109,3 +109,25 @@ pub fn task_state_change(task: &aws_sdk_ecs::types::Task, event_id: &str) -> Val
     );
     event
 }
+
+/// The EventBridge "ECS Container Instance State Change" event ECS would emit for `instance`
+/// of `cluster_arn` as it is now, built on the shared sample.
+pub fn container_instance_state_change(
+    instance: &aws_sdk_ecs::types::ContainerInstance,
+    cluster_arn: &str,
+    event_id: &str,
+) -> Value {
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../../shared/fixtures/ecs-container-instance-state-change-active.json"
+    ))
+    .expect("the fixture is JSON");
+    event["id"] = json!(event_id);
+    event["resources"] = json!([instance.container_instance_arn()]);
+    let detail = &mut event["detail"];
+    detail["clusterArn"] = json!(cluster_arn);
+    detail["containerInstanceArn"] = json!(instance.container_instance_arn());
+    detail["ec2InstanceId"] = json!(instance.ec2_instance_id());
+    detail["status"] = json!(instance.status());
+    detail["agentConnected"] = json!(instance.agent_connected());
+    event
+}

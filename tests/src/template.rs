@@ -74,8 +74,12 @@ impl Stack {
                 format!("arn:aws:iam::123456789012:role/{resource}"),
             );
         }
+        stack
+            .refs
+            .insert("Eip".to_owned(), "203.0.113.10".to_owned());
         let cluster = format!("{name}-datero");
         for (key, value) in [
+            ("Eip.AllocationId", "eipalloc-0123456789abcdef0".to_owned()),
             ("Cluster.ClusterName", cluster.clone()),
             ("Cluster.CapacityProviderName", format!("datero-{name}-ec2")),
             (
@@ -210,6 +214,41 @@ impl Template {
                         .as_str()
                         .unwrap_or(pattern);
                     return Err(format!("parameter {name} must be {why}, got {text:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `resource` exists in this stack (its `Condition`, if any, holds).
+    pub fn exists(&self, resource: &str, stack: &Stack) -> Result<bool, String> {
+        match self.resource(resource)["Condition"].as_str() {
+            Some(condition) => self.condition(condition, stack),
+            None => Ok(!self.resource(resource).is_null()),
+        }
+    }
+
+    /// Checks the template's `Rules` as CloudFormation does before it makes anything: for each
+    /// rule whose `RuleCondition` holds, every `Assert`; the first that fails is refused with
+    /// its `AssertDescription`.
+    pub fn check_rules(&self, stack: &Stack) -> Result<(), String> {
+        for (name, rule) in self.yaml["Rules"].as_mapping().into_iter().flatten() {
+            let applies = match &rule["RuleCondition"] {
+                Yaml::Null => true,
+                condition => self.truth(condition, stack)?,
+            };
+            if !applies {
+                continue;
+            }
+            for assertion in rule["Assertions"].as_sequence().into_iter().flatten() {
+                if !self.truth(&assertion["Assert"], stack)? {
+                    return Err(format!(
+                        "rule {}: {}",
+                        name.as_str().unwrap_or_default(),
+                        assertion["AssertDescription"]
+                            .as_str()
+                            .unwrap_or("assertion failed")
+                    ));
                 }
             }
         }

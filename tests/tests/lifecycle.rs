@@ -14,6 +14,25 @@ async fn the_whole_stack_lifecycle_passes_on_the_emulator() {
     outcome.unwrap();
 }
 
+#[tokio::test]
+async fn the_whole_stack_lifecycle_passes_in_private_mode() {
+    let template = Template::load().unwrap();
+    let options = Options::parse(
+        [
+            "StackName=lifecycle-private",
+            "PublicAccess=false",
+            "InstancePublicIp=false",
+        ]
+        .map(str::to_owned),
+    )
+    .unwrap();
+    lifecycle::check(&template, &options).unwrap();
+    let progress = Progress::default();
+    let outcome = lifecycle::run(&template, &options, &progress).await;
+    progress.summary();
+    outcome.unwrap();
+}
+
 #[test]
 fn bad_input_is_refused_before_anything_starts() {
     let template = Template::load().unwrap();
@@ -44,6 +63,15 @@ fn bad_input_is_refused_before_anything_starts() {
             "{bad}"
         );
     }
+    // The template's Rules, as CloudFormation checks them before it makes anything.
+    assert_eq!(
+        refuse(&["PublicAccess=true", "AllowedCidr="]),
+        "rule PublicAccessNeedsARange: PublicAccess=true needs AllowedCidr, the address range allowed to reach the UI (or choose PublicAccess=false)."
+    );
+    assert!(
+        refuse(&["InstancePublicIp=false"])
+            .contains("PublicAccess=true needs InstancePublicIp=true")
+    );
     for good in ["203.0.113.0/24", "10.0.0.0/8", "192.168.1.7/32"] {
         let options = Options::parse([format!("AllowedCidr={good}")]).unwrap();
         lifecycle::check(&template, &options).unwrap_or_else(|e| panic!("{good}: {e}"));

@@ -1,36 +1,53 @@
-//! Where Datero's UI answers: the public address of the instance running the task.
+//! Where Datero's UI answers: the stack's Elastic IP once it is on the task's instance, else
+//! the instance's own public address.
 
 use aws_sdk_ecs::types::Task;
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::datero_task::CONTAINER_PORT;
+use datero_shared::elastic_ip;
+use datero_shared::resources::task::TaskSpec;
+use tracing::info;
 
 use crate::Clients;
 
-/// `http://<public address>:<host port>/`, or `None` when the instance has no public address.
+/// `http://<address>:<host port>/`; `None` when the instance has no public address. With
+/// `ElasticIpAllocationId`, the address is first put on the task's instance (an error when that
+/// cannot be done: the stack's URL would point at nothing).
 pub async fn url(
     clients: &Clients,
-    cluster: &str,
+    spec: &TaskSpec,
     task: &Task,
 ) -> Result<Option<String>, ResourceError> {
     let Some(container_instance) = task.container_instance_arn() else {
         return Ok(None);
     };
-    let described = clients
-        .ecs
-        .describe_container_instances()
-        .cluster(cluster)
-        .container_instances(container_instance)
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeContainerInstances", &error))?;
-    let Some(instance_id) = described
-        .container_instances()
-        .first()
-        .and_then(|ci| ci.ec2_instance_id())
+    let Some(registered) =
+        elastic_ip::registered_instance(&clients.ecs, &spec.cluster_name, container_instance)
+            .await?
     else {
         return Ok(None);
     };
+    let instance = registered.ec2_instance_id;
+    let host = match &spec.elastic_ip_allocation_id {
+        Some(allocation) => {
+            let address = elastic_ip::ensure_on(&clients.ec2, allocation, &instance).await?;
+            info!(decision = "associate", instance = %instance, address = %address.public_ip, "the stack's Elastic IP is on Datero's instance");
+            Some(address.public_ip)
+        }
+        None => public_address(clients, &instance).await?,
+    };
+    let Some(host) = host.filter(|host| !host.is_empty()) else {
+        return Ok(None);
+    };
+    let port = host_port(clients, task).await?;
+    Ok(Some(format!("http://{host}:{port}/")))
+}
+
+async fn public_address(
+    clients: &Clients,
+    instance_id: &str,
+) -> Result<Option<String>, ResourceError> {
     let instances = clients
         .ec2
         .describe_instances()
@@ -38,22 +55,13 @@ pub async fn url(
         .send()
         .await
         .map_err(|error| aws_error("DescribeInstances", &error))?;
-    let instance = instances
+    Ok(instances
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
-        .next();
-    let address = instance.and_then(|i| {
-        i.public_ip_address()
-            .or(i.public_dns_name())
-            .filter(|address| !address.is_empty())
-            .map(str::to_owned)
-    });
-    let Some(address) = address else {
-        return Ok(None);
-    };
-    let port = host_port(clients, task).await?;
-    Ok(Some(format!("http://{address}:{port}/")))
+        .next()
+        .and_then(|i| i.public_ip_address().or(i.public_dns_name()))
+        .map(str::to_owned))
 }
 
 /// The host port bound to the container's port 80: from the task's bindings, else from its

@@ -40,7 +40,7 @@ async fn handle(
         Action::Create => {
             let spec = TaskSpec::parse(&request.properties)?;
             let task = rollout::roll_out(&request, &spec, None, clients).await?;
-            Ok(outcome(&spec, &task, clients).await)
+            outcome(&spec, &task, clients).await
         }
         Action::Update { old_properties, .. } => {
             let spec = TaskSpec::parse(&request.properties)?;
@@ -74,27 +74,35 @@ async fn update(
                 task = task.task_arn().unwrap_or_default(),
                 "nothing to roll out"
             );
-            return Ok(outcome(spec, task, clients).await);
+            return outcome(spec, task, clients).await;
         }
     }
     // On another cluster, the old task is CloudFormation's to delete (the id changes).
     let previous = old.filter(|old| old.cluster_name == spec.cluster_name);
     let task = rollout::roll_out(request, spec, previous.as_ref(), clients).await?;
-    Ok(outcome(spec, &task, clients).await)
+    outcome(spec, &task, clients).await
 }
 
-async fn outcome(spec: &TaskSpec, task: &Task, clients: &Clients) -> Outcome {
+/// The answer: the task, and where Datero answers. With an Elastic IP, a failure to put it on
+/// the instance fails the request (the stack's URL would point at nothing); without one, a
+/// missing address only leaves `Url` out.
+async fn outcome(
+    spec: &TaskSpec,
+    task: &Task,
+    clients: &Clients,
+) -> Result<Outcome, ResourceError> {
     let arn = task.task_arn().unwrap_or_default();
     let outcome = Outcome::new(format!("{}/datero", spec.cluster_name)).with("TaskArn", arn);
-    match address::url(clients, &spec.cluster_name, task).await {
-        Ok(Some(url)) => outcome.with("Url", url),
+    match address::url(clients, spec, task).await {
+        Ok(Some(url)) => Ok(outcome.with("Url", url)),
         Ok(None) => {
             info!(task = arn, "the instance has no public address: no Url");
-            outcome
+            Ok(outcome)
         }
+        Err(error) if spec.elastic_ip_allocation_id.is_some() => Err(error),
         Err(error) => {
             warn!(task = arn, %error, "could not find the instance's address: no Url");
-            outcome
+            Ok(outcome)
         }
     }
 }

@@ -7,7 +7,12 @@ use crate::error::PropertyError;
 use crate::properties::Properties;
 
 /// Every property the resource accepts.
-pub const ACCEPTED: [&str; 3] = ["ClusterName", "CapacityProviderName", "TaskDefinitionArn"];
+pub const ACCEPTED: [&str; 4] = [
+    "ClusterName",
+    "CapacityProviderName",
+    "TaskDefinitionArn",
+    "ElasticIpAllocationId",
+];
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +20,8 @@ pub struct TaskSpec {
     pub cluster_name: String,
     pub capacity_provider_name: String,
     pub task_definition_arn: String,
+    /// The stack's Elastic IP (`eipalloc-...`): put on the task's instance before answering.
+    pub elastic_ip_allocation_id: Option<String>,
 }
 
 impl TaskSpec {
@@ -44,10 +51,22 @@ impl TaskSpec {
                 &task_definition_arn,
             ));
         }
+        let elastic_ip_allocation_id = props.string("ElasticIpAllocationId")?;
+        if let Some(id) = &elastic_ip_allocation_id {
+            let hex = id.strip_prefix("eipalloc-").unwrap_or_default();
+            if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    "ElasticIpAllocationId",
+                    "an Elastic IP allocation id such as eipalloc-0123456789abcdef0",
+                    id,
+                ));
+            }
+        }
         Ok(Self {
             cluster_name,
             capacity_provider_name,
             task_definition_arn,
+            elastic_ip_allocation_id,
         })
     }
 
@@ -92,6 +111,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.family(), "datero");
+    }
+
+    #[test]
+    fn the_elastic_ip_is_optional_and_checked() {
+        let with = |id: &str| {
+            TaskSpec::parse(&json!({"ClusterName": "c", "CapacityProviderName": "p",
+                "TaskDefinitionArn": ARN, "ElasticIpAllocationId": id}))
+        };
+        assert_eq!(
+            with("eipalloc-0a1b2c3d")
+                .unwrap()
+                .elastic_ip_allocation_id
+                .as_deref(),
+            Some("eipalloc-0a1b2c3d")
+        );
+        assert_eq!(
+            with("203.0.113.7").unwrap_err().to_string(),
+            "property ElasticIpAllocationId is invalid: expected an Elastic IP allocation id such as eipalloc-0123456789abcdef0, got \"203.0.113.7\""
+        );
     }
 
     #[test]

@@ -44,10 +44,12 @@ pub async fn make(
     stack
         .parameters
         .insert("SubnetIds".into(), json!(subnet_ids));
-    stack
-        .parameters
-        .entry("AllowedCidr".into())
-        .or_insert(json!("203.0.113.0/24"));
+    if template.condition("IsPublic", stack)? {
+        stack
+            .parameters
+            .entry("AllowedCidr".into())
+            .or_insert(json!("203.0.113.0/24"));
+    }
     progress.event(
         "VPC",
         "USING",
@@ -68,23 +70,53 @@ pub async fn make(
         "InstanceSecurityGroup",
         group.group_id().unwrap_or_default(),
     );
+    // Its inbound rules as the template resolves them for this stack (none in private mode).
+    let ingress = template
+        .resolve(
+            &template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"],
+            stack,
+        )?
+        .and_then(|rules| rules.as_array().cloned())
+        .unwrap_or_default();
+    for rule in &ingress {
+        let port = |key: &str| rule[key].as_str().and_then(|p| p.parse::<i32>().ok());
+        ec2.authorize_security_group_ingress()
+            .group_id(group.group_id().unwrap_or_default())
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol(rule["IpProtocol"].as_str().unwrap_or("tcp"))
+                    .set_from_port(port("FromPort"))
+                    .set_to_port(port("ToPort"))
+                    .ip_ranges(
+                        aws_sdk_ec2::types::IpRange::builder()
+                            .cidr_ip(rule["CidrIp"].as_str().unwrap_or_default())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("AuthorizeSecurityGroupIngress: {e}"))?;
+    }
 
-    let address = ec2
-        .allocate_address()
-        .domain(aws_sdk_ec2::types::DomainType::Vpc)
-        .send()
-        .await
-        .map_err(|e| format!("AllocateAddress: {e}"))?;
-    stack.attributes.insert(
-        "Eip.AllocationId".into(),
-        address.allocation_id().unwrap_or_default().to_owned(),
-    );
-    record(
-        stack,
-        progress,
-        "Eip",
-        address.public_ip().unwrap_or_default(),
-    );
+    if template.exists("Eip", stack)? {
+        let address = ec2
+            .allocate_address()
+            .domain(aws_sdk_ec2::types::DomainType::Vpc)
+            .send()
+            .await
+            .map_err(|e| format!("AllocateAddress: {e}"))?;
+        stack.attributes.insert(
+            "Eip.AllocationId".into(),
+            address.allocation_id().unwrap_or_default().to_owned(),
+        );
+        record(
+            stack,
+            progress,
+            "Eip",
+            address.public_ip().unwrap_or_default(),
+        );
+    }
 
     // The password is made here and never printed, as GenerateSecretString would.
     let password: String = format!(

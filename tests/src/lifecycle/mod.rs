@@ -1,6 +1,7 @@
 //! The whole life of the stack on the local AWS emulator, with the real function binaries:
 //! what `scripts/lifecycle` runs, and the project's end-to-end test.
 
+pub mod address;
 pub mod cloudformation;
 pub mod infrastructure;
 pub mod progress;
@@ -67,6 +68,7 @@ impl Options {
 pub fn check(template: &Template, options: &Options) -> Result<(), String> {
     let stack = options.stack(template);
     template.check_parameters(&stack)?;
+    template.check_rules(&stack)?;
     let parse = |resource: &str| -> Result<(), String> {
         let properties = template.properties(resource, &stack)?;
         let checked = match template.resource(resource)["Type"]
@@ -138,6 +140,7 @@ pub async fn run(
     // From here on, AWS's timing: slow stops, eventual consistency.
     emulator.set_timing(Timing::AWS_LIKE).await;
     let cloudformation = CloudFormation::start(template, &stack, &emulator).await?;
+    let mut elastic_ip = None;
     for resource in template.custom_resources_in_order() {
         let name = format!("create {resource}");
         step(
@@ -147,10 +150,12 @@ pub async fn run(
         )
         .await?;
         if resource == "Cluster" {
+            elastic_ip =
+                start_event_function(template, &stack, &emulator, "ElasticIpFunction").await?;
             step(
                 progress,
                 "managed scaling launches an instance; the ECS agent registers it",
-                launch_instance(&config, &stack, progress),
+                launch_instance(&config, &stack, elastic_ip.as_ref(), progress),
             )
             .await?;
         }
@@ -161,25 +166,25 @@ pub async fn run(
         running_task(&config, &stack),
     )
     .await?;
-    let url = template
-        .resolve(&template.yaml()["Outputs"]["DateroUrl"]["Value"], &stack)?
-        .unwrap_or_default();
-    let url = url.as_str().unwrap_or_default().to_owned();
-    progress.event("Outputs", "DateroUrl", &url);
-    let task_url = stack
-        .attributes
-        .get("DateroTask.Url")
-        .cloned()
-        .unwrap_or_default();
-    progress.event("DateroTask", "Url", &task_url);
-    // The output names the Elastic IP; the task's instance must be reachable there.
-    if url_host(&task_url) != url_host(&url) {
-        return Err(format!(
-            "the task answers at {task_url}, not at the stack's DateroUrl {url}"
-        ));
+    if elastic_ip.is_some() {
+        step(
+            progress,
+            "DateroUrl is the Elastic IP, and the address is on Datero's instance",
+            address::check_public(template, &config, &stack, &task, progress),
+        )
+        .await?;
+    } else {
+        step(
+            progress,
+            "private mode: no Elastic IP, no inbound rule, a command opens the UI",
+            address::check_private(template, &config, &stack, progress),
+        )
+        .await?;
     }
 
-    let restarter = start_restarter(template, &stack, &emulator).await?;
+    let restarter = start_event_function(template, &stack, &emulator, "TaskRestarterFunction")
+        .await?
+        .ok_or("the template has no TaskRestarterFunction")?;
     let restarted = step(
         progress,
         "Datero crashes; the restarter starts exactly one new task",
@@ -192,6 +197,16 @@ pub async fn run(
         repeat_event(&config, &stack, &restarter, &restarted, progress),
     )
     .await?;
+    if let Some(elastic_ip) = &elastic_ip {
+        step(
+            progress,
+            "the instance is replaced; the Elastic IP follows it; the URL stays the same",
+            address::replace_instance(
+                template, &emulator, &config, &stack, &restarter, elastic_ip, &restarted, progress,
+            ),
+        )
+        .await?;
+    }
     step(
         progress,
         "a new image tag rolls out a new revision; the old one is deregistered",
@@ -220,7 +235,7 @@ pub async fn run(
     Ok(())
 }
 
-fn cluster_name(stack: &Stack) -> String {
+pub(crate) fn cluster_name(stack: &Stack) -> String {
     stack
         .attributes
         .get("Cluster.ClusterName")
@@ -239,6 +254,7 @@ fn family(stack: &Stack) -> String {
 async fn launch_instance(
     config: &SdkConfig,
     stack: &Stack,
+    elastic_ip: Option<&Function>,
     progress: &Progress,
 ) -> Result<(), String> {
     let group = &stack.refs["Instances"];
@@ -259,16 +275,6 @@ async fn launch_instance(
         .and_then(|i| i.instance_id())
         .unwrap_or_default()
         .to_owned();
-    // The instance's user data takes the stack's Elastic IP at boot; the emulator runs no user
-    // data, so the lifecycle makes the same call.
-    aws_sdk_ec2::Client::new(config)
-        .associate_address()
-        .allocation_id(&stack.attributes["Eip.AllocationId"])
-        .instance_id(&instance)
-        .allow_reassociation(true)
-        .send()
-        .await
-        .map_err(|e| format!("AssociateAddress: {e}"))?;
     progress.event(
         "Instances",
         "SCALED_OUT",
@@ -278,20 +284,24 @@ async fn launch_instance(
         ),
     );
     if registered.is_empty() {
-        Err("no container instance registered".to_owned())
-    } else {
-        Ok(())
+        return Err("no container instance registered".to_owned());
     }
+    // EventBridge delivers the instance's ACTIVE event; the elastic-ip function moves the
+    // address (the instance itself runs nothing but the ECS agent).
+    if let Some(elastic_ip) = elastic_ip {
+        address::instance_joined(config, stack, elastic_ip, &instance, progress).await?;
+    }
+    Ok(())
 }
 
 /// The host of an `http://host[:port]/` URL.
-fn url_host(url: &str) -> &str {
+pub(crate) fn url_host(url: &str) -> &str {
     let rest = url.strip_prefix("http://").unwrap_or(url);
     rest.split([':', '/']).next().unwrap_or_default()
 }
 
 /// The one Datero task ECS wants running, RUNNING.
-async fn running_task(config: &SdkConfig, stack: &Stack) -> Result<String, String> {
+pub(crate) async fn running_task(config: &SdkConfig, stack: &Stack) -> Result<String, String> {
     let wanted = wanted(config, stack).await?;
     match wanted.as_slice() {
         [(arn, status, _)] if status == "RUNNING" => Ok(arn.clone()),
@@ -337,13 +347,20 @@ async fn wanted(
         .collect())
 }
 
-async fn start_restarter(
+/// Starts the event-driven function `function` (a resource of the template) with its
+/// environment resolved for `stack`; `None` when the stack has no such function (its condition
+/// is false).
+async fn start_event_function(
     template: &Template,
     stack: &Stack,
     emulator: &Emulator,
-) -> Result<Function, String> {
+    function: &str,
+) -> Result<Option<Function>, String> {
+    if !template.exists(function, stack)? {
+        return Ok(None);
+    }
     let variables = template.resolve(
-        &template.resource("TaskRestarterFunction")["Properties"]["Environment"]["Variables"],
+        &template.resource(function)["Properties"]["Environment"]["Variables"],
         stack,
     )?;
     let variables: Vec<(String, String)> = variables
@@ -356,15 +373,20 @@ async fn start_restarter(
         .iter()
         .map(|(key, value)| (key.as_str(), value.clone()))
         .collect();
-    let binary =
-        template.resource("TaskRestarterFunction")["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-    Function::start(template, stack, emulator, &binary, &env).await
+    let binary = template.resource(function)["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Function::start(template, stack, emulator, &binary, &env)
+        .await
+        .map(Some)
 }
 
-async fn stopped_event(config: &SdkConfig, stack: &Stack, task: &str) -> Result<Value, String> {
+pub(crate) async fn stopped_event(
+    config: &SdkConfig,
+    stack: &Stack,
+    task: &str,
+) -> Result<Value, String> {
     let described = aws_sdk_ecs::Client::new(config)
         .describe_tasks()
         .cluster(cluster_name(stack))

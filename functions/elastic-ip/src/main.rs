@@ -1,0 +1,101 @@
+//! Keeps the stack's Elastic IP on the instance that runs Datero: the target of the EventBridge
+//! rule on ECS Container Instance State Change (ACTIVE) for the stack's cluster. An instance
+//! that joins the cluster (a new one after a replacement) gets the address, so the stack's URL
+//! survives instance replacement.
+//!
+//! parse (the event) -> gather (the instance as ECS has it now, the address's holder) ->
+//! decide ([`elastic_ip::decide`]) -> act (AssociateAddress) -> answer (Ok, or an error that
+//! Lambda retries and then sends to the function's on-failure destination).
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use datero_shared::ecs_event::ContainerInstanceStateChange;
+use datero_shared::elastic_ip::{self, Decision};
+use datero_shared::{aws, logging};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+use tracing::{info, warn};
+
+/// The function's environment, read once at start-up.
+struct Config {
+    cluster_name: String,
+    allocation_id: String,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, String> {
+        let required = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+                .ok_or_else(|| format!("environment variable {name} is required"))
+        };
+        Ok(Self {
+            cluster_name: required("CLUSTER_NAME")?,
+            allocation_id: required("ALLOCATION_ID")?,
+        })
+    }
+}
+
+struct Context {
+    config: Config,
+    ecs: aws_sdk_ecs::Client,
+    ec2: aws_sdk_ec2::Client,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let config = Config::from_env()?;
+    let sdk = aws::load_config().await;
+    let context = Context {
+        config,
+        ecs: aws_sdk_ecs::Client::new(&sdk),
+        ec2: aws_sdk_ec2::Client::new(&sdk),
+    };
+    let context = &context;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        handle(event.payload, context)
+    }))
+    .await
+}
+
+async fn handle(payload: Value, context: &Context) -> Result<(), Error> {
+    let event: EventBridgeEvent<ContainerInstanceStateChange> = serde_json::from_value(payload)
+        .map_err(|error| {
+            let message = format!("malformed ECS Container Instance State Change event: {error}");
+            warn!(decision = "reject", error = %message, "event not understood");
+            Error::from(message)
+        })?;
+    let event_id = event.id.as_deref().unwrap_or_default();
+    let detail = &event.detail;
+    let instance = detail.ec2_instance_id.as_str();
+    let config = &context.config;
+    if let Err(reason) = elastic_ip::screen(detail, &config.cluster_name) {
+        info!(event_id, instance, decision = "skip", reason = %reason, "address left where it is");
+        return Ok(());
+    }
+    let now = elastic_ip::registered_instance(
+        &context.ecs,
+        &config.cluster_name,
+        &detail.container_instance_arn,
+    )
+    .await?;
+    let address = elastic_ip::describe(&context.ec2, &config.allocation_id).await?;
+    match elastic_ip::decide(detail, now.as_ref(), address.instance_id.as_deref()) {
+        Decision::Skip(reason) => {
+            info!(event_id, instance, decision = "skip", reason = %reason, "address left where it is");
+        }
+        Decision::Associate(target) => {
+            elastic_ip::associate(&context.ec2, &config.allocation_id, &target).await?;
+            info!(
+                event_id,
+                instance = %target,
+                previous = address.instance_id.as_deref().unwrap_or("none"),
+                address = %address.public_ip,
+                decision = "associate",
+                "Elastic IP moved to the instance that joined the cluster"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The stack's Elastic IP on the instance that runs Datero: the decision (pure), and the calls
+//! the runner and the elastic-ip function share.
+//!
+//! The address follows the instance by events, not by the instance's user data: the
+//! ECS-optimized AL2023 AMI ships no AWS CLI (aws/amazon-ecs-ami, `al2023.pkr.hcl`), and
+//! nothing in the product may depend on software inside the image beyond the ECS agent.
+
+use std::fmt;
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::aws::aws_error;
+use crate::ecs_event::ContainerInstanceStateChange;
+use crate::error::ResourceError;
+
+/// A container instance as ECS describes it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredInstance {
+    pub status: String,
+    pub agent_connected: bool,
+    pub ec2_instance_id: String,
+}
+
+/// Why the address stays where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    OtherCluster(String),
+    NotActive(String),
+    AgentDisconnected,
+    /// ECS no longer has the instance registered and ACTIVE: a late or out-of-order event.
+    NoLongerRegistered,
+    AlreadyThere,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::OtherCluster(arn) => write!(f, "the instance joined another cluster ({arn})"),
+            Skip::NotActive(status) => write!(f, "the instance is {status}, not ACTIVE"),
+            Skip::AgentDisconnected => write!(f, "the instance's ECS agent is not connected"),
+            Skip::NoLongerRegistered => write!(
+                f,
+                "the instance is no longer registered and ACTIVE in the cluster (a late event)"
+            ),
+            Skip::AlreadyThere => write!(f, "the address is already on this instance"),
+        }
+    }
+}
+
+/// What to do with an instance's event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Associate the address with this EC2 instance.
+    Associate(String),
+    Skip(Skip),
+}
+
+/// Whether the event alone is about an instance of `cluster_name` that is ready; the checks
+/// that need no AWS call.
+pub fn screen(event: &ContainerInstanceStateChange, cluster_name: &str) -> Result<(), Skip> {
+    let cluster = event.cluster_arn.rsplit('/').next().unwrap_or_default();
+    if cluster != cluster_name {
+        return Err(Skip::OtherCluster(event.cluster_arn.clone()));
+    }
+    if event.status != "ACTIVE" {
+        return Err(Skip::NotActive(event.status.clone()));
+    }
+    if !event.agent_connected {
+        return Err(Skip::AgentDisconnected);
+    }
+    Ok(())
+}
+
+/// The decision for a screened event, from the instance as ECS has it now (`None`: not
+/// registered any more) and the instance that holds the address now.
+pub fn decide(
+    event: &ContainerInstanceStateChange,
+    now: Option<&RegisteredInstance>,
+    holder: Option<&str>,
+) -> Decision {
+    match now {
+        Some(instance)
+            if instance.status == "ACTIVE"
+                && instance.agent_connected
+                && instance.ec2_instance_id == event.ec2_instance_id => {}
+        _ => return Decision::Skip(Skip::NoLongerRegistered),
+    }
+    if holder == Some(event.ec2_instance_id.as_str()) {
+        return Decision::Skip(Skip::AlreadyThere);
+    }
+    Decision::Associate(event.ec2_instance_id.clone())
+}
+
+/// The address as EC2 has it: its public IPv4 and the instance holding it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub public_ip: String,
+    pub instance_id: Option<String>,
+}
+
+/// Describes the Elastic IP `allocation_id`.
+pub async fn describe(
+    ec2: &aws_sdk_ec2::Client,
+    allocation_id: &str,
+) -> Result<Address, ResourceError> {
+    let answer = ec2
+        .describe_addresses()
+        .filters(
+            Filter::builder()
+                .name("allocation-id")
+                .values(allocation_id)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeAddresses", &error))?;
+    let address = answer.addresses().first().ok_or_else(|| {
+        ResourceError::Failed(format!(
+            "Elastic IP {allocation_id} not found in this account and Region"
+        ))
+    })?;
+    Ok(Address {
+        public_ip: address.public_ip().unwrap_or_default().to_owned(),
+        instance_id: address
+            .instance_id()
+            .map(str::to_owned)
+            .filter(|id| !id.is_empty()),
+    })
+}
+
+/// Makes sure the address is on `instance_id`: associates it unless it is there already.
+/// Returns the address as it is now.
+pub async fn ensure_on(
+    ec2: &aws_sdk_ec2::Client,
+    allocation_id: &str,
+    instance_id: &str,
+) -> Result<Address, ResourceError> {
+    let address = describe(ec2, allocation_id).await?;
+    if address.instance_id.as_deref() != Some(instance_id) {
+        associate(ec2, allocation_id, instance_id).await?;
+    }
+    Ok(Address {
+        instance_id: Some(instance_id.to_owned()),
+        ..address
+    })
+}
+
+/// Associates the address with `instance_id`, taking it from any other instance
+/// (`AllowReassociation`).
+pub async fn associate(
+    ec2: &aws_sdk_ec2::Client,
+    allocation_id: &str,
+    instance_id: &str,
+) -> Result<(), ResourceError> {
+    ec2.associate_address()
+        .allocation_id(allocation_id)
+        .instance_id(instance_id)
+        .allow_reassociation(true)
+        .send()
+        .await
+        .map_err(|error| aws_error("AssociateAddress", &error))?;
+    Ok(())
+}
+
+/// The container instance `arn` of `cluster` as ECS describes it now; `None` when ECS no
+/// longer knows it.
+pub async fn registered_instance(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    arn: &str,
+) -> Result<Option<RegisteredInstance>, ResourceError> {
+    let answer = ecs
+        .describe_container_instances()
+        .cluster(cluster)
+        .container_instances(arn)
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeContainerInstances", &error))?;
+    Ok(answer
+        .container_instances()
+        .first()
+        .map(|instance| RegisteredInstance {
+            status: instance.status().unwrap_or_default().to_owned(),
+            agent_connected: instance.agent_connected(),
+            ec2_instance_id: instance.ec2_instance_id().unwrap_or_default().to_owned(),
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> ContainerInstanceStateChange {
+        ContainerInstanceStateChange {
+            cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/prod-datero".into(),
+            container_instance_arn:
+                "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-datero/ab".into(),
+            ec2_instance_id: "i-new".into(),
+            status: "ACTIVE".into(),
+            agent_connected: true,
+        }
+    }
+
+    fn registered(status: &str, id: &str) -> RegisteredInstance {
+        RegisteredInstance {
+            status: status.into(),
+            agent_connected: true,
+            ec2_instance_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn the_screen_keeps_ready_instances_of_our_cluster() {
+        assert_eq!(screen(&event(), "prod-datero"), Ok(()));
+        assert!(matches!(
+            screen(&event(), "other"),
+            Err(Skip::OtherCluster(_))
+        ));
+        let draining = ContainerInstanceStateChange {
+            status: "DRAINING".into(),
+            ..event()
+        };
+        assert_eq!(
+            screen(&draining, "prod-datero"),
+            Err(Skip::NotActive("DRAINING".into()))
+        );
+        let disconnected = ContainerInstanceStateChange {
+            agent_connected: false,
+            ..event()
+        };
+        assert_eq!(
+            screen(&disconnected, "prod-datero"),
+            Err(Skip::AgentDisconnected)
+        );
+    }
+
+    #[test]
+    fn the_address_moves_only_to_a_live_instance_that_lacks_it() {
+        let live = registered("ACTIVE", "i-new");
+        assert_eq!(
+            decide(&event(), Some(&live), Some("i-old")),
+            Decision::Associate("i-new".into())
+        );
+        assert_eq!(
+            decide(&event(), Some(&live), None),
+            Decision::Associate("i-new".into())
+        );
+        assert_eq!(
+            decide(&event(), Some(&live), Some("i-new")),
+            Decision::Skip(Skip::AlreadyThere)
+        );
+        // A late event about an instance ECS has deregistered, or that is going away.
+        for now in [
+            None,
+            Some(registered("INACTIVE", "i-new")),
+            Some(registered("DRAINING", "i-new")),
+        ] {
+            assert_eq!(
+                decide(&event(), now.as_ref(), Some("i-old")),
+                Decision::Skip(Skip::NoLongerRegistered)
+            );
+        }
+    }
+}

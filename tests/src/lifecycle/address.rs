@@ -1,0 +1,342 @@
+//! Where Datero answers, through the stack's life: the Elastic IP follows the instance by an
+//! event (public mode), or the UI is reached through Session Manager (private mode).
+
+use aws_config::SdkConfig;
+
+use super::cloudformation::Function;
+use super::progress::Progress;
+use super::{cluster_name, running_task, stopped_event, url_host};
+use crate::emulator::Emulator;
+use crate::events;
+use crate::fixtures;
+use crate::runtime_api::Invocation;
+use crate::template::{Stack, Template};
+
+/// The container instance registered for the EC2 instance `instance_id`, as ECS has it now.
+async fn container_instance(
+    config: &SdkConfig,
+    stack: &Stack,
+    instance_id: &str,
+) -> Result<aws_sdk_ecs::types::ContainerInstance, String> {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let cluster = cluster_name(stack);
+    let arns = ecs
+        .list_container_instances()
+        .cluster(&cluster)
+        .send()
+        .await
+        .map_err(|e| format!("ListContainerInstances: {e}"))?
+        .container_instance_arns()
+        .to_vec();
+    if arns.is_empty() {
+        return Err(format!("no container instance for {instance_id}"));
+    }
+    let described = ecs
+        .describe_container_instances()
+        .cluster(&cluster)
+        .set_container_instances(Some(arns))
+        .send()
+        .await
+        .map_err(|e| format!("DescribeContainerInstances: {e}"))?;
+    described
+        .container_instances()
+        .iter()
+        .find(|ci| ci.ec2_instance_id() == Some(instance_id))
+        .cloned()
+        .ok_or_else(|| format!("no container instance for {instance_id}"))
+}
+
+/// Plays EventBridge: the ACTIVE event of the instance that just joined the cluster, to the
+/// elastic-ip function (public mode).
+pub async fn instance_joined(
+    config: &SdkConfig,
+    stack: &Stack,
+    elastic_ip: &Function,
+    instance_id: &str,
+    progress: &Progress,
+) -> Result<(), String> {
+    let instance = container_instance(config, stack, instance_id).await?;
+    let cluster_arn = stack.attributes["Cluster.ClusterArn"].clone();
+    let event = events::container_instance_state_change(
+        &instance,
+        &cluster_arn,
+        &format!("joined-{instance_id}"),
+    );
+    match elastic_ip
+        .api
+        .invoke(event, std::time::Duration::from_secs(30))
+        .await
+    {
+        Invocation::Response(_) => {}
+        other => return Err(format!("the elastic-ip function failed: {other:?}")),
+    }
+    progress.event(
+        "ElasticIpFunction",
+        "INVOKED",
+        &format!("ECS Container Instance State Change ACTIVE for {instance_id}"),
+    );
+    Ok(())
+}
+
+/// The instance holding the stack's Elastic IP, and the address.
+pub async fn address_holder(config: &SdkConfig, stack: &Stack) -> Result<(String, String), String> {
+    let allocation = &stack.attributes["Eip.AllocationId"];
+    let addresses = aws_sdk_ec2::Client::new(config)
+        .describe_addresses()
+        .allocation_ids(allocation)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeAddresses: {e}"))?;
+    let address = addresses
+        .addresses()
+        .first()
+        .ok_or("the Elastic IP is gone")?;
+    Ok((
+        address.instance_id().unwrap_or_default().to_owned(),
+        address.public_ip().unwrap_or_default().to_owned(),
+    ))
+}
+
+/// The EC2 instance that runs the task `task_arn`.
+pub async fn instance_of_task(
+    config: &SdkConfig,
+    stack: &Stack,
+    task_arn: &str,
+) -> Result<String, String> {
+    let task = fixtures_task(config, stack, task_arn).await?;
+    let container_instance = task
+        .container_instance_arn()
+        .ok_or("the task has no container instance")?;
+    let described = aws_sdk_ecs::Client::new(config)
+        .describe_container_instances()
+        .cluster(cluster_name(stack))
+        .container_instances(container_instance)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeContainerInstances: {e}"))?;
+    described
+        .container_instances()
+        .first()
+        .and_then(|ci| ci.ec2_instance_id())
+        .map(str::to_owned)
+        .ok_or_else(|| "the task's container instance is unknown".to_owned())
+}
+
+async fn fixtures_task(
+    config: &SdkConfig,
+    stack: &Stack,
+    task_arn: &str,
+) -> Result<aws_sdk_ecs::types::Task, String> {
+    aws_sdk_ecs::Client::new(config)
+        .describe_tasks()
+        .cluster(cluster_name(stack))
+        .tasks(task_arn)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTasks: {e}"))?
+        .tasks()
+        .first()
+        .cloned()
+        .ok_or_else(|| format!("{task_arn} is unknown"))
+}
+
+/// Public mode: the stack's URL is the Elastic IP, and the address is on the task's instance.
+pub async fn check_public(
+    template: &Template,
+    config: &SdkConfig,
+    stack: &Stack,
+    task: &str,
+    progress: &Progress,
+) -> Result<String, String> {
+    let url = template
+        .resolve(&template.yaml()["Outputs"]["DateroUrl"]["Value"], stack)?
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    progress.event("Outputs", "DateroUrl", &url);
+    let task_url = stack
+        .attributes
+        .get("DateroTask.Url")
+        .cloned()
+        .unwrap_or_default();
+    progress.event("DateroTask", "Url", &task_url);
+    if url_host(&task_url) != url_host(&url) {
+        return Err(format!(
+            "the task answers at {task_url}, not at the stack's DateroUrl {url}"
+        ));
+    }
+    let ingress = inbound_rules(config, stack).await?;
+    let allowed = stack.parameters["AllowedCidr"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if ingress != [(80, allowed.clone())] {
+        return Err(format!(
+            "inbound rules {ingress:?}, expected port 80 from {allowed}"
+        ));
+    }
+    let (on, _) = address_holder(config, stack).await?;
+    let runs_on = instance_of_task(config, stack, task).await?;
+    if on != runs_on {
+        return Err(format!(
+            "the Elastic IP is on {on}, Datero runs on {runs_on}"
+        ));
+    }
+    Ok(url)
+}
+
+/// Private mode: no Elastic IP, no inbound rule, and the output that opens the UI.
+pub async fn check_private(
+    template: &Template,
+    config: &SdkConfig,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let command = template
+        .resolve(&template.yaml()["Outputs"]["OpenUiCommand"]["Value"], stack)?
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    progress.event("Outputs", "OpenUiCommand", &command);
+    if !command.contains("AWS-StartPortForwardingSession") {
+        return Err(format!("no port-forwarding command: {command:?}"));
+    }
+    let addresses = aws_sdk_ec2::Client::new(config)
+        .describe_addresses()
+        .send()
+        .await
+        .map_err(|e| format!("DescribeAddresses: {e}"))?;
+    if !addresses.addresses().is_empty() {
+        return Err("private mode allocated an Elastic IP".to_owned());
+    }
+    let ingress = inbound_rules(config, stack).await?;
+    if !ingress.is_empty() {
+        return Err(format!("inbound rules in private mode: {ingress:?}"));
+    }
+    Ok(())
+}
+
+/// `(port, range)` of each inbound rule of the instance's security group.
+async fn inbound_rules(config: &SdkConfig, stack: &Stack) -> Result<Vec<(i32, String)>, String> {
+    let group = stack.refs["InstanceSecurityGroup"].clone();
+    let groups = aws_sdk_ec2::Client::new(config)
+        .describe_security_groups()
+        .group_ids(&group)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeSecurityGroups: {e}"))?;
+    Ok(groups
+        .security_groups()
+        .iter()
+        .flat_map(|g| g.ip_permissions())
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(|range| {
+                (
+                    p.from_port().unwrap_or_default(),
+                    range.cidr_ip().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect())
+}
+
+/// The instance dies; the group launches another; it registers and its event arrives; the
+/// restarter's new task runs there; the URL is the same. Returns the new task.
+#[allow(clippy::too_many_arguments)] // the lifecycle's context, passed as it is
+pub async fn replace_instance(
+    template: &Template,
+    emulator: &Emulator,
+    config: &SdkConfig,
+    stack: &Stack,
+    restarter: &Function,
+    elastic_ip: &Function,
+    task: &str,
+    progress: &Progress,
+) -> Result<String, String> {
+    let before = check_public(template, config, stack, task, progress).await?;
+    let old = instance_of_task(config, stack, task).await?;
+    let old_container_instance = container_instance(config, stack, &old).await?;
+    // EC2 terminates the instance: its agent goes, ECS deregisters it and stops its task.
+    aws_sdk_autoscaling::Client::new(config)
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(&old)
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .map_err(|e| format!("TerminateInstanceInAutoScalingGroup: {e}"))?;
+    emulator
+        .deregister_instance(
+            &cluster_name(stack),
+            old_container_instance
+                .container_instance_arn()
+                .unwrap_or_default(),
+            "Host EC2 instance terminated",
+        )
+        .await;
+    progress.event("Instances", "TERMINATED", &old);
+    // The group replaces it; the new instance's agent registers.
+    let group = fixtures::describe_group(config, &stack.refs["Instances"])
+        .await
+        .ok_or("the group is gone")?;
+    let new = group
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id())
+        .find(|id| *id != old)
+        .ok_or("the group launched no replacement")?
+        .to_owned();
+    fixtures::register_instances(config, &cluster_name(stack), &group).await;
+    progress.event("Instances", "REPLACED", &format!("{old} -> {new}"));
+    instance_joined(config, stack, elastic_ip, &new, progress).await?;
+    // The old task's STOPPED event reaches the restarter.
+    let event = stopped_event(config, stack, task).await?;
+    match restarter
+        .api
+        .invoke(event, std::time::Duration::from_secs(30))
+        .await
+    {
+        Invocation::Response(_) => {}
+        other => return Err(format!("the restarter failed: {other:?}")),
+    }
+    let restarted = running_task(config, stack).await?;
+    let runs_on = instance_of_task(config, stack, &restarted).await?;
+    if runs_on != new {
+        return Err(format!("the new task runs on {runs_on}, not on {new}"));
+    }
+    let (now_on, address) = address_holder(config, stack).await?;
+    let after = format!("http://{address}/");
+    progress.event(
+        "Outputs",
+        "DateroUrl",
+        &format!("before {before}, after {after}"),
+    );
+    if now_on != new {
+        return Err(format!("the Elastic IP stayed on {now_on}"));
+    }
+    if url_host(&after) != url_host(&before) {
+        return Err(format!("the URL changed: {before} -> {after}"));
+    }
+    // A late event about the dead instance must not pull the address back.
+    let late = events::container_instance_state_change(
+        &old_container_instance,
+        &stack.attributes["Cluster.ClusterArn"],
+        "late-old-instance",
+    );
+    if !matches!(
+        elastic_ip
+            .api
+            .invoke(late, std::time::Duration::from_secs(30))
+            .await,
+        Invocation::Response(_)
+    ) {
+        return Err("the elastic-ip function failed on a late event".to_owned());
+    }
+    let (still, _) = address_holder(config, stack).await?;
+    if still != new {
+        return Err(format!("a late event moved the address back to {still}"));
+    }
+    progress.event(
+        "ElasticIpFunction",
+        "SKIPPED",
+        "a late ACTIVE event of the dead instance",
+    );
+    Ok(restarted)
+}
