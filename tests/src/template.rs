@@ -389,6 +389,8 @@ impl Template {
                     _ => return Err("!Select of a non-list".to_owned()),
                 }
             }
+            // Kept as plain text, so that tests can read what the instance would run.
+            "Base64" => self.resolve(&argument, stack)?,
             other => return Err(format!("intrinsic {other} is not modelled")),
         })
     }

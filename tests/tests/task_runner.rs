@@ -6,6 +6,8 @@ use aws_config::SdkConfig;
 use datero_testbed::emulator::{Emulator, TaskStart};
 use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::harness::FunctionHarness;
+use datero_testbed::iam::Principal;
+use datero_testbed::template::Template;
 use datero_testbed::runtime_api::Invocation;
 use datero_testbed::{events, sink::ResponseSink};
 use serde_json::{Value, json};
@@ -67,11 +69,76 @@ async fn create_runs_one_task_through_the_provider_and_answers_once_running() {
     assert_eq!(task.last_status(), Some("RUNNING"));
     assert_eq!(task.started_by(), Some("datero-provisioner"));
     assert_eq!(task.task_definition_arn(), Some(bed.revisions[0].as_str()));
-    // Where the emulator's instance has a public address, the answer says where Datero is.
-    if let Some(url) = answer["Data"]["Url"].as_str() {
-        assert!(url.starts_with("http://") && url.ends_with(":80/"), "{url}");
-    }
+    // Without an Elastic IP, the answer names the instance's own public address.
+    let container_instance = aws_sdk_ecs::Client::new(&bed.config)
+        .describe_container_instances()
+        .cluster(CLUSTER)
+        .container_instances(task.container_instance_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let instance = container_instance.container_instances()[0]
+        .ec2_instance_id()
+        .unwrap();
+    let described = aws_sdk_ec2::Client::new(&bed.config)
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    let public = described.reservations()[0].instances()[0]
+        .public_ip_address()
+        .expect("the emulator's instances have public addresses");
+    assert_eq!(answer["Data"]["Url"], format!("http://{public}:80/"));
     bed.harness.assert_logs_clean(&[]);
+}
+
+#[tokio::test]
+async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
+    let emulator = Emulator::start().await;
+    let config = emulator.sdk_config().await;
+    fixtures::ready_cluster(&config, 1).await;
+    let revision = fixtures::task_definition(&config, FAMILY).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let address = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap();
+    let allocation = address.allocation_id().unwrap().to_owned();
+    let template = Template::load().unwrap();
+    let mut stack = fixtures::test_stack(&template);
+    stack
+        .attributes
+        .insert("Eip.AllocationId".into(), allocation.clone());
+    let principal = Principal::of_function(&template, &stack, "task-runner").unwrap();
+    let harness = FunctionHarness::start_as(emulator, principal, &[]).await;
+    let mut properties = properties(&revision);
+    properties["ElasticIpAllocationId"] = json!(allocation);
+    let answer = harness.request(events::create(TYPE, properties, "")).await;
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(
+        answer["Data"]["Url"],
+        format!("http://{}:80/", address.public_ip().unwrap())
+    );
+    // The address is on the instance that runs the task.
+    let task = &fixtures::wanted(&config).await[0];
+    let described = aws_sdk_ecs::Client::new(&config)
+        .describe_container_instances()
+        .cluster(CLUSTER)
+        .container_instances(task.container_instance_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let instance = described.container_instances()[0].ec2_instance_id().unwrap();
+    let holder = ec2
+        .describe_addresses()
+        .allocation_ids(&allocation)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(holder.addresses()[0].instance_id(), Some(instance));
 }
 
 #[tokio::test]
@@ -277,7 +344,7 @@ async fn bad_properties_fail_naming_them() {
         ),
         (
             json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER, "TaskDefinitionArn": bed.revisions[0], "Count": 2}),
-            "unknown properties Count; accepted properties are ClusterName, CapacityProviderName, TaskDefinitionArn",
+            "unknown properties Count; accepted properties are ClusterName, CapacityProviderName, TaskDefinitionArn, ElasticIpAllocationId",
         ),
     ];
     for (properties, reason) in cases {

@@ -177,9 +177,11 @@ fn the_restarter_environment_and_rule_match_the_contract() {
         "{env:?}"
     );
 
-    let rules = template.resources_of("AWS::Events::Rule");
-    assert_eq!(rules.len(), 1);
-    let rule = &template.resource(&rules[0])["Properties"];
+    let rule = &template.resource("TaskStoppedRule")["Properties"];
+    assert_eq!(
+        named_function(&rule["Targets"][0]["Arn"]).as_deref(),
+        Some("TaskRestarterFunction")
+    );
     let pattern = template
         .resolve(&rule["EventPattern"], &stack)
         .unwrap()
@@ -315,24 +317,39 @@ fn no_secret_value_and_no_open_ingress() {
         !text.contains("POSTGRES_PASSWORD:"),
         "the password never appears as a value"
     );
-    assert!(
-        template.yaml()["Parameters"]["AllowedCidr"]
-            .get("Default")
-            .is_none(),
-        "no silent 0.0.0.0/0"
-    );
+    // No silent 0.0.0.0/0: AllowedCidr has no range by default, public mode refuses an empty
+    // one (Rules), and its pattern refuses prefixes shorter than /8.
+    let allowed = &template.yaml()["Parameters"]["AllowedCidr"];
+    assert_eq!(allowed["Default"].as_str(), Some(""));
+    assert!(!template.yaml()["Rules"]["PublicAccessNeedsARange"].is_null());
+    let mut stack = sample_stack(&template, "efs");
+    stack.parameters.insert("PublicAccess".into(), json!("true"));
+    stack.parameters.insert("AllowedCidr".into(), json!(""));
+    assert!(template.check_rules(&stack).is_err());
+    stack.parameters.insert("AllowedCidr".into(), json!("0.0.0.0/0"));
+    assert!(template.check_parameters(&stack).is_err(), "a world-open range is refused");
+    stack.parameters.insert("AllowedCidr".into(), json!("198.51.100.0/24"));
     for name in template.resources_of("AWS::EC2::SecurityGroup") {
-        for rule in template.resource(&name)["Properties"]["SecurityGroupIngress"]
-            .as_sequence()
+        let ingress = template
+            .resolve(
+                &template.resource(&name)["Properties"]["SecurityGroupIngress"],
+                &stack,
+            )
             .unwrap()
-        {
-            assert_ne!(
-                rule["CidrIp"].as_str(),
-                Some("0.0.0.0/0"),
-                "{name} is open to the world"
-            );
+            .unwrap_or_default();
+        for rule in ingress.as_array().unwrap() {
+            assert_ne!(rule["CidrIp"], "0.0.0.0/0", "{name} is open to the world");
         }
     }
+    let ingress = template
+        .resolve(
+            &template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"],
+            &stack,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(ingress[0]["CidrIp"], "198.51.100.0/24");
+    assert_eq!(ingress[0]["FromPort"], "80");
 }
 
 #[test]
@@ -349,4 +366,155 @@ fn conditions_follow_the_subnet_count() {
     );
     assert!(template.condition("HasThirdSubnet", &stack).unwrap());
     assert!(template.condition("EfsInThirdSubnet", &stack).unwrap());
+}
+
+fn stack_with(template: &Template, parameters: &[(&str, &str)]) -> Stack {
+    let mut stack = sample_stack(template, "efs");
+    for (name, value) in parameters {
+        stack.parameters.insert((*name).into(), json!(value));
+    }
+    stack
+}
+
+#[test]
+fn the_elastic_ip_follows_the_instance_by_an_event_in_public_mode() {
+    let template = Template::load().unwrap();
+    let stack = stack_with(&template, &[("PublicAccess", "true")]);
+    // The rule of the contract, targeting the elastic-ip function.
+    let rule = &template.resource("InstanceJoinedRule")["Properties"];
+    assert_eq!(
+        template.resolve(&rule["EventPattern"], &stack).unwrap().unwrap(),
+        json!({
+            "source": ["aws.ecs"],
+            "detail-type": ["ECS Container Instance State Change"],
+            "detail": {
+                "clusterArn": [stack.attributes["Cluster.ClusterArn"]],
+                "status": ["ACTIVE"],
+            }
+        })
+    );
+    let target = named_function(&rule["Targets"][0]["Arn"]).unwrap();
+    assert_eq!(
+        template.resource(&target)["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("elastic-ip")
+    );
+    let env = template
+        .resolve(
+            &template.resource(&target)["Properties"]["Environment"]["Variables"],
+            &stack,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        env,
+        json!({
+            "CLUSTER_NAME": format!("{STACK}-datero"),
+            "ALLOCATION_ID": stack.attributes["Eip.AllocationId"],
+        })
+    );
+    // The runner puts the address on Datero's instance before it answers.
+    let task = TaskSpec::parse(&template.properties("DateroTask", &stack).unwrap()).unwrap();
+    assert_eq!(
+        task.elastic_ip_allocation_id.as_deref(),
+        Some(stack.attributes["Eip.AllocationId"].as_str())
+    );
+    assert!(template.exists("Eip", &stack).unwrap());
+    assert!(template.yaml()["Outputs"]["DateroUrl"]["Condition"].as_str() == Some("IsPublic"));
+}
+
+#[test]
+fn the_instance_runs_nothing_but_the_agent_and_asks_for_its_own_address() {
+    let template = Template::load().unwrap();
+    for (access, public_ip, expected) in [("true", "true", true), ("false", "false", false)] {
+        let stack = stack_with(
+            &template,
+            &[("PublicAccess", access), ("InstancePublicIp", public_ip)],
+        );
+        let data = template
+            .resolve(&template.resource("LaunchTemplate")["Properties"]["LaunchTemplateData"], &stack)
+            .unwrap()
+            .unwrap();
+        let interface = &data["NetworkInterfaces"][0];
+        assert_eq!(interface["AssociatePublicIpAddress"], json!(expected.to_string()));
+        assert_eq!(
+            interface["Groups"],
+            json!([stack.refs["InstanceSecurityGroup"]]),
+            "the security group goes on the interface"
+        );
+        assert!(data.get("SecurityGroupIds").is_none());
+    }
+    // The user data writes the ECS agent's configuration and nothing else: the AL2023
+    // ECS-optimized AMI has no AWS CLI.
+    let stack = sample_stack(&template, "efs");
+    let user_data = template
+        .resolve(
+            &template.resource("LaunchTemplate")["Properties"]["LaunchTemplateData"]["UserData"],
+            &stack,
+        )
+        .unwrap();
+    let Some(Json::String(text)) = user_data else {
+        panic!("user data not resolved: {user_data:?}")
+    };
+    let commands: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "cat >> /etc/ecs/ecs.config <<EOF",
+            &format!("ECS_CLUSTER={STACK}-datero"),
+            "ECS_CONTAINER_STOP_TIMEOUT=2m",
+            "EOF",
+        ]
+    );
+}
+
+#[test]
+fn private_mode_has_no_address_no_ingress_and_a_command_that_opens_the_ui() {
+    let template = Template::load().unwrap();
+    let stack = stack_with(&template, &[("PublicAccess", "false"), ("InstancePublicIp", "false")]);
+    for resource in [
+        "Eip",
+        "ElasticIpFunction",
+        "ElasticIpFunctionRole",
+        "ElasticIpFunctionLogGroup",
+        "InstanceJoinedRule",
+        "InstanceJoinedRulePermission",
+    ] {
+        assert!(!template.exists(resource, &stack).unwrap(), "{resource} in private mode");
+    }
+    let ingress = template
+        .resolve(
+            &template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"],
+            &stack,
+        )
+        .unwrap();
+    assert_eq!(ingress, None, "no inbound rule at all");
+    let task = TaskSpec::parse(&template.properties("DateroTask", &stack).unwrap()).unwrap();
+    assert_eq!(task.elastic_ip_allocation_id, None);
+    // The runner's role has no Elastic IP statement (it would name a resource that is not there).
+    let runner = template
+        .resolve(
+            &template.resource("TaskRunnerFunctionRole")["Properties"]["Policies"],
+            &stack,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(!runner.to_string().contains("AssociateAddress"));
+    let outputs = &template.yaml()["Outputs"];
+    assert_eq!(outputs["DateroUrl"]["Condition"].as_str(), Some("IsPublic"));
+    assert_eq!(outputs["OpenUiCommand"]["Condition"].as_str(), Some("IsPrivate"));
+    assert!(template.condition("IsPrivate", &stack).unwrap());
+    let command = template
+        .resolve(&outputs["OpenUiCommand"]["Value"], &stack)
+        .unwrap()
+        .unwrap();
+    let command = command.as_str().unwrap();
+    assert!(command.starts_with("aws ssm start-session"), "{command}");
+    assert!(command.contains("portNumber=80,localPortNumber=8080"), "{command}");
+    assert!(
+        command.contains(&format!("Values={STACK}-datero")),
+        "finds the current instance of the group: {command}"
+    );
 }
