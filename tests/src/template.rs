@@ -68,11 +68,23 @@ impl Stack {
                 "AWS::AutoScaling::AutoScalingGroup" => format!("{name}-datero"),
                 other => format!("{other}-{resource}"),
             };
+            let arn = match definition["Type"].as_str().unwrap_or_default() {
+                "AWS::SQS::Queue" => {
+                    format!("arn:aws:sqs:us-east-1:123456789012:{name}-{resource}")
+                }
+                "AWS::Logs::LogGroup" => {
+                    format!("arn:aws:logs:us-east-1:123456789012:log-group:{value}")
+                }
+                "AWS::Events::Rule" => {
+                    format!("arn:aws:events:us-east-1:123456789012:rule/{name}-{resource}")
+                }
+                "AWS::Serverless::Function" => {
+                    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}-{resource}")
+                }
+                _ => format!("arn:aws:iam::123456789012:role/{resource}"),
+            };
             stack.refs.insert(resource.to_owned(), value);
-            stack.attributes.insert(
-                format!("{resource}.Arn"),
-                format!("arn:aws:iam::123456789012:role/{resource}"),
-            );
+            stack.attributes.insert(format!("{resource}.Arn"), arn);
         }
         stack
             .refs

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use datero_testbed::emulator::Emulator;
+use datero_testbed::events;
 use datero_testbed::fixtures::{self, CLUSTER};
 use datero_testbed::harness::FunctionHarness;
 use datero_testbed::iam::Principal;
 use datero_testbed::runtime_api::Invocation;
 use datero_testbed::template::Template;
-use datero_testbed::events;
 use serde_json::{Value, json};
 
 struct Bed {
@@ -87,7 +87,10 @@ impl Bed {
     }
 
     async fn send(&self, event: Value) -> Invocation {
-        self.harness.api.invoke(event, Duration::from_secs(30)).await
+        self.harness
+            .api
+            .invoke(event, Duration::from_secs(30))
+            .await
     }
 
     async fn holder(&self) -> Option<String> {
@@ -123,7 +126,10 @@ impl Bed {
 }
 
 fn assert_ok(invocation: &Invocation) {
-    assert!(matches!(invocation, Invocation::Response(_)), "{invocation:?}");
+    assert!(
+        matches!(invocation, Invocation::Response(_)),
+        "{invocation:?}"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +148,10 @@ async fn the_instance_that_joins_gets_the_address_and_a_repeat_changes_nothing()
     assert_eq!(decisions[0].0, "associate");
     assert_eq!(
         decisions[1],
-        ("skip".into(), "the address is already on this instance".into())
+        (
+            "skip".into(),
+            "the address is already on this instance".into()
+        )
     );
     assert_eq!(decisions[2].0, "associate");
     bed.harness.assert_logs_clean(&[]);
@@ -172,7 +181,11 @@ async fn events_it_must_not_act_on_are_skipped_with_their_reason() {
     for event in [other_cluster, draining, disconnected, late] {
         assert_ok(&bed.send(event).await);
     }
-    assert_eq!(bed.holder().await, Some(bed.ec2_id(0)), "the address never moved");
+    assert_eq!(
+        bed.holder().await,
+        Some(bed.ec2_id(0)),
+        "the address never moved"
+    );
     let reasons: Vec<String> = bed.decisions().into_iter().skip(1).map(|d| d.1).collect();
     assert_eq!(
         reasons,

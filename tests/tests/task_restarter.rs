@@ -376,7 +376,7 @@ async fn a_restart_that_cannot_be_made_ends_in_the_failure_destination() {
     // on-failure destination with the restarter's own role.
     let bed = bed_with(&[], 0).await;
     let template = Template::load().unwrap();
-    let config = &template.resource("TaskRestarterFunction")["Properties"]["EventInvokeConfig"];
+    let config = &template.resource("TaskRestarterFailures")["Properties"];
     let retries = u32::try_from(config["MaximumRetryAttempts"].as_u64().unwrap()).unwrap();
     let destination = aws_sdk_sqs::Client::new(&bed.config)
         .create_queue()

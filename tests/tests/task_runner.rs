@@ -7,8 +7,8 @@ use datero_testbed::emulator::{Emulator, TaskStart};
 use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::harness::FunctionHarness;
 use datero_testbed::iam::Principal;
-use datero_testbed::template::Template;
 use datero_testbed::runtime_api::Invocation;
+use datero_testbed::template::Template;
 use datero_testbed::{events, sink::ResponseSink};
 use serde_json::{Value, json};
 
@@ -131,7 +131,9 @@ async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
         .send()
         .await
         .unwrap();
-    let instance = described.container_instances()[0].ec2_instance_id().unwrap();
+    let instance = described.container_instances()[0]
+        .ec2_instance_id()
+        .unwrap();
     let holder = ec2
         .describe_addresses()
         .allocation_ids(&allocation)

@@ -206,6 +206,10 @@ fn the_restarter_environment_and_rule_match_the_contract() {
 /// The function resource a rule target or permission names (`!GetAtt <Function>.Arn`, `!Ref`).
 fn named_function(value: &Yaml) -> Option<String> {
     let text = match value {
+        // `!GetAtt [Function, Arn]`
+        Yaml::Tagged(tagged) if tagged.value.is_sequence() => {
+            tagged.value[0].as_str().map(str::to_owned)
+        }
         Yaml::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
         Yaml::String(text) => Some(text.clone()),
         other => other["Fn::GetAtt"]
@@ -214,6 +218,18 @@ fn named_function(value: &Yaml) -> Option<String> {
             .map(str::to_owned),
     }?;
     Some(text.trim_end_matches(".Arn").to_owned())
+}
+
+/// The `AWS::Lambda::EventInvokeConfig` of `function` that has an on-failure destination.
+fn failure_config(template: &Template, function: &str) -> Option<String> {
+    template
+        .resources_of("AWS::Lambda::EventInvokeConfig")
+        .into_iter()
+        .find(|config| {
+            let properties = &template.resource(config)["Properties"];
+            named_function(&properties["FunctionName"]).as_deref() == Some(function)
+                && !properties["DestinationConfig"]["OnFailure"]["Destination"].is_null()
+        })
 }
 
 #[test]
@@ -242,12 +258,21 @@ fn asynchronous_functions_keep_their_failures_and_nothing_reserves_concurrency()
     assert!(!targets.is_empty());
     for function in targets {
         let properties = &template.resource(&function)["Properties"];
-        let on_failure = &properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
-        assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{function}");
+        let config = failure_config(&template, &function).unwrap_or_else(|| {
+            panic!("{function} has no EventInvokeConfig with an on-failure destination")
+        });
         let destination = template
-            .resolve(&on_failure["Destination"], &stack)
+            .resolve(
+                &template.resource(&config)["Properties"]["DestinationConfig"]["OnFailure"]
+                    ["Destination"],
+                &stack,
+            )
             .unwrap()
             .unwrap();
+        assert!(
+            destination.as_str().unwrap().starts_with("arn:aws:sqs:"),
+            "{destination}"
+        );
         let role = named_function(&properties["Role"]).unwrap();
         let statements: Vec<Json> = template.resource(&role)["Properties"]["Policies"]
             .as_sequence()
@@ -323,12 +348,21 @@ fn no_secret_value_and_no_open_ingress() {
     assert_eq!(allowed["Default"].as_str(), Some(""));
     assert!(!template.yaml()["Rules"]["PublicAccessNeedsARange"].is_null());
     let mut stack = sample_stack(&template, "efs");
-    stack.parameters.insert("PublicAccess".into(), json!("true"));
+    stack
+        .parameters
+        .insert("PublicAccess".into(), json!("true"));
     stack.parameters.insert("AllowedCidr".into(), json!(""));
     assert!(template.check_rules(&stack).is_err());
-    stack.parameters.insert("AllowedCidr".into(), json!("0.0.0.0/0"));
-    assert!(template.check_parameters(&stack).is_err(), "a world-open range is refused");
-    stack.parameters.insert("AllowedCidr".into(), json!("198.51.100.0/24"));
+    stack
+        .parameters
+        .insert("AllowedCidr".into(), json!("0.0.0.0/0"));
+    assert!(
+        template.check_parameters(&stack).is_err(),
+        "a world-open range is refused"
+    );
+    stack
+        .parameters
+        .insert("AllowedCidr".into(), json!("198.51.100.0/24"));
     for name in template.resources_of("AWS::EC2::SecurityGroup") {
         let ingress = template
             .resolve(
@@ -383,7 +417,10 @@ fn the_elastic_ip_follows_the_instance_by_an_event_in_public_mode() {
     // The rule of the contract, targeting the elastic-ip function.
     let rule = &template.resource("InstanceJoinedRule")["Properties"];
     assert_eq!(
-        template.resolve(&rule["EventPattern"], &stack).unwrap().unwrap(),
+        template
+            .resolve(&rule["EventPattern"], &stack)
+            .unwrap()
+            .unwrap(),
         json!({
             "source": ["aws.ecs"],
             "detail-type": ["ECS Container Instance State Change"],
@@ -431,11 +468,17 @@ fn the_instance_runs_nothing_but_the_agent_and_asks_for_its_own_address() {
             &[("PublicAccess", access), ("InstancePublicIp", public_ip)],
         );
         let data = template
-            .resolve(&template.resource("LaunchTemplate")["Properties"]["LaunchTemplateData"], &stack)
+            .resolve(
+                &template.resource("LaunchTemplate")["Properties"]["LaunchTemplateData"],
+                &stack,
+            )
             .unwrap()
             .unwrap();
         let interface = &data["NetworkInterfaces"][0];
-        assert_eq!(interface["AssociatePublicIpAddress"], json!(expected.to_string()));
+        assert_eq!(
+            interface["AssociatePublicIpAddress"],
+            json!(expected.to_string())
+        );
         assert_eq!(
             interface["Groups"],
             json!([stack.refs["InstanceSecurityGroup"]]),
@@ -473,7 +516,10 @@ fn the_instance_runs_nothing_but_the_agent_and_asks_for_its_own_address() {
 #[test]
 fn private_mode_has_no_address_no_ingress_and_a_command_that_opens_the_ui() {
     let template = Template::load().unwrap();
-    let stack = stack_with(&template, &[("PublicAccess", "false"), ("InstancePublicIp", "false")]);
+    let stack = stack_with(
+        &template,
+        &[("PublicAccess", "false"), ("InstancePublicIp", "false")],
+    );
     for resource in [
         "Eip",
         "ElasticIpFunction",
@@ -482,7 +528,10 @@ fn private_mode_has_no_address_no_ingress_and_a_command_that_opens_the_ui() {
         "InstanceJoinedRule",
         "InstanceJoinedRulePermission",
     ] {
-        assert!(!template.exists(resource, &stack).unwrap(), "{resource} in private mode");
+        assert!(
+            !template.exists(resource, &stack).unwrap(),
+            "{resource} in private mode"
+        );
     }
     let ingress = template
         .resolve(
@@ -504,7 +553,10 @@ fn private_mode_has_no_address_no_ingress_and_a_command_that_opens_the_ui() {
     assert!(!runner.to_string().contains("AssociateAddress"));
     let outputs = &template.yaml()["Outputs"];
     assert_eq!(outputs["DateroUrl"]["Condition"].as_str(), Some("IsPublic"));
-    assert_eq!(outputs["OpenUiCommand"]["Condition"].as_str(), Some("IsPrivate"));
+    assert_eq!(
+        outputs["OpenUiCommand"]["Condition"].as_str(),
+        Some("IsPrivate")
+    );
     assert!(template.condition("IsPrivate", &stack).unwrap());
     let command = template
         .resolve(&outputs["OpenUiCommand"]["Value"], &stack)
@@ -512,7 +564,10 @@ fn private_mode_has_no_address_no_ingress_and_a_command_that_opens_the_ui() {
         .unwrap();
     let command = command.as_str().unwrap();
     assert!(command.starts_with("aws ssm start-session"), "{command}");
-    assert!(command.contains("portNumber=80,localPortNumber=8080"), "{command}");
+    assert!(
+        command.contains("portNumber=80,localPortNumber=8080"),
+        "{command}"
+    );
     assert!(
         command.contains(&format!("Values={STACK}-datero")),
         "finds the current instance of the group: {command}"
