@@ -293,7 +293,11 @@ impl Drop for Emulator {
         if std::thread::panicking() {
             return;
         }
-        let denials = denials_now(&self.endpoint);
+        // `DATERO_IAM_RECORD`: a file that collects every allowed call (scripts/permissions).
+        if let Ok(path) = std::env::var("DATERO_IAM_RECORD") {
+            record_decisions(&self.endpoint, &path);
+        }
+        let denials = control_now(&self.endpoint, "iam/denials");
         if !denials.is_empty() {
             let lines: Vec<String> = denials
                 .iter()
@@ -316,15 +320,29 @@ impl Drop for Emulator {
     }
 }
 
-/// The emulator's list of refused calls, read without an async runtime (from `Drop`).
-fn denials_now(endpoint: &str) -> Vec<serde_json::Value> {
+/// Appends the calls IAM allowed, one JSON line each, to the file at `path`.
+fn record_decisions(endpoint: &str, path: &str) {
+    use std::io::Write;
+    let decisions = control_now(endpoint, "iam/decisions");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let lines: String = decisions.iter().map(|d| format!("{d}\n")).collect();
+        file.write_all(lines.as_bytes()).ok();
+    }
+}
+
+/// A control endpoint's JSON list, read without an async runtime (from `Drop`).
+fn control_now(endpoint: &str, path: &str) -> Vec<serde_json::Value> {
     use std::io::{Read, Write};
     let address = endpoint.trim_start_matches("http://");
     let Ok(mut stream) = std::net::TcpStream::connect(address) else {
         return Vec::new();
     };
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let request = format!("GET /_datero/iam/denials HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    let request = format!("GET /_datero/{path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return Vec::new();
     }

@@ -260,6 +260,82 @@ async fn restarts(
     )
 }
 
+/// An instance's ACTIVE event -> the Elastic IP moved onto it; `EVENT_RUNS` times (the address
+/// is taken off the instance between runs, untimed).
+async fn address_moves(emulator: &Emulator, config: &aws_config::SdkConfig) -> Row {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let allocation = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .expect("allocate an address")
+        .allocation_id()
+        .unwrap_or_default()
+        .to_owned();
+    let env: Vec<(&str, String)> = emulator
+        .function_env()
+        .into_iter()
+        .chain([
+            ("CLUSTER_NAME", CLUSTER.to_owned()),
+            ("ALLOCATION_ID", allocation.clone()),
+        ])
+        .collect();
+    let peer = Peer::Rust("elastic-ip");
+    let cold_ms = cold_start(peer, &env).await;
+    let api = RuntimeApi::start().await;
+    let process = peer.spawn(&api, &env);
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let arns = ecs
+        .list_container_instances()
+        .cluster(CLUSTER)
+        .send()
+        .await
+        .expect("list container instances")
+        .container_instance_arns()
+        .to_vec();
+    let instance = ecs
+        .describe_container_instances()
+        .cluster(CLUSTER)
+        .set_container_instances(Some(arns))
+        .send()
+        .await
+        .expect("describe container instances")
+        .container_instances()[0]
+        .clone();
+    let cluster_arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{CLUSTER}");
+    let mut samples = Vec::new();
+    for run in 0..EVENT_RUNS {
+        let holder = ec2
+            .describe_addresses()
+            .allocation_ids(&allocation)
+            .send()
+            .await
+            .expect("describe the address");
+        if let Some(association) = holder.addresses().first().and_then(|a| a.association_id()) {
+            ec2.disassociate_address()
+                .association_id(association)
+                .send()
+                .await
+                .expect("take the address off");
+        }
+        let event =
+            events::container_instance_state_change(&instance, &cluster_arn, &format!("bench-{run}"));
+        emulator.take_calls().await;
+        let cpu_before = process.cpu_seconds().unwrap_or(0.0);
+        let (answer, span) = api.invoke_timed(event, Duration::from_secs(30)).await;
+        let cpu = process.cpu_seconds().unwrap_or(0.0) - cpu_before;
+        let calls = emulator.take_calls().await;
+        assert!(
+            matches!(answer, Invocation::Response(_)),
+            "{answer:?}: {:?}",
+            process.logs()
+        );
+        samples.push(Sample::new(span.expect("timed"), &calls, cpu));
+    }
+    Row::new(peer, "ACTIVE event -> address moved", cold_ms, &samples, &process)
+}
+
 /// A custom resource's Create, `EVENT_RUNS / 2` times, each followed by an untimed Delete.
 async fn creates(
     emulator: &Emulator,
@@ -364,6 +440,7 @@ async fn main() {
         )
         .await,
     ];
+    let address = address_moves(&emulator, &config).await;
     let python_definition = creates(
         &emulator,
         &config,
@@ -380,7 +457,7 @@ async fn main() {
     for row in [&restarter, &python_restarter]
         .into_iter()
         .chain(rows.iter())
-        .chain([&python_definition])
+        .chain([&address, &python_definition])
     {
         row.print();
     }
