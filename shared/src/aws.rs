@@ -38,11 +38,3 @@ where
         message: error_message(error),
     }
 }
-
-/// The error code of a service error, if the service answered one.
-pub fn error_code<E, R>(error: &SdkError<E, R>) -> Option<&str>
-where
-    E: ProvideErrorMetadata,
-{
-    error.code()
-}

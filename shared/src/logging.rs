@@ -14,7 +14,8 @@ pub fn init() {
     let installed = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // The runtime's span carries the request id: on every line, under "span".
+        .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)

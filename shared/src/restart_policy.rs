@@ -173,6 +173,72 @@ pub fn keeper(wanted: &[String]) -> Option<&String> {
     wanted.iter().min()
 }
 
+/// After a restart's RunTask, which of the wanted tasks survives: a task the runner rolled out
+/// (it carries the runner's request tag, and the runner keeps its own), else the [`keeper`] of
+/// them all. `rolled_out` are the other wanted tasks that carry the request tag.
+pub fn survivor<'a>(started: &'a str, wanted: &'a [String], rolled_out: &[&'a str]) -> &'a str {
+    if let Some(task) = rolled_out.first() {
+        return task;
+    }
+    keeper(wanted).map_or(started, String::as_str)
+}
+
+/// What the restarter found out about a stopped task (the gather step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// `RESTARTS_PAUSED`.
+    pub paused: bool,
+    /// A Datero task ECS wants running (RUNNING, PENDING or PROVISIONING), if any.
+    pub wanted: Option<String>,
+    /// Quick failures in a row, this stop included (0 when it ran long).
+    pub streak: u32,
+    /// Whether a delay queue is configured (`RESTART_QUEUE_URL`).
+    pub has_delay_queue: bool,
+}
+
+/// What to do about a stopped task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Skip(Skip),
+    /// Restart now. `delay_not_queued`: the backoff asked for a delay, but there is no queue to
+    /// wait in, so the restart happens at once.
+    RestartNow {
+        streak: u32,
+        delay_not_queued: Option<Duration>,
+    },
+    /// Put the restart off by `delay` (a delayed message on the queue).
+    RestartLater {
+        streak: u32,
+        delay: Duration,
+    },
+}
+
+/// The restarter's decision, from what it gathered. A pause wins over everything; a Datero
+/// task already wanted means there is nothing to restart; otherwise the backoff decides.
+pub fn decide(facts: &Facts) -> Decision {
+    if facts.paused {
+        return Decision::Skip(Skip::Paused);
+    }
+    if let Some(task) = &facts.wanted {
+        return Decision::Skip(Skip::AlreadyWanted(task.clone()));
+    }
+    let delay = backoff(facts.streak);
+    match (delay.is_zero(), facts.has_delay_queue) {
+        (true, _) => Decision::RestartNow {
+            streak: facts.streak,
+            delay_not_queued: None,
+        },
+        (false, false) => Decision::RestartNow {
+            streak: facts.streak,
+            delay_not_queued: Some(delay),
+        },
+        (false, true) => Decision::RestartLater {
+            streak: facts.streak,
+            delay,
+        },
+    }
+}
+
 /// A restart put off by the backoff: the body of the delayed SQS message that brings it back.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -303,6 +369,74 @@ mod tests {
             finished("c", Some(40), 50),
         ];
         assert_eq!(failure_streak(&history[0], &history), 1);
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            paused: false,
+            wanted: None,
+            streak: 0,
+            has_delay_queue: true,
+        }
+    }
+
+    #[test]
+    fn the_decision_follows_pause_then_a_wanted_task_then_the_backoff() {
+        let paused = Facts {
+            paused: true,
+            wanted: Some("t".into()),
+            ..facts()
+        };
+        assert_eq!(decide(&paused), Decision::Skip(Skip::Paused));
+        let wanted = Facts {
+            wanted: Some("arn:t".into()),
+            streak: 3,
+            ..facts()
+        };
+        assert_eq!(
+            decide(&wanted),
+            Decision::Skip(Skip::AlreadyWanted("arn:t".into()))
+        );
+        assert_eq!(
+            decide(&Facts {
+                streak: 1,
+                ..facts()
+            }),
+            Decision::RestartNow {
+                streak: 1,
+                delay_not_queued: None
+            }
+        );
+        assert_eq!(
+            decide(&Facts {
+                streak: 3,
+                ..facts()
+            }),
+            Decision::RestartLater {
+                streak: 3,
+                delay: Duration::from_secs(60)
+            }
+        );
+        // No queue to wait in: restart at once, and say what delay was skipped.
+        assert_eq!(
+            decide(&Facts {
+                streak: 3,
+                has_delay_queue: false,
+                ..facts()
+            }),
+            Decision::RestartNow {
+                streak: 3,
+                delay_not_queued: Some(Duration::from_secs(60))
+            }
+        );
+    }
+
+    #[test]
+    fn a_rolled_out_task_survives_a_race_else_the_keeper() {
+        let wanted = vec!["arn:b".to_owned(), "arn:a".to_owned(), "arn:c".to_owned()];
+        assert_eq!(survivor("arn:c", &wanted, &[]), "arn:a");
+        assert_eq!(survivor("arn:a", &wanted, &["arn:b"]), "arn:b");
+        assert_eq!(survivor("arn:c", &[], &[]), "arn:c");
     }
 
     #[test]

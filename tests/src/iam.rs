@@ -62,7 +62,7 @@ impl Principal {
 fn role_of(template: &Template, function: &str) -> Result<String, String> {
     let role = &template.resource(function)["Properties"]["Role"];
     let path = match role {
-        serde_yaml::Value::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
+        serde_norway::Value::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
         other => other["Fn::GetAtt"].as_str().map(str::to_owned),
     };
     path.and_then(|path| path.strip_suffix(".Arn").map(str::to_owned))

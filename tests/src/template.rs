@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value as Json, json};
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 use crate::workspace_root;
 
@@ -117,7 +117,7 @@ impl Template {
         let text = std::fs::read_to_string(&path)
             .map_err(|error| format!("{}: {error}", path.display()))?;
         let yaml =
-            serde_yaml::from_str(&text).map_err(|error| format!("template.yaml: {error}"))?;
+            serde_norway::from_str(&text).map_err(|error| format!("template.yaml: {error}"))?;
         Ok(Self { yaml })
     }
 

@@ -1,4 +1,4 @@
-//! template.yaml against ../shared/CONTRACT.md and the functions' own parsers: a typo in the
+//! template.yaml against docs/reference.md and the functions' own parsers: a typo in the
 //! template fails here, not in a deployment.
 
 use std::collections::BTreeMap;
@@ -9,11 +9,11 @@ use datero_shared::resources::task_definition::{Persistence, TaskDefinitionSpec}
 use datero_testbed::template::{Stack, Template};
 use datero_testbed::workspace_root;
 use serde_json::{Value as Json, json};
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 const STACK: &str = "teststack";
 
-/// Attributes each custom resource returns (CONTRACT.md).
+/// Attributes each custom resource returns (docs/reference.md).
 fn returned_data(kind: &str) -> &'static [&'static str] {
     match kind {
         "Custom::DateroCluster" => &["ClusterName", "ClusterArn", "CapacityProviderName"],
@@ -75,7 +75,7 @@ fn every_custom_resource_is_accepted_by_its_function_parser() {
 #[test]
 fn every_getatt_of_a_custom_resource_names_data_it_returns() {
     let template = Template::load().unwrap();
-    let text = serde_yaml::to_string(template.yaml()).unwrap();
+    let text = serde_norway::to_string(template.yaml()).unwrap();
     let mut checked = 0;
     for name in ["Cluster", "TaskDefinition", "DateroTask"] {
         let kind = template.resource(name)["Type"].as_str().unwrap();

@@ -1,15 +1,18 @@
 //! Delete: leave nothing that blocks the stack's deletion. Every step tolerates "already gone".
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::{CapacityProvider, DesiredStatus, ManagedTerminationProtection};
+use aws_sdk_ecs::types::{
+    CapacityProvider, CapacityProviderStatus, DesiredStatus, ManagedTerminationProtection,
+};
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::custom_resource::Outcome;
 use datero_shared::ecs_tasks;
 use datero_shared::poll::Backoff;
-use datero_shared::resources::cluster::{ClusterSpec, cluster_name_of, group_name};
+use datero_shared::resources::cluster::{
+    ClusterSpec, ProviderFacts, cluster_name_of, group_name, plan_teardown,
+};
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -31,32 +34,29 @@ pub async fn delete(
         );
         return Ok(done);
     };
+    // gather: the cluster, and every provider of the account (one call), as plain facts.
     let known = ClusterSpec::lenient(properties);
     let cluster = ecs_ops::active_cluster(clients, cluster_name).await?;
-
-    // The providers to remove: those attached now, and the one the properties name (or its
-    // default), in case an earlier attempt detached it already.
-    let mut names: BTreeSet<String> = cluster
+    let attached: Vec<String> = cluster
         .iter()
         .flat_map(|cluster| cluster.capacity_providers().iter().cloned())
         .collect();
-    names.insert(
-        known
-            .capacity_provider_name
-            .clone()
-            .unwrap_or_else(|| format!("{cluster_name}-ec2")),
-    );
-    let names: Vec<String> = names.into_iter().collect();
-    let providers: Vec<CapacityProvider> = ecs_ops::providers(clients, &names).await?;
-    let mut groups: BTreeSet<String> = providers
+    let providers: Vec<ProviderFacts> = ecs_ops::providers(clients, &[])
+        .await?
         .iter()
-        .filter_map(|provider| provider.auto_scaling_group_provider())
-        .map(|asg| group_name(asg.auto_scaling_group_arn()).to_owned())
+        .filter_map(provider_facts)
         .collect();
-    groups.extend(known.auto_scaling_group);
-    info!(decision = "delete", cluster = cluster_name, cluster_active = cluster.is_some(), providers = ?names, groups = ?groups, "tearing down");
+    // decide
+    let plan = plan_teardown(
+        cluster_name,
+        &attached,
+        known.capacity_provider_name.as_deref(),
+        known.auto_scaling_group.as_deref(),
+        &providers,
+    );
+    info!(decision = "delete", cluster = cluster_name, cluster_active = cluster.is_some(), providers = ?plan.providers, release = ?plan.release, keep_protected = ?plan.keep_protected, "tearing down");
 
-    // The order matters on AWS:
+    // act. The order matters on AWS:
     // 1. stop the tasks and wait until they are STOPPED: until then ECS refuses to detach
     //    their capacity provider ("in use") and to delete the cluster;
     // 2. detach and delete the provider, and wait until it is gone: while a provider with
@@ -66,12 +66,11 @@ pub async fn delete(
         stop_tasks(clients, cluster_name, deadline).await?;
         ecs_ops::detach_all(clients, cluster_name, deadline).await?;
     }
-    // Only providers that exist: a name from the properties may never have been made.
-    for name in providers.iter().filter_map(CapacityProvider::name) {
+    for name in &plan.providers {
         ecs_ops::delete_provider(clients, name, deadline).await?;
     }
-    for name in &groups {
-        release_group(clients, name, &names).await?;
+    for name in &plan.release {
+        release_group(clients, name).await?;
     }
     if cluster.is_some() {
         deregister_instances(clients, cluster_name).await?;
@@ -83,6 +82,18 @@ pub async fn delete(
         "cluster and capacity provider gone"
     );
     Ok(done)
+}
+
+/// A described provider as the teardown plan sees it.
+fn provider_facts(provider: &CapacityProvider) -> Option<ProviderFacts> {
+    let asg = provider.auto_scaling_group_provider()?;
+    Some(ProviderFacts {
+        name: provider.name()?.to_owned(),
+        group: group_name(asg.auto_scaling_group_arn()).to_owned(),
+        termination_protection: asg.managed_termination_protection()
+            == Some(&ManagedTerminationProtection::Enabled),
+        active: provider.status() == Some(&CapacityProviderStatus::Active),
+    })
 }
 
 /// Stops every task of the cluster with the provisioner's reason, and waits until they are
@@ -115,41 +126,12 @@ async fn stop_tasks(
     Ok(())
 }
 
-/// Turns the group's scale-in protection off so that CloudFormation can delete the group,
-/// unless another provider (not one being deleted) still needs it on.
-async fn release_group(
-    clients: &Clients,
-    name: &str,
-    deleting: &[String],
-) -> Result<(), ResourceError> {
+/// Turns the group's scale-in protection off so that CloudFormation can delete the group.
+async fn release_group(clients: &Clients, name: &str) -> Result<(), ResourceError> {
     let Some(found) = group::describe(clients, name).await? else {
         info!(group = name, "group already gone");
         return Ok(());
     };
-    let arn = found.auto_scaling_group_arn().unwrap_or_default();
-    let still_needed = ecs_ops::providers(clients, &[])
-        .await?
-        .iter()
-        .any(|provider| {
-            let asg = provider.auto_scaling_group_provider();
-            !deleting
-                .iter()
-                .any(|name| Some(name.as_str()) == provider.name())
-                && provider.status() == Some(&aws_sdk_ecs::types::CapacityProviderStatus::Active)
-                && asg.is_some_and(|asg| {
-                    asg.auto_scaling_group_arn() == arn
-                        && asg.managed_termination_protection()
-                            == Some(&ManagedTerminationProtection::Enabled)
-                })
-        });
-    if still_needed {
-        info!(
-            group = name,
-            decision = "skip",
-            "another capacity provider with termination protection uses the group; protection kept"
-        );
-        return Ok(());
-    }
     group::set_protection(clients, &found, false).await
 }
 

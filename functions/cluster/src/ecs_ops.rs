@@ -56,19 +56,29 @@ pub async fn active_provider(
         }))
 }
 
-/// Describes the named providers; an empty list describes every provider of the account.
+/// Describes the named providers; an empty list describes every provider of the account,
+/// page by page (without names, ECS answers at most 10 at a time with a `nextToken`).
 pub async fn providers(
     clients: &Clients,
     names: &[String],
 ) -> Result<Vec<CapacityProvider>, ResourceError> {
-    let answer = clients
-        .ecs
-        .describe_capacity_providers()
-        .set_capacity_providers((!names.is_empty()).then(|| names.to_vec()))
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeCapacityProviders", &error))?;
-    Ok(answer.capacity_providers().to_vec())
+    let mut found = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let answer = clients
+            .ecs
+            .describe_capacity_providers()
+            .set_capacity_providers((!names.is_empty()).then(|| names.to_vec()))
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|error| aws_error("DescribeCapacityProviders", &error))?;
+        found.extend(answer.capacity_providers().iter().cloned());
+        match answer.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => return Ok(found),
+        }
+    }
 }
 
 pub fn ownership_tags(request: &CustomResourceRequest) -> Vec<Tag> {

@@ -114,7 +114,11 @@ async fn deregister(physical_resource_id: &str, ecs: &Client) -> Result<Outcome,
             Ok(outcome)
         }
         // ECS answers ClientException for a revision it does not know or that is already gone.
-        Err(error) if datero_shared::aws::error_code(&error) == Some("ClientException") => {
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_client_exception()) =>
+        {
             info!(
                 decision = "skip",
                 task_definition_arn = physical_resource_id,

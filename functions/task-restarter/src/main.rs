@@ -12,7 +12,7 @@ use datero_shared::aws::{aws_error, load_config};
 use datero_shared::ecs_event::TaskStateChange;
 use datero_shared::ecs_tasks::{self, RunTask};
 use datero_shared::restart_policy::{
-    self, DelayedRestart, FinishedTask, Skip, backoff, failure_streak, screen,
+    self, Decision, DelayedRestart, Facts, FinishedTask, failure_streak, screen,
 };
 use datero_shared::{ResourceError, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -74,73 +74,98 @@ fn malformed(kind: &str, error: &serde_json::Error) -> Error {
     message.into()
 }
 
+/// parse (done) -> screen -> gather -> decide -> act.
 async fn on_stopped(
     event_id: &str,
     detail: &TaskStateChange,
     context: &Context,
 ) -> Result<(), Error> {
     let task = detail.task_arn.as_str();
-    let skip = |reason: Skip| {
-        info!(event_id, task, decision = "skip", reason = %reason, "no restart");
-        Ok(())
-    };
     if let Err(reason) = screen(detail, &context.config.scope) {
-        return skip(reason);
-    }
-    if context.config.paused {
-        return skip(Skip::Paused);
-    }
-    if let Some(running) = already_wanted(context).await? {
-        return skip(Skip::AlreadyWanted(running));
-    }
-    let stopped = FinishedTask::from_event(detail);
-    // History costs two calls; a task that ran a while needs none.
-    let streak = if stopped.is_quick_failure() {
-        failure_streak(&stopped, &history(context).await?)
-    } else {
-        0
-    };
-    let delay = backoff(streak);
-    if delay.is_zero() {
-        let started = restart(task, context).await?;
-        info!(event_id, task, decision = "restart", streak, new_task = %started, "restarted Datero");
+        info!(event_id, task, decision = "skip", reason = %reason, "no restart");
         return Ok(());
     }
-    let Some(queue) = &context.config.queue_url else {
-        warn!(
-            event_id,
-            task,
+    let facts = gather(detail, context).await?;
+    match restart_policy::decide(&facts) {
+        Decision::Skip(reason) => {
+            info!(event_id, task, decision = "skip", reason = %reason, "no restart");
+        }
+        Decision::RestartNow {
             streak,
-            delay_seconds = delay.as_secs(),
-            "no delay queue configured: restarting now"
-        );
-        restart(task, context).await?;
-        return Ok(());
-    };
-    enqueue(queue, task, streak, delay, context).await?;
-    info!(
-        event_id,
-        task,
-        decision = "restart later",
-        streak,
-        delay_seconds = delay.as_secs(),
-        "crash loop: restart delayed"
-    );
+            delay_not_queued,
+        } => {
+            if let Some(delay) = delay_not_queued {
+                warn!(
+                    event_id,
+                    task,
+                    streak,
+                    delay_seconds = delay.as_secs(),
+                    "no delay queue configured: restarting now"
+                );
+            }
+            let started = restart(task, context).await?;
+            info!(event_id, task, decision = "restart", streak, new_task = %started, "restarted Datero");
+        }
+        Decision::RestartLater { streak, delay } => {
+            let queue = context.config.queue_url.as_deref().unwrap_or_default();
+            enqueue(queue, task, streak, delay, context).await?;
+            info!(
+                event_id,
+                task,
+                decision = "restart later",
+                streak,
+                delay_seconds = delay.as_secs(),
+                "crash loop: restart delayed"
+            );
+        }
+    }
     Ok(())
 }
 
+/// What the decision needs: the pause switch, a task ECS already wants, and the failure streak
+/// (whose history costs two calls, so it is read only when it can matter).
+async fn gather(detail: &TaskStateChange, context: &Context) -> Result<Facts, ResourceError> {
+    let config = &context.config;
+    let mut facts = Facts {
+        paused: config.paused,
+        wanted: None,
+        streak: 0,
+        has_delay_queue: config.queue_url.is_some(),
+    };
+    if facts.paused {
+        return Ok(facts);
+    }
+    facts.wanted = already_wanted(context).await?;
+    let stopped = FinishedTask::from_event(detail);
+    if facts.wanted.is_none() && stopped.is_quick_failure() {
+        facts.streak = failure_streak(&stopped, &history(context).await?);
+    }
+    Ok(facts)
+}
+
+/// A restart the backoff put off, back from the queue: the same decision without a streak.
 async fn on_delayed(delayed: &DelayedRestart, context: &Context) -> Result<(), Error> {
     let task = delayed.stopped_task_arn.as_str();
-    if context.config.paused {
-        info!(task, decision = "skip", reason = %Skip::Paused, "delayed restart dropped");
-        return Ok(());
+    let paused = context.config.paused;
+    let facts = Facts {
+        paused,
+        wanted: if paused {
+            None
+        } else {
+            already_wanted(context).await?
+        },
+        streak: 0,
+        has_delay_queue: context.config.queue_url.is_some(),
+    };
+    match restart_policy::decide(&facts) {
+        Decision::Skip(reason) => {
+            info!(task, decision = "skip", reason = %reason, "delayed restart not needed");
+        }
+        Decision::RestartNow { .. } | Decision::RestartLater { .. } => {
+            let started = restart(task, context).await?;
+            info!(task, decision = "restart", streak = delayed.streak, waited_seconds = delayed.delay_seconds, new_task = %started, "restarted Datero after the delay");
+        }
     }
-    if let Some(running) = already_wanted(context).await? {
-        info!(task, decision = "skip", reason = %Skip::AlreadyWanted(running), "delayed restart not needed");
-        return Ok(());
-    }
-    let started = restart(task, context).await?;
-    info!(task, decision = "restart", streak = delayed.streak, waited_seconds = delayed.delay_seconds, new_task = %started, "restarted Datero after the delay");
     Ok(())
 }
 
@@ -200,17 +225,16 @@ async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, Re
         return Ok(started);
     }
     let described = ecs_tasks::describe(&context.ecs, &config.scope.cluster_name, &others).await?;
-    let rolled_out = described.iter().find(|task| {
-        task.tags()
-            .iter()
-            .any(|tag| tag.key() == Some(ecs_tasks::REQUEST_TAG))
-    });
-    let keeper = match rolled_out {
-        Some(task) => task.task_arn().unwrap_or_default().to_owned(),
-        None => restart_policy::keeper(&wanted)
-            .cloned()
-            .unwrap_or_else(|| started.clone()),
-    };
+    let rolled_out: Vec<&str> = described
+        .iter()
+        .filter(|task| {
+            task.tags()
+                .iter()
+                .any(|tag| tag.key() == Some(ecs_tasks::REQUEST_TAG))
+        })
+        .filter_map(|task| task.task_arn())
+        .collect();
+    let keeper = restart_policy::survivor(&started, &wanted, &rolled_out).to_owned();
     if keeper != started {
         ecs_tasks::stop(
             &context.ecs,

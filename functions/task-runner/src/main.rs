@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use aws_sdk_ecs::types::Task;
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::ecs_tasks;
-use datero_shared::resources::task::{TaskSpec, cluster_for_delete, family_of};
+use datero_shared::resources::task::{
+    TaskSpec, cluster_for_delete, family_of, physical_id, plan_update,
+};
 use datero_shared::{ResourceError, aws, logging};
 use serde_json::Value;
 use tracing::{info, warn};
@@ -52,6 +54,8 @@ async fn handle(
     }
 }
 
+/// parse (done) -> decide ([`plan_update`]) -> gather the running task if it may be kept ->
+/// act (roll out) -> answer.
 async fn update(
     request: &CustomResourceRequest,
     spec: &TaskSpec,
@@ -59,10 +63,8 @@ async fn update(
     clients: &Clients,
 ) -> Result<Outcome, ResourceError> {
     let old = TaskSpec::parse(old_properties).ok();
-    let unchanged = old.as_ref().is_some_and(|old| {
-        old.cluster_name == spec.cluster_name && old.task_definition_arn == spec.task_definition_arn
-    });
-    if unchanged {
+    let plan = plan_update(old.as_ref(), spec);
+    if plan.keep_running_task {
         let wanted = ecs_tasks::wanted(&clients.ecs, &spec.cluster_name, spec.family()).await?;
         let current = ecs_tasks::describe(&clients.ecs, &spec.cluster_name, &wanted).await?;
         if let Some(task) = current
@@ -77,9 +79,7 @@ async fn update(
             return outcome(spec, task, clients).await;
         }
     }
-    // On another cluster, the old task is CloudFormation's to delete (the id changes).
-    let previous = old.filter(|old| old.cluster_name == spec.cluster_name);
-    let task = rollout::roll_out(request, spec, previous.as_ref(), clients).await?;
+    let task = rollout::roll_out(request, spec, plan.restore.as_ref(), clients).await?;
     outcome(spec, &task, clients).await
 }
 
@@ -92,7 +92,7 @@ async fn outcome(
     clients: &Clients,
 ) -> Result<Outcome, ResourceError> {
     let arn = task.task_arn().unwrap_or_default();
-    let outcome = Outcome::new(format!("{}/datero", spec.cluster_name)).with("TaskArn", arn);
+    let outcome = Outcome::new(physical_id(&spec.cluster_name)).with("TaskArn", arn);
     match address::url(clients, spec, task).await {
         Ok(Some(url)) => Ok(outcome.with("Url", url)),
         Ok(None) => {

@@ -51,7 +51,7 @@ impl ClusterSpec {
         names::ecs_name("ClusterName", &cluster_name)?;
         let capacity_provider_name = props
             .string("CapacityProviderName")?
-            .unwrap_or_else(|| format!("{cluster_name}-ec2"));
+            .unwrap_or_else(|| default_provider_name(&cluster_name));
         names::ecs_name("CapacityProviderName", &capacity_provider_name)?;
         if ["aws", "ecs", "fargate"].iter().any(|reserved| {
             capacity_provider_name
@@ -148,6 +148,73 @@ pub struct LenientCluster {
 }
 
 /// The cluster's name from its ARN (`arn:...:cluster/<name>`); `None` for anything else.
+/// The capacity provider's name when the properties give none: `<cluster>-ec2`.
+pub fn default_provider_name(cluster_name: &str) -> String {
+    format!("{cluster_name}-ec2")
+}
+
+/// A capacity provider as the teardown sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderFacts {
+    pub name: String,
+    /// The name of the Auto Scaling group it wraps.
+    pub group: String,
+    pub termination_protection: bool,
+    pub active: bool,
+}
+
+/// What a Delete removes, decided from what it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeardownPlan {
+    /// The providers to detach and delete: those that exist among the ones attached now and the
+    /// one the properties name (or its default), in case an earlier attempt detached it.
+    pub providers: Vec<String>,
+    /// The groups whose scale-in protection to lift once the providers are gone; a group that
+    /// another protected provider still uses keeps it.
+    pub release: Vec<String>,
+    /// Groups left protected, for the log.
+    pub keep_protected: Vec<String>,
+}
+
+/// The teardown of cluster `cluster_name`: `attached` are its providers now, `named` the one
+/// its properties name, `known_group` the group they name, `providers` every provider of the
+/// account as described (those named above among them).
+pub fn plan_teardown(
+    cluster_name: &str,
+    attached: &[String],
+    named: Option<&str>,
+    known_group: Option<&str>,
+    providers: &[ProviderFacts],
+) -> TeardownPlan {
+    let mut wanted: Vec<String> = attached.to_vec();
+    wanted.push(named.map_or_else(|| default_provider_name(cluster_name), str::to_owned));
+    let removing: Vec<&ProviderFacts> = providers
+        .iter()
+        .filter(|provider| wanted.contains(&provider.name))
+        .collect();
+    let mut groups: Vec<String> = removing.iter().map(|p| p.group.clone()).collect();
+    groups.extend(known_group.map(|group| group_name(group).to_owned()));
+    groups.sort();
+    groups.dedup();
+    let still_protected = |group: &str| {
+        providers.iter().any(|provider| {
+            provider.active
+                && provider.termination_protection
+                && provider.group == group
+                && !removing.iter().any(|removed| removed.name == provider.name)
+        })
+    };
+    let (keep_protected, release) = groups.into_iter().partition(|group| still_protected(group));
+    let mut providers: Vec<String> = removing.iter().map(|p| p.name.clone()).collect();
+    providers.sort();
+    providers.dedup();
+    TeardownPlan {
+        providers,
+        release,
+        keep_protected,
+    }
+}
+
 pub fn cluster_name_of(cluster_arn: &str) -> Option<&str> {
     let (prefix, name) = cluster_arn.split_once(":cluster/")?;
     (prefix.starts_with("arn:") && names::ecs_name("", name).is_ok()).then_some(name)
@@ -269,5 +336,44 @@ mod tests {
             ClusterSpec::lenient(&json!(null)),
             LenientCluster::default()
         );
+    }
+
+    fn provider(name: &str, group: &str, protected: bool) -> ProviderFacts {
+        ProviderFacts {
+            name: name.into(),
+            group: group.into(),
+            termination_protection: protected,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn teardown_removes_our_providers_and_releases_groups_no_one_else_protects() {
+        let all = [
+            provider("prod-datero-ec2", "prod-group", true),
+            provider("other-ec2", "shared-group", true),
+            provider("old-ec2", "shared-group", false),
+        ];
+        // Attached now, and a name from the properties that was detached by an earlier try.
+        let plan = plan_teardown(
+            "prod-datero",
+            &["old-ec2".into()],
+            Some("prod-datero-ec2"),
+            Some(
+                "arn:aws:autoscaling:us-east-1:1:autoScalingGroup:x:autoScalingGroupName/prod-group",
+            ),
+            &all,
+        );
+        assert_eq!(plan.providers, ["old-ec2", "prod-datero-ec2"]);
+        assert_eq!(plan.release, ["prod-group"]);
+        assert_eq!(
+            plan.keep_protected,
+            ["shared-group"],
+            "other-ec2 still protects it"
+        );
+        // Nothing named, nothing found: the default name is looked for, nothing is removed.
+        let plan = plan_teardown("gone", &[], None, None, &[]);
+        assert!(plan.providers.is_empty() && plan.release.is_empty());
+        assert_eq!(default_provider_name("gone"), "gone-ec2");
     }
 }

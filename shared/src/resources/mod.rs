@@ -1,4 +1,4 @@
-//! The properties of each custom resource, parsed and validated as `../shared/CONTRACT.md`
+//! The properties of each custom resource, parsed and validated as `docs/reference.md`
 //! fixes them. Functions and the template contract test share these parsers.
 
 pub mod cluster;

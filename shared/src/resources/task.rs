@@ -76,6 +76,34 @@ impl TaskSpec {
     }
 }
 
+/// What an Update of `Custom::DateroTask` does, decided from the old and new properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePlan {
+    /// Same cluster and revision: a task of it that is RUNNING already is kept as it is.
+    pub keep_running_task: bool,
+    /// The revision to start again if the new one does not run: the old properties, when they
+    /// still parse and name the same cluster (on another cluster, the old task is
+    /// CloudFormation's to delete, since the physical id changes).
+    pub restore: Option<TaskSpec>,
+}
+
+/// The plan for an Update from `old` (`None`: the old properties no longer parse) to `new`.
+pub fn plan_update(old: Option<&TaskSpec>, new: &TaskSpec) -> UpdatePlan {
+    let same_cluster = old.filter(|old| old.cluster_name == new.cluster_name);
+    UpdatePlan {
+        keep_running_task: same_cluster
+            .is_some_and(|old| old.task_definition_arn == new.task_definition_arn),
+        restore: same_cluster.cloned(),
+    }
+}
+
+/// The physical id of the resource on `cluster_name`: `<cluster>/datero`.
+pub fn physical_id(cluster_name: &str) -> String {
+    format!("{cluster_name}{PHYSICAL_ID_SUFFIX}")
+}
+
+const PHYSICAL_ID_SUFFIX: &str = "/datero";
+
 /// `family` of `arn:...:task-definition/<family>:<revision>`, if it has that shape.
 pub fn family_of(task_definition_arn: &str) -> Option<&str> {
     let (_, tail) = task_definition_arn.split_once(":task-definition/")?;
@@ -87,7 +115,7 @@ pub fn family_of(task_definition_arn: &str) -> Option<&str> {
 /// The cluster name a Delete can act on: the physical id `<cluster>/datero`, else the property.
 pub fn cluster_for_delete(physical_resource_id: &str, properties: &Value) -> Option<String> {
     physical_resource_id
-        .strip_suffix("/datero")
+        .strip_suffix(PHYSICAL_ID_SUFFIX)
         .map(str::to_owned)
         .or_else(|| {
             Properties::lenient(properties)
@@ -143,6 +171,51 @@ mod tests {
                 "property TaskDefinitionArn is invalid: expected an ARN with a revision"
             ),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn an_update_keeps_an_unchanged_task_and_restores_only_on_the_same_cluster() {
+        let spec = |cluster: &str, revision: u32| {
+            TaskSpec::parse(&json!({"ClusterName": cluster, "CapacityProviderName": "p",
+                "TaskDefinitionArn": format!("arn:aws:ecs:us-east-1:111122223333:task-definition/datero:{revision}")}))
+            .unwrap()
+        };
+        let same = plan_update(Some(&spec("c", 1)), &spec("c", 1));
+        assert_eq!(
+            same,
+            UpdatePlan {
+                keep_running_task: true,
+                restore: Some(spec("c", 1))
+            }
+        );
+        let new_revision = plan_update(Some(&spec("c", 1)), &spec("c", 2));
+        assert_eq!(
+            new_revision,
+            UpdatePlan {
+                keep_running_task: false,
+                restore: Some(spec("c", 1))
+            }
+        );
+        let other_cluster = plan_update(Some(&spec("c", 1)), &spec("d", 1));
+        assert_eq!(
+            other_cluster,
+            UpdatePlan {
+                keep_running_task: false,
+                restore: None
+            }
+        );
+        assert_eq!(
+            plan_update(None, &spec("c", 1)),
+            UpdatePlan {
+                keep_running_task: false,
+                restore: None
+            }
+        );
+        assert_eq!(physical_id("c"), "c/datero");
+        assert_eq!(
+            cluster_for_delete(&physical_id("c"), &json!(null)).as_deref(),
+            Some("c")
         );
     }
 

@@ -319,8 +319,11 @@ async fn address_moves(emulator: &Emulator, config: &aws_config::SdkConfig) -> R
                 .await
                 .expect("take the address off");
         }
-        let event =
-            events::container_instance_state_change(&instance, &cluster_arn, &format!("bench-{run}"));
+        let event = events::container_instance_state_change(
+            &instance,
+            &cluster_arn,
+            &format!("bench-{run}"),
+        );
         emulator.take_calls().await;
         let cpu_before = process.cpu_seconds().unwrap_or(0.0);
         let (answer, span) = api.invoke_timed(event, Duration::from_secs(30)).await;
@@ -333,7 +336,13 @@ async fn address_moves(emulator: &Emulator, config: &aws_config::SdkConfig) -> R
         );
         samples.push(Sample::new(span.expect("timed"), &calls, cpu));
     }
-    Row::new(peer, "ACTIVE event -> address moved", cold_ms, &samples, &process)
+    Row::new(
+        peer,
+        "ACTIVE event -> address moved",
+        cold_ms,
+        &samples,
+        &process,
+    )
 }
 
 /// A custom resource's Create, `EVENT_RUNS / 2` times, each followed by an untimed Delete.

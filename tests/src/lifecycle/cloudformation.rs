@@ -197,7 +197,7 @@ fn kind<'a>(template: &'a Template, resource: &str) -> &'a str {
 fn service_function(template: &Template, resource: &str) -> String {
     let token = &template.resource(resource)["Properties"]["ServiceToken"];
     let path = match token {
-        serde_yaml::Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
+        serde_norway::Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
         other => other["Fn::GetAtt"].as_str().unwrap_or_default().to_owned(),
     };
     path.trim_end_matches(".Arn").to_owned()
