@@ -78,10 +78,16 @@ impl FunctionHarness {
         let logs = self.process.logs();
         assert!(!logs.is_empty(), "the function logged nothing");
         for line in &logs {
-            assert!(
-                serde_json::from_str::<Value>(line).is_ok(),
-                "not a JSON log line: {line}"
-            );
+            let parsed = serde_json::from_str::<Value>(line);
+            assert!(parsed.is_ok(), "not a JSON log line: {line}");
+            // Every line logged while handling a request carries its request id.
+            if parsed.is_ok_and(|line| line.get("decision").is_some()) {
+                let value: Value = serde_json::from_str(line).unwrap_or_default();
+                assert!(
+                    value["span"]["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+                    "a decision without the request id: {line}"
+                );
+            }
             assert!(
                 !line.contains(ResponseSink::SIGNATURE),
                 "signature leaked: {line}"
