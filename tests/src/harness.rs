@@ -84,7 +84,9 @@ impl FunctionHarness {
             if parsed.is_ok_and(|line| line.get("decision").is_some()) {
                 let value: Value = serde_json::from_str(line).unwrap_or_default();
                 assert!(
-                    value["span"]["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+                    value["span"]["requestId"]
+                        .as_str()
+                        .is_some_and(|id| !id.is_empty()),
                     "a decision without the request id: {line}"
                 );
             }

@@ -51,12 +51,17 @@ impl Principal {
 
     /// Adds a statement to the role: for a test that uses names a user's own template (with its
     /// own role) would grant, never to make a call of the product's template pass.
-    pub fn grant(mut self, statement: Value) -> Self {
+    pub fn grant(mut self, mut statement: Value) -> Self {
+        // Marked so that the permissions table (docs/permissions.md) leaves it out.
+        statement["Sid"] = Value::from(TEST_ONLY_SID);
         self.policies
             .push(serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}));
         self
     }
 }
+
+/// The `Sid` of statements a test adds with [`Principal::grant`].
+pub const TEST_ONLY_SID: &str = "TestOnlyGrant";
 
 /// The role behind `Role: !GetAtt <Role>.Arn` of a function.
 fn role_of(template: &Template, function: &str) -> Result<String, String> {
