@@ -3,11 +3,13 @@
 //! - [`custom_resource`]: the CloudFormation custom-resource protocol: typed requests, the
 //!   property parser, and the entry point that always answers CloudFormation.
 //! - [`aws`]: SDK configuration and clients, built once per process.
+//! - [`config`]: the event functions' environment variables.
 //! - [`logging`]: JSON logs that never carry a presigned URL's signature.
 //! - [`error`]: the error types every function shares.
 //! - [`poll`]: waiting on AWS with a growing pause, never past a deadline.
 
 pub mod aws;
+pub mod config;
 pub mod custom_resource;
 pub mod datero_task;
 pub mod ecs_event;

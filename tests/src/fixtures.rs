@@ -232,3 +232,32 @@ pub async fn stopped(config: &SdkConfig, task_arn: &str) -> aws_sdk_ecs::types::
     }
     panic!("{task_arn} did not stop within 10 s")
 }
+
+/// The EC2 instance behind the container instance that runs `task` on the test cluster.
+pub async fn instance_of_task(config: &SdkConfig, task: &aws_sdk_ecs::types::Task) -> String {
+    let described = aws_sdk_ecs::Client::new(config)
+        .describe_container_instances()
+        .cluster(CLUSTER)
+        .container_instances(task.container_instance_arn().expect("the task is placed"))
+        .send()
+        .await
+        .expect("describe container instances");
+    described.container_instances()[0]
+        .ec2_instance_id()
+        .expect("an EC2 instance")
+        .to_owned()
+}
+
+/// A new Elastic IP (VPC); its allocation id and public address.
+pub async fn allocate_address(config: &SdkConfig) -> (String, String) {
+    let address = aws_sdk_ec2::Client::new(config)
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .expect("allocate an address");
+    (
+        address.allocation_id().unwrap_or_default().to_owned(),
+        address.public_ip().unwrap_or_default().to_owned(),
+    )
+}

@@ -72,6 +72,16 @@ impl FunctionHarness {
         .unwrap_or_else(|error| panic!("{error}"))
     }
 
+    /// The function's decision log lines (JSON objects carrying a `decision`), in order.
+    pub fn decision_lines(&self) -> Vec<Value> {
+        self.process
+            .logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line.get("decision").is_some())
+            .collect()
+    }
+
     /// Asserts every log line is JSON and none contains the ResponseURL's signature or any of
     /// `secrets`.
     pub fn assert_logs_clean(&self, secrets: &[&str]) {

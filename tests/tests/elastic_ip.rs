@@ -26,15 +26,7 @@ async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
     fixtures::ready_cluster(&config, 2).await;
-    let allocation = aws_sdk_ec2::Client::new(&config)
-        .allocate_address()
-        .domain(aws_sdk_ec2::types::DomainType::Vpc)
-        .send()
-        .await
-        .unwrap()
-        .allocation_id()
-        .unwrap()
-        .to_owned();
+    let (allocation, _) = fixtures::allocate_address(&config).await;
     let template = Template::load().unwrap();
     let mut stack = fixtures::test_stack(&template);
     stack
@@ -110,11 +102,8 @@ impl Bed {
     /// The decision log lines, in order: (decision, reason).
     fn decisions(&self) -> Vec<(String, String)> {
         self.harness
-            .process
-            .logs()
-            .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|line| line.get("decision").is_some())
+            .decision_lines()
+            .into_iter()
             .map(|line| {
                 (
                     line["decision"].as_str().unwrap_or_default().to_owned(),

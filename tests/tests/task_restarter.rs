@@ -95,13 +95,7 @@ impl Bed {
 
     /// The decision log lines (JSON objects carrying a `decision`).
     fn decisions(&self) -> Vec<Value> {
-        self.harness
-            .process
-            .logs()
-            .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|line| line.get("decision").is_some())
-            .collect()
+        self.harness.decision_lines()
     }
 
     async fn delayed_messages(&self) -> i64 {

@@ -70,19 +70,10 @@ async fn create_runs_one_task_through_the_provider_and_answers_once_running() {
     assert_eq!(task.started_by(), Some("datero-provisioner"));
     assert_eq!(task.task_definition_arn(), Some(bed.revisions[0].as_str()));
     // Without an Elastic IP, the answer names the instance's own public address.
-    let container_instance = aws_sdk_ecs::Client::new(&bed.config)
-        .describe_container_instances()
-        .cluster(CLUSTER)
-        .container_instances(task.container_instance_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let instance = container_instance.container_instances()[0]
-        .ec2_instance_id()
-        .unwrap();
+    let instance = fixtures::instance_of_task(&bed.config, task).await;
     let described = aws_sdk_ec2::Client::new(&bed.config)
         .describe_instances()
-        .instance_ids(instance)
+        .instance_ids(&instance)
         .send()
         .await
         .unwrap();
@@ -99,14 +90,7 @@ async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
     let config = emulator.sdk_config().await;
     fixtures::ready_cluster(&config, 1).await;
     let revision = fixtures::task_definition(&config, FAMILY).await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let address = ec2
-        .allocate_address()
-        .domain(aws_sdk_ec2::types::DomainType::Vpc)
-        .send()
-        .await
-        .unwrap();
-    let allocation = address.allocation_id().unwrap().to_owned();
+    let (allocation, public_ip) = fixtures::allocate_address(&config).await;
     let template = Template::load().unwrap();
     let mut stack = fixtures::test_stack(&template);
     stack
@@ -118,29 +102,17 @@ async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
     properties["ElasticIpAllocationId"] = json!(allocation);
     let answer = harness.request(events::create(TYPE, properties, "")).await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-    assert_eq!(
-        answer["Data"]["Url"],
-        format!("http://{}:80/", address.public_ip().unwrap())
-    );
+    assert_eq!(answer["Data"]["Url"], format!("http://{public_ip}:80/"));
     // The address is on the instance that runs the task.
     let task = &fixtures::wanted(&config).await[0];
-    let described = aws_sdk_ecs::Client::new(&config)
-        .describe_container_instances()
-        .cluster(CLUSTER)
-        .container_instances(task.container_instance_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let instance = described.container_instances()[0]
-        .ec2_instance_id()
-        .unwrap();
-    let holder = ec2
+    let instance = fixtures::instance_of_task(&config, task).await;
+    let holder = aws_sdk_ec2::Client::new(&config)
         .describe_addresses()
         .allocation_ids(&allocation)
         .send()
         .await
         .unwrap();
-    assert_eq!(holder.addresses()[0].instance_id(), Some(instance));
+    assert_eq!(holder.addresses()[0].instance_id(), Some(instance.as_str()));
 }
 
 #[tokio::test]

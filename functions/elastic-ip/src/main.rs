@@ -23,12 +23,7 @@ struct Config {
 
 impl Config {
     fn from_env() -> Result<Self, String> {
-        let required = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-                .ok_or_else(|| format!("environment variable {name} is required"))
-        };
+        use datero_shared::config::required;
         Ok(Self {
             cluster_name: required("CLUSTER_NAME")?,
             allocation_id: required("ALLOCATION_ID")?,

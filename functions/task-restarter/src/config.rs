@@ -17,23 +17,16 @@ impl Config {
     /// Reads `CLUSTER_NAME`, `CAPACITY_PROVIDER_NAME`, `TASK_FAMILY`, and the optional
     /// `RESTART_QUEUE_URL` and `RESTARTS_PAUSED`.
     pub fn from_env() -> Result<Self, String> {
-        let required = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-                .ok_or_else(|| format!("environment variable {name} is required"))
-        };
+        use datero_shared::config::{optional, required};
         Ok(Self {
             scope: Scope {
                 cluster_name: required("CLUSTER_NAME")?,
                 family: required("TASK_FAMILY")?,
             },
             capacity_provider_name: required("CAPACITY_PROVIDER_NAME")?,
-            queue_url: std::env::var("RESTART_QUEUE_URL")
-                .ok()
-                .filter(|url| !url.trim().is_empty()),
-            paused: std::env::var("RESTARTS_PAUSED")
-                .is_ok_and(|value| value.trim().eq_ignore_ascii_case("true")),
+            queue_url: optional("RESTART_QUEUE_URL"),
+            paused: optional("RESTARTS_PAUSED")
+                .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
         })
     }
 }
