@@ -118,6 +118,16 @@ pub fn principal(binary: &str) -> Principal {
         .unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// Like [`principal`], for a test stack whose Elastic IP is `allocation_id`.
+pub fn principal_with_address(binary: &str, allocation_id: &str) -> Principal {
+    let template = Template::load().unwrap_or_else(|error| panic!("{error}"));
+    let mut stack = fixtures::test_stack(&template);
+    stack
+        .attributes
+        .insert("Eip.AllocationId".to_owned(), allocation_id.to_owned());
+    Principal::of_function(&template, &stack, binary).unwrap_or_else(|error| panic!("{error}"))
+}
+
 /// Sends `event` to the function behind `api` with a ResponseURL on `sink` at `path`, and
 /// returns the one answer CloudFormation received. The invocation itself must succeed (an `Err`
 /// would make Lambda invoke again) and exactly one answer must come.

@@ -8,10 +8,8 @@ use aws_config::SdkConfig;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
 use datero_testbed::fixtures::{self, CLUSTER};
-use datero_testbed::harness::FunctionHarness;
-use datero_testbed::iam::Principal;
+use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::runtime_api::Invocation;
-use datero_testbed::template::Template;
 use serde_json::{Value, json};
 
 struct Bed {
@@ -27,12 +25,7 @@ async fn bed() -> Bed {
     let config = emulator.sdk_config().await;
     fixtures::ready_cluster(&config, 2).await;
     let (allocation, _) = fixtures::allocate_address(&config).await;
-    let template = Template::load().unwrap();
-    let mut stack = fixtures::test_stack(&template);
-    stack
-        .attributes
-        .insert("Eip.AllocationId".into(), allocation.clone());
-    let principal = Principal::of_function(&template, &stack, "elastic-ip").unwrap();
+    let principal = harness::principal_with_address("elastic-ip", &allocation);
     let ecs = aws_sdk_ecs::Client::new(&config);
     let arns = ecs
         .list_container_instances()

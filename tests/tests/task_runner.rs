@@ -5,10 +5,8 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use datero_testbed::emulator::{Emulator, TaskStart};
 use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
-use datero_testbed::harness::FunctionHarness;
-use datero_testbed::iam::Principal;
+use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::runtime_api::Invocation;
-use datero_testbed::template::Template;
 use datero_testbed::{events, sink::ResponseSink};
 use serde_json::{Value, json};
 
@@ -91,12 +89,7 @@ async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
     fixtures::ready_cluster(&config, 1).await;
     let revision = fixtures::task_definition(&config, FAMILY).await;
     let (allocation, public_ip) = fixtures::allocate_address(&config).await;
-    let template = Template::load().unwrap();
-    let mut stack = fixtures::test_stack(&template);
-    stack
-        .attributes
-        .insert("Eip.AllocationId".into(), allocation.clone());
-    let principal = Principal::of_function(&template, &stack, "task-runner").unwrap();
+    let principal = harness::principal_with_address("task-runner", &allocation);
     let harness = FunctionHarness::start_as(emulator, principal, &[]).await;
     let mut properties = properties(&revision);
     properties["ElasticIpAllocationId"] = json!(allocation);
