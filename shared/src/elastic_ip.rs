@@ -32,6 +32,19 @@ pub enum Skip {
     AlreadyThere,
 }
 
+impl Skip {
+    /// A short stable name for the reason: the `Reason` dimension of the skip metric.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Skip::OtherCluster(_) => "other-cluster",
+            Skip::NotActive(_) => "not-active",
+            Skip::AgentDisconnected => "agent-disconnected",
+            Skip::NoLongerRegistered => "no-longer-registered",
+            Skip::AlreadyThere => "already-there",
+        }
+    }
+}
+
 impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

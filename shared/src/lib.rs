@@ -5,6 +5,7 @@
 //! - [`aws`]: SDK configuration and clients, built once per process.
 //! - [`config`]: the event functions' environment variables.
 //! - [`logging`]: JSON logs that never carry a presigned URL's signature.
+//! - [`metrics`]: the product's CloudWatch metrics, written as embedded-metric-format lines.
 //! - [`error`]: the error types every function shares.
 //! - [`poll`]: waiting on AWS with a growing pause, never past a deadline.
 
@@ -17,6 +18,7 @@ pub mod ecs_tasks;
 pub mod elastic_ip;
 pub mod error;
 pub mod logging;
+pub mod metrics;
 pub mod poll;
 pub mod properties;
 pub mod provisioner;

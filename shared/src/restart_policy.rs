@@ -35,6 +35,20 @@ pub enum Skip {
     Paused,
 }
 
+impl Skip {
+    /// A short stable name for the reason: the `Reason` dimension of the skip metric.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::NotStopped(_) => "not-stopped",
+            Self::ForeignCluster(_) => "other-cluster",
+            Self::ForeignFamily(_) => "other-family",
+            Self::StoppedByProvisioner(_) => "provisioner-stop",
+            Self::AlreadyWanted(_) => "already-wanted",
+            Self::Paused => "paused",
+        }
+    }
+}
+
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -82,6 +82,11 @@ impl FunctionHarness {
             .collect()
     }
 
+    /// The function's embedded-metric-format lines (JSON objects carrying `_aws`), in order.
+    pub fn metric_lines(&self) -> Vec<Value> {
+        metric_lines(&self.process.logs())
+    }
+
     /// Asserts every log line is JSON and none contains the ResponseURL's signature or any of
     /// `secrets`.
     pub fn assert_logs_clean(&self, secrets: &[&str]) {
@@ -109,6 +114,33 @@ impl FunctionHarness {
             }
         }
     }
+}
+
+/// The embedded-metric-format lines among `logs`: `(metric name, value, reason)` are read with
+/// [`metric_values`].
+pub fn metric_lines(logs: &[String]) -> Vec<Value> {
+    logs.iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect()
+}
+
+/// Every metric value in `lines`, as `(name, value)`, in order.
+pub fn metric_values(lines: &[Value]) -> Vec<(String, f64)> {
+    let mut values = Vec::new();
+    for line in lines {
+        for directive in line["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for metric in directive["Metrics"].as_array().into_iter().flatten() {
+                let name = metric["Name"].as_str().unwrap_or_default();
+                values.push((name.to_owned(), line[name].as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+    }
+    values
 }
 
 /// The role of the function built as `binary`, from `template.yaml` for the test stack.

@@ -136,6 +136,26 @@ async fn the_instance_that_joins_gets_the_address_and_a_repeat_changes_nothing()
         )
     );
     assert_eq!(decisions[2].0, "associate");
+    // Two moves and one skip, counted as the alarms and dashboards see them.
+    let metrics: Vec<(String, String)> = bed
+        .harness
+        .metric_lines()
+        .iter()
+        .map(|line| {
+            let name = line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            (name, line["Reason"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    let expected = [
+        ("AddressMoves", ""),
+        ("SkippedAddressMoves", "already-there"),
+        ("AddressMoves", ""),
+    ]
+    .map(|(name, reason)| (name.to_owned(), reason.to_owned()));
+    assert_eq!(metrics, expected);
     bed.harness.assert_logs_clean(&[]);
 }
 

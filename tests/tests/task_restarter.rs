@@ -140,6 +140,11 @@ async fn a_crash_starts_exactly_one_task_of_the_latest_active_revision() {
     let decision = bed.decisions().pop().unwrap();
     assert_eq!(decision["decision"], "restart", "{decision}");
     assert!(decision["event_id"].as_str().unwrap().starts_with("event-"));
+    // The restart is counted, for the stack's cluster, in the invocation's log line.
+    let metric = bed.harness.metric_lines().pop().expect("a metric line");
+    assert_eq!(metric["Restarts"], 1.0, "{metric}");
+    assert_eq!(metric["ClusterName"], CLUSTER);
+    assert_eq!(metric["requestId"], decision["span"]["requestId"]);
     bed.harness.assert_logs_clean(&[]);
 }
 
@@ -263,6 +268,18 @@ async fn a_crash_loop_gets_growing_delays_through_the_queue() {
         event = bed.crash(&next, QUICK).await;
     }
     assert_eq!(delays, [0, 30, 60, 120, 240]);
+    // One restart at once, then four put off, each with its delay as a metric.
+    let values = harness::metric_values(&bed.harness.metric_lines());
+    let of = |wanted: &str| -> Vec<f64> {
+        values
+            .iter()
+            .filter(|(name, _)| name == wanted)
+            .map(|(_, value)| *value)
+            .collect()
+    };
+    assert_eq!(of("Restarts"), [1.0]);
+    assert_eq!(of("DelayedRestarts"), [1.0; 4]);
+    assert_eq!(of("RestartDelay"), [30.0, 60.0, 120.0, 240.0]);
     assert_eq!(
         bed.delayed_messages().await,
         4,
@@ -291,6 +308,9 @@ async fn when_paused_nothing_restarts() {
         bed.decisions().pop().unwrap()["reason"],
         "restarts are paused (RESTARTS_PAUSED=true)"
     );
+    let metric = bed.harness.metric_lines().pop().expect("a metric line");
+    assert_eq!(metric["SkippedRestarts"], 1.0, "{metric}");
+    assert_eq!(metric["Reason"], "paused");
 }
 
 #[tokio::test]
@@ -315,6 +335,12 @@ async fn runtask_failures_are_errors_that_lambda_retries() {
             .to_string()
             .contains("No Container Instances were found in your cluster"),
         "{error}"
+    );
+    // The failure is counted, so that the function-errors alarm has company in the metrics.
+    let failures = harness::metric_values(&empty.harness.metric_lines());
+    assert!(
+        failures.contains(&("RestartFailures".to_owned(), 1.0)),
+        "{failures:?}"
     );
 
     // An instance without room for the revision ECS would run.

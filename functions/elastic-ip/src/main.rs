@@ -5,11 +5,13 @@
 //!
 //! parse (the event) -> gather (the instance as ECS has it now, the address's holder) ->
 //! decide ([`elastic_ip::decide`]) -> act (AssociateAddress) -> answer (Ok, or an error that
-//! Lambda retries and then sends to the function's on-failure destination).
+//! Lambda retries and then sends to the function's on-failure destination). Every decision is a
+//! log line and an embedded metric ([`datero_shared::metrics`]).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use datero_shared::ecs_event::ContainerInstanceStateChange;
 use datero_shared::elastic_ip::{self, Decision};
+use datero_shared::metrics::{Measurement, Recorder};
 use datero_shared::{aws, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -48,13 +50,18 @@ async fn main() -> Result<(), Error> {
         ec2: aws_sdk_ec2::Client::new(&sdk),
     };
     let context = &context;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        handle(event.payload, context)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let metrics = Recorder::new(&context.config.cluster_name, &event.context.request_id);
+        let answer = handle(event.payload, context, &metrics).await;
+        if answer.is_err() {
+            metrics.record(&Measurement::AddressMoveFailure);
+        }
+        answer
     }))
     .await
 }
 
-async fn handle(payload: Value, context: &Context) -> Result<(), Error> {
+async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result<(), Error> {
     let event: EventBridgeEvent<ContainerInstanceStateChange> = serde_json::from_value(payload)
         .map_err(|error| {
             let message = format!("malformed ECS Container Instance State Change event: {error}");
@@ -67,6 +74,9 @@ async fn handle(payload: Value, context: &Context) -> Result<(), Error> {
     let config = &context.config;
     if let Err(reason) = elastic_ip::screen(detail, &config.cluster_name) {
         info!(event_id, instance, decision = "skip", reason = %reason, "address left where it is");
+        metrics.record(&Measurement::SkippedAddressMove {
+            reason: reason.key(),
+        });
         return Ok(());
     }
     let now = elastic_ip::registered_instance(
@@ -79,6 +89,9 @@ async fn handle(payload: Value, context: &Context) -> Result<(), Error> {
     match elastic_ip::decide(detail, now.as_ref(), address.instance_id.as_deref()) {
         Decision::Skip(reason) => {
             info!(event_id, instance, decision = "skip", reason = %reason, "address left where it is");
+            metrics.record(&Measurement::SkippedAddressMove {
+                reason: reason.key(),
+            });
         }
         Decision::Associate(target) => {
             elastic_ip::associate(&context.ec2, &config.allocation_id, &target).await?;
@@ -90,6 +103,7 @@ async fn handle(payload: Value, context: &Context) -> Result<(), Error> {
                 decision = "associate",
                 "Elastic IP moved to the instance that joined the cluster"
             );
+            metrics.record(&Measurement::AddressMove);
         }
     }
     Ok(())

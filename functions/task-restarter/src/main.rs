@@ -1,18 +1,23 @@
 //! Restarts Datero when its task stops: the target of the EventBridge rule on ECS Task State
 //! Change (STOPPED), and of the delay queue that brings back restarts put off by the backoff.
+//!
+//! parse ([`Incoming`]) -> screen and gather (the tasks ECS wants, the failure streak) ->
+//! decide ([`restart_policy::decide`]) -> act (RunTask, or a delayed message) -> answer (Ok,
+//! or an error that Lambda retries and then keeps in the function's failure destination).
+//! Every decision is a log line and an embedded metric ([`metrics`]).
 
 mod config;
+mod event;
 
 use std::time::Duration;
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_ecs::types::DesiredStatus;
 use datero_shared::aws::{aws_error, load_config};
 use datero_shared::ecs_event::TaskStateChange;
 use datero_shared::ecs_tasks::{self, RunTask};
+use datero_shared::metrics::{Measurement, Recorder};
 use datero_shared::restart_policy::{
-    self, Decision, DelayedRestart, Facts, FinishedTask, failure_streak, screen,
+    self, Decision, DelayedRestart, Facts, FinishedTask, Skip, failure_streak, screen,
 };
 use datero_shared::{ResourceError, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -20,6 +25,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use config::Config;
+use event::Incoming;
 
 struct Context {
     config: Config,
@@ -38,57 +44,64 @@ async fn main() -> Result<(), Error> {
         sqs: aws_sdk_sqs::Client::new(&sdk),
     };
     let context = &context;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        handle(event.payload, context)
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let metrics = Recorder::new(
+            &context.config.scope.cluster_name,
+            &event.context.request_id,
+        );
+        let answer = handle(event.payload, context, &metrics).await;
+        if answer.is_err() {
+            metrics.record(&Measurement::RestartFailure);
+        }
+        answer
     }))
     .await
 }
 
-/// An `Err` makes Lambda retry and, in the end, keeps the event in the dead-letter queue: it is
-/// returned only when a restart that should happen could not be made.
-async fn handle(payload: Value, context: &Context) -> Result<(), Error> {
-    if payload.get("Records").is_some() {
-        let batch: SqsEvent =
-            serde_json::from_value(payload).map_err(|error| malformed("SQS", &error))?;
-        for record in batch.records {
-            let body = record.body.unwrap_or_default();
-            let delayed: DelayedRestart = serde_json::from_str(&body)
-                .map_err(|error| malformed("delayed restart", &error))?;
-            on_delayed(&delayed, context).await?;
+/// An `Err` makes Lambda retry and, in the end, keeps the event in the failure destination: it
+/// is returned only when the event cannot be read or a restart that should happen could not be
+/// made.
+async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result<(), Error> {
+    let incoming = Incoming::parse(payload).map_err(|message| {
+        warn!(decision = "reject", error = %message, "event not understood");
+        Error::from(message)
+    })?;
+    match incoming {
+        Incoming::Stopped(event) => {
+            let event_id = event.id.as_deref().unwrap_or_default();
+            on_stopped(event_id, &event.detail, context, metrics).await
         }
-        return Ok(());
+        Incoming::Delayed(batch) => {
+            for record in &batch.records {
+                on_delayed(&record.body, context, metrics).await?;
+            }
+            Ok(())
+        }
     }
-    let event: EventBridgeEvent<TaskStateChange> = serde_json::from_value(payload)
-        .map_err(|error| malformed("ECS Task State Change", &error))?;
-    on_stopped(
-        event.id.as_deref().unwrap_or_default(),
-        &event.detail,
-        context,
-    )
-    .await
 }
 
-fn malformed(kind: &str, error: &serde_json::Error) -> Error {
-    let message = format!("malformed {kind} event: {error}");
-    warn!(decision = "reject", error = %message, "event not understood");
-    message.into()
+fn skipped(skip: &Skip, metrics: &Recorder) {
+    metrics.record(&Measurement::SkippedRestart { reason: skip.key() });
 }
 
-/// parse (done) -> screen -> gather -> decide -> act.
+/// screen -> gather -> decide -> act, for one stopped task.
 async fn on_stopped(
     event_id: &str,
     detail: &TaskStateChange,
     context: &Context,
+    metrics: &Recorder,
 ) -> Result<(), Error> {
     let task = detail.task_arn.as_str();
     if let Err(reason) = screen(detail, &context.config.scope) {
         info!(event_id, task, decision = "skip", reason = %reason, "no restart");
+        skipped(&reason, metrics);
         return Ok(());
     }
     let facts = gather(detail, context).await?;
     match restart_policy::decide(&facts) {
         Decision::Skip(reason) => {
             info!(event_id, task, decision = "skip", reason = %reason, "no restart");
+            skipped(&reason, metrics);
         }
         Decision::RestartNow {
             streak,
@@ -105,6 +118,7 @@ async fn on_stopped(
             }
             let started = restart(task, context).await?;
             info!(event_id, task, decision = "restart", streak, new_task = %started, "restarted Datero");
+            metrics.record(&Measurement::Restart);
         }
         Decision::RestartLater { streak, delay } => {
             let queue = context.config.queue_url.as_deref().unwrap_or_default();
@@ -117,6 +131,7 @@ async fn on_stopped(
                 delay_seconds = delay.as_secs(),
                 "crash loop: restart delayed"
             );
+            metrics.record(&Measurement::DelayedRestart { delay });
         }
     }
     Ok(())
@@ -144,7 +159,11 @@ async fn gather(detail: &TaskStateChange, context: &Context) -> Result<Facts, Re
 }
 
 /// A restart the backoff put off, back from the queue: the same decision without a streak.
-async fn on_delayed(delayed: &DelayedRestart, context: &Context) -> Result<(), Error> {
+async fn on_delayed(
+    delayed: &DelayedRestart,
+    context: &Context,
+    metrics: &Recorder,
+) -> Result<(), Error> {
     let task = delayed.stopped_task_arn.as_str();
     let paused = context.config.paused;
     let facts = Facts {
@@ -160,10 +179,12 @@ async fn on_delayed(delayed: &DelayedRestart, context: &Context) -> Result<(), E
     match restart_policy::decide(&facts) {
         Decision::Skip(reason) => {
             info!(task, decision = "skip", reason = %reason, "delayed restart not needed");
+            skipped(&reason, metrics);
         }
         Decision::RestartNow { .. } | Decision::RestartLater { .. } => {
             let started = restart(task, context).await?;
             info!(task, decision = "restart", streak = delayed.streak, waited_seconds = delayed.delay_seconds, new_task = %started, "restarted Datero after the delay");
+            metrics.record(&Measurement::Restart);
         }
     }
     Ok(())
