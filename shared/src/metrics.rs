@@ -6,6 +6,10 @@
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html>).
 //! With the function's log format set to JSON, Lambda leaves a line that is already JSON as it
 //! is (<https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html>).
+//! A line without a `level` counts as INFO for Lambda's log-level filtering
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html>):
+//! the template keeps the functions' application log level at INFO so that these lines, and the
+//! alarms built on them, are never filtered out.
 //! The line layout is the specification's
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>):
 //! `_aws.Timestamp`, `_aws.CloudWatchMetrics[]` naming the namespace, the dimension sets and the

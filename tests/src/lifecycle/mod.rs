@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::emulator::{Emulator, Timing};
 use crate::events;
 use crate::fixtures;
+use crate::harness;
 use crate::runtime_api::Invocation;
 use crate::template::{Stack, Template};
 use cloudformation::{CloudFormation, Function};
@@ -207,6 +208,14 @@ pub async fn run(
         )
         .await?;
     }
+    let mut emitting = vec![("restarter", &restarter)];
+    emitting.extend(elastic_ip.as_ref().map(|function| ("elastic-ip", function)));
+    step(
+        progress,
+        "the restarts and address moves were written as CloudWatch metrics (EMF)",
+        async { emitted_metrics(&emitting, progress) },
+    )
+    .await?;
     step(
         progress,
         "a new image tag rolls out a new revision; the old one is deregistered",
@@ -232,6 +241,35 @@ pub async fn run(
         nothing_left(&config, &stack),
     )
     .await?;
+    Ok(())
+}
+
+/// Prints every metric the event functions wrote as EMF lines (what CloudWatch Logs would
+/// extract), and fails when the restart the run made is not among them.
+fn emitted_metrics(functions: &[(&str, &Function)], progress: &Progress) -> Result<(), String> {
+    let mut restarts = 0.0;
+    for (name, function) in functions {
+        for line in harness::metric_lines(&function.process.logs()) {
+            let dimensions = ["ClusterName", "Reason"]
+                .iter()
+                .filter_map(|key| line[*key].as_str().map(|value| format!("{key}={value}")))
+                .collect::<Vec<_>>()
+                .join(",");
+            for (metric, value) in harness::metric_values(std::slice::from_ref(&line)) {
+                if metric == datero_shared::metrics::RESTARTS {
+                    restarts += value;
+                }
+                progress.event(
+                    &format!("metric ({name})"),
+                    &format!("{}/{metric}", datero_shared::metrics::NAMESPACE),
+                    &format!("{value} [{dimensions}]"),
+                );
+            }
+        }
+    }
+    if restarts < 1.0 {
+        return Err("the restarter wrote no Restarts metric for the crash".to_owned());
+    }
     Ok(())
 }
 
