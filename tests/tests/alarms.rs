@@ -48,8 +48,11 @@ fn named_resource(value: &Yaml) -> Option<String> {
     }
 }
 
-/// Every metric an alarm reads: `(namespace, metric name, [(dimension, value)])`.
-fn watched(alarm: &Yaml) -> Vec<(String, String, Vec<(String, Yaml)>)> {
+/// One metric an alarm reads: namespace, metric name, `(dimension, value)` pairs.
+type Watched = (String, String, Vec<(String, Yaml)>);
+
+/// Every metric an alarm reads.
+fn watched(alarm: &Yaml) -> Vec<Watched> {
     let read = |metric: &Yaml| {
         let dimensions = metric["Dimensions"]
             .as_sequence()
@@ -76,7 +79,7 @@ fn watched(alarm: &Yaml) -> Vec<(String, String, Vec<(String, Yaml)>)> {
     for query in properties["Metrics"].as_sequence().into_iter().flatten() {
         // A query inside !If [condition, query, !Ref AWS::NoValue].
         let query = match query {
-            Yaml::Tagged(tagged) if tagged.tag.to_string() == "!If" => &tagged.value[1],
+            Yaml::Tagged(tagged) if tagged.tag == "!If" => &tagged.value[1],
             plain => plain,
         };
         if query["MetricStat"].is_mapping() {
