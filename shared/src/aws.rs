@@ -27,14 +27,15 @@ where
     }
 }
 
-/// A [`ResourceError::Aws`] for `action`.
-pub fn aws_error<E, R>(action: &'static str, error: &SdkError<E, R>) -> ResourceError
+/// A [`ResourceError::Aws`] for `action`, keeping the SDK's error as its source.
+pub fn aws_error<E, R>(action: &'static str, error: SdkError<E, R>) -> ResourceError
 where
-    E: ProvideErrorMetadata + StdError + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     ResourceError::Aws {
         action,
-        message: error_message(error),
+        message: error_message(&error),
+        source: Box::new(error),
     }
 }

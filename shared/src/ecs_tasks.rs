@@ -53,7 +53,7 @@ async fn all_arns(request: ListTasksFluentBuilder) -> Result<Vec<String>, Resour
         {
             Ok(Vec::new())
         }
-        Err(error) => Err(aws_error("ListTasks", &error)),
+        Err(error) => Err(aws_error("ListTasks", error)),
     }
 }
 
@@ -73,7 +73,7 @@ pub async fn describe(
         .set_tasks(Some(arns.iter().take(100).cloned().collect()))
         .send()
         .await
-        .map_err(|error| aws_error("DescribeTasks", &error))?;
+        .map_err(|error| aws_error("DescribeTasks", error))?;
     Ok(described.tasks().to_vec())
 }
 
@@ -122,7 +122,7 @@ pub async fn run(ecs: &Client, run: &RunTask<'_>) -> Result<Task, ResourceError>
         }))
         .send()
         .await
-        .map_err(|error| aws_error("RunTask", &error))?;
+        .map_err(|error| aws_error("RunTask", error))?;
     if let Some(task) = answer.tasks().first() {
         return Ok(task.clone());
     }
@@ -137,15 +137,14 @@ pub async fn run(ecs: &Client, run: &RunTask<'_>) -> Result<Task, ResourceError>
             }
         })
         .collect();
-    Err(ResourceError::Failed(format!(
-        "ECS placed no Datero task on cluster {}: {}",
-        run.cluster,
-        if reasons.is_empty() {
+    Err(ResourceError::NotPlaced {
+        cluster: run.cluster.to_owned(),
+        reasons: if reasons.is_empty() {
             "no reason given".to_owned()
         } else {
             reasons.join("; ")
-        }
-    )))
+        },
+    })
 }
 
 /// Stops a task with the provisioner's reason; a task already stopped or gone is fine.
@@ -172,7 +171,7 @@ pub async fn stop(
         {
             Ok(())
         }
-        Err(error) => Err(aws_error("StopTask", &error)),
+        Err(error) => Err(aws_error("StopTask", error)),
     }
 }
 

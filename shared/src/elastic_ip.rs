@@ -126,12 +126,15 @@ pub async fn describe(
         )
         .send()
         .await
-        .map_err(|error| aws_error("DescribeAddresses", &error))?;
-    let address = answer.addresses().first().ok_or_else(|| {
-        ResourceError::Failed(format!(
-            "Elastic IP {allocation_id} not found in this account and Region"
-        ))
-    })?;
+        .map_err(|error| aws_error("DescribeAddresses", error))?;
+    let address = answer
+        .addresses()
+        .first()
+        .ok_or_else(|| ResourceError::NotFound {
+            kind: "Elastic IP",
+            name: allocation_id.to_owned(),
+            property: None,
+        })?;
     Ok(Address {
         public_ip: address.public_ip().unwrap_or_default().to_owned(),
         instance_id: address
@@ -171,7 +174,7 @@ pub async fn associate(
         .allow_reassociation(true)
         .send()
         .await
-        .map_err(|error| aws_error("AssociateAddress", &error))?;
+        .map_err(|error| aws_error("AssociateAddress", error))?;
     Ok(())
 }
 
@@ -188,7 +191,7 @@ pub async fn registered_instance(
         .container_instances(arn)
         .send()
         .await
-        .map_err(|error| aws_error("DescribeContainerInstances", &error))?;
+        .map_err(|error| aws_error("DescribeContainerInstances", error))?;
     Ok(answer
         .container_instances()
         .first()

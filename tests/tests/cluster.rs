@@ -510,7 +510,7 @@ async fn aws_refusals_fail_clearly_and_undo_everything() {
     assert_eq!(
         answer["Reason"],
         format!(
-            "capacity provider {PROVIDER} already exists (property CapacityProviderName): choose another name"
+            "capacity provider {PROVIDER} already exists and was not made by this stack (property CapacityProviderName): choose another name"
         )
     );
     assert_ne!(

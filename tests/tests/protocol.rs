@@ -168,6 +168,7 @@ async fn handler_error_fails_the_update_and_keeps_its_id() {
         Err::<Outcome, _>(ResourceError::Aws {
             action: "UpdateCapacityProvider",
             message: "ClientException: boom".into(),
+            source: "boom".into(),
         })
     };
     let event = events::update(

@@ -13,12 +13,13 @@ use serde_norway::Value as Yaml;
 
 const STACK: &str = "teststack";
 
-/// Attributes each custom resource returns (docs/reference.md).
+/// Attributes each custom resource returns: the constants its function answers with.
 fn returned_data(kind: &str) -> &'static [&'static str] {
+    use datero_shared::resources::{cluster, task, task_definition};
     match kind {
-        "Custom::DateroCluster" => &["ClusterName", "ClusterArn", "CapacityProviderName"],
-        "Custom::DateroTaskDefinition" => &["TaskDefinitionArn", "Family", "Revision"],
-        "Custom::DateroTask" => &["TaskArn", "Url"],
+        "Custom::DateroCluster" => cluster::returned::ALL,
+        "Custom::DateroTaskDefinition" => task_definition::returned::ALL,
+        "Custom::DateroTask" => task::returned::ALL,
         _ => &[],
     }
 }

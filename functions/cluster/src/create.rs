@@ -62,10 +62,11 @@ async fn make(
             cluster.cluster_arn().unwrap_or_default().to_owned()
         }
         Some(_) => {
-            return Err(ResourceError::Failed(format!(
-                "cluster {} already exists and was not made by this stack (property ClusterName): choose another name",
-                spec.cluster_name
-            )));
+            return Err(ResourceError::NameTaken {
+                kind: "cluster",
+                name: spec.cluster_name.clone(),
+                property: "ClusterName",
+            });
         }
         None => {
             let cluster = ecs_ops::create_cluster(clients, request, spec).await?;
@@ -79,10 +80,11 @@ async fn make(
             if provider_group(&provider) == Some(group_arn.as_str())
                 && ecs_ops::made_by(request, provider.tags()) => {}
         Some(_) => {
-            return Err(ResourceError::Failed(format!(
-                "capacity provider {} already exists (property CapacityProviderName): choose another name",
-                spec.capacity_provider_name
-            )));
+            return Err(ResourceError::NameTaken {
+                kind: "capacity provider",
+                name: spec.capacity_provider_name.clone(),
+                property: "CapacityProviderName",
+            });
         }
         None => {
             ecs_ops::create_provider(clients, request, spec, &group_arn).await?;
@@ -135,5 +137,5 @@ async fn delete_cluster(clients: &Clients, name: &str) -> Result<(), ResourceErr
         .send()
         .await
         .map(|_| ())
-        .map_err(|error| datero_shared::aws::aws_error("DeleteCluster", &error))
+        .map_err(|error| datero_shared::aws::aws_error("DeleteCluster", error))
 }

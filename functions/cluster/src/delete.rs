@@ -113,15 +113,16 @@ async fn stop_tasks(
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(|error| aws_error("ListTasks", &error))?;
+        .map_err(|error| aws_error("ListTasks", error))?;
     for arn in &arns {
         ecs_tasks::stop(&clients.ecs, cluster, arn, "cluster deleted").await?;
         info!(task = %arn, "task stopped");
     }
     if !ecs_tasks::wait_stopped(&clients.ecs, cluster, &arns, deadline).await? {
-        return Err(ResourceError::Failed(format!(
-            "the tasks of cluster {cluster} did not stop in time; delete the stack again once they are STOPPED"
-        )));
+        return Err(ResourceError::NotStopped {
+            what: format!("the tasks of cluster {cluster}"),
+            then: "; delete the stack again once they are STOPPED",
+        });
     }
     Ok(())
 }
@@ -145,7 +146,7 @@ async fn deregister_instances(clients: &Clients, cluster: &str) -> Result<(), Re
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(|error| aws_error("ListContainerInstances", &error))?;
+        .map_err(|error| aws_error("ListContainerInstances", error))?;
     for arn in &arns {
         let result = clients
             .ecs
@@ -162,7 +163,7 @@ async fn deregister_instances(clients: &Clients, cluster: &str) -> Result<(), Re
                 if error
                     .as_service_error()
                     .is_some_and(|e| e.is_invalid_parameter_exception()) => {}
-            Err(error) => return Err(aws_error("DeregisterContainerInstance", &error)),
+            Err(error) => return Err(aws_error("DeregisterContainerInstance", error)),
         }
     }
     Ok(())
@@ -190,7 +191,7 @@ async fn delete_cluster(
                 || e.is_cluster_contains_container_instances_exception()
         });
         if !not_yet || !backoff.has_time() {
-            return Err(aws_error("DeleteCluster", &error));
+            return Err(aws_error("DeleteCluster", error));
         }
         warn!(cluster, error = %datero_shared::aws::error_message(&error), "cluster not deletable yet; retrying");
         backoff.wait().await;

@@ -31,7 +31,7 @@ pub async fn active_cluster(
         .include(ClusterField::Tags)
         .send()
         .await
-        .map_err(|error| aws_error("DescribeClusters", &error))?;
+        .map_err(|error| aws_error("DescribeClusters", error))?;
     Ok(answer
         .clusters()
         .iter()
@@ -72,7 +72,7 @@ pub async fn providers(
             .set_next_token(token.take())
             .send()
             .await
-            .map_err(|error| aws_error("DescribeCapacityProviders", &error))?;
+            .map_err(|error| aws_error("DescribeCapacityProviders", error))?;
         found.extend(answer.capacity_providers().iter().cloned());
         match answer.next_token() {
             Some(next) if !next.is_empty() => token = Some(next.to_owned()),
@@ -117,11 +117,11 @@ pub async fn create_cluster(
         .set_tags(Some(ownership_tags(request)))
         .send()
         .await
-        .map_err(|error| aws_error("CreateCluster", &error))?;
-    answer
-        .cluster()
-        .cloned()
-        .ok_or_else(|| ResourceError::Failed("CreateCluster answered no cluster".into()))
+        .map_err(|error| aws_error("CreateCluster", error))?;
+    answer.cluster().cloned().ok_or(ResourceError::EmptyAnswer {
+        action: "CreateCluster",
+        missing: "cluster",
+    })
 }
 
 pub async fn set_insights(
@@ -136,7 +136,7 @@ pub async fn set_insights(
         .settings(insights(enabled))
         .send()
         .await
-        .map_err(|error| aws_error("UpdateCluster", &error))?;
+        .map_err(|error| aws_error("UpdateCluster", error))?;
     Ok(())
 }
 
@@ -177,7 +177,7 @@ pub async fn create_provider(
         .set_tags(Some(ownership_tags(request)))
         .send()
         .await
-        .map_err(|error| aws_error("CreateCapacityProvider", &error))?;
+        .map_err(|error| aws_error("CreateCapacityProvider", error))?;
     Ok(())
 }
 
@@ -194,7 +194,7 @@ pub async fn update_provider(clients: &Clients, spec: &ClusterSpec) -> Result<()
         )
         .send()
         .await
-        .map_err(|error| aws_error("UpdateCapacityProvider", &error))?;
+        .map_err(|error| aws_error("UpdateCapacityProvider", error))?;
     Ok(())
 }
 
@@ -232,7 +232,7 @@ pub async fn attach(
                 || e.is_update_in_progress_exception()
         });
         if !not_active_yet || !backoff.has_time() {
-            return Err(aws_error("PutClusterCapacityProviders", &error));
+            return Err(aws_error("PutClusterCapacityProviders", error));
         }
         info!(cluster, provider, error = %error_message(&error), "not ready yet; retrying");
         backoff.wait().await;
@@ -269,7 +269,7 @@ pub async fn detach_all(
             e.is_resource_in_use_exception() || e.is_update_in_progress_exception()
         });
         if !busy || !backoff.has_time() {
-            return Err(aws_error("PutClusterCapacityProviders", &error));
+            return Err(aws_error("PutClusterCapacityProviders", error));
         }
         warn!(cluster, error = %error_message(&error), "capacity provider still in use; retrying");
         backoff.wait().await;
@@ -295,7 +295,7 @@ pub async fn delete_provider(
             info!(provider = name, error = %error_message(&error), "capacity provider already gone");
             return Ok(());
         }
-        Err(error) => return Err(aws_error("DeleteCapacityProvider", &error)),
+        Err(error) => return Err(aws_error("DeleteCapacityProvider", error)),
     }
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5), deadline);
     while active_provider(clients, name).await?.is_some() {

@@ -21,17 +21,19 @@ pub async fn describe(
         .auto_scaling_group_names(name)
         .send()
         .await
-        .map_err(|error| aws_error("DescribeAutoScalingGroups", &error))?;
+        .map_err(|error| aws_error("DescribeAutoScalingGroups", error))?;
     Ok(answer.auto_scaling_groups().first().cloned())
 }
 
 /// The group, or a failure naming the property that pointed at it.
 pub async fn require(clients: &Clients, name: &str) -> Result<AutoScalingGroup, ResourceError> {
-    describe(clients, name).await?.ok_or_else(|| {
-        ResourceError::Failed(format!(
-            "Auto Scaling group {name} not found in this account and Region (property AutoScalingGroupName)"
-        ))
-    })
+    describe(clients, name)
+        .await?
+        .ok_or_else(|| ResourceError::NotFound {
+            kind: "Auto Scaling group",
+            name: name.to_owned(),
+            property: Some("AutoScalingGroupName"),
+        })
 }
 
 /// Sets scale-in protection for the group's new instances and for every current one.
@@ -50,7 +52,7 @@ pub async fn set_protection(
         .new_instances_protected_from_scale_in(protect)
         .send()
         .await
-        .map_err(|error| aws_error("UpdateAutoScalingGroup", &error))?;
+        .map_err(|error| aws_error("UpdateAutoScalingGroup", error))?;
     let instances: Vec<String> = group
         .instances()
         .iter()
@@ -65,7 +67,7 @@ pub async fn set_protection(
             .protected_from_scale_in(protect)
             .send()
             .await
-            .map_err(|error| aws_error("SetInstanceProtection", &error))?;
+            .map_err(|error| aws_error("SetInstanceProtection", error))?;
     }
     info!(
         group = name,

@@ -10,6 +10,7 @@ mod update;
 
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::resources::cluster::ClusterSpec;
+use datero_shared::resources::cluster::returned;
 use datero_shared::{ResourceError, aws, logging};
 
 /// Clients built once per process.
@@ -69,7 +70,10 @@ async fn handle(
 /// What CloudFormation reads back: the cluster's ARN as id, and its names as attributes.
 fn outcome(cluster_arn: &str, spec: &ClusterSpec) -> Outcome {
     Outcome::new(cluster_arn)
-        .with("ClusterName", &spec.cluster_name)
-        .with("ClusterArn", cluster_arn)
-        .with("CapacityProviderName", &spec.capacity_provider_name)
+        .with(returned::CLUSTER_NAME, &spec.cluster_name)
+        .with(returned::CLUSTER_ARN, cluster_arn)
+        .with(
+            returned::CAPACITY_PROVIDER_NAME,
+            &spec.capacity_provider_name,
+        )
 }

@@ -6,6 +6,7 @@ use aws_sdk_ecs::types::{Compatibility, NetworkMode, Tag};
 use datero_shared::aws::{aws_error, load_config};
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::datero_task;
+use datero_shared::resources::task_definition::returned;
 use datero_shared::resources::task_definition::{Persistence, TaskDefinitionSpec};
 use datero_shared::{ResourceError, logging};
 use tracing::{info, warn};
@@ -68,10 +69,13 @@ async fn register(
         .set_tags(Some(tags.collect()))
         .send()
         .await
-        .map_err(|error| aws_error("RegisterTaskDefinition", &error))?;
-    let definition = registered.task_definition().ok_or_else(|| {
-        ResourceError::Failed("RegisterTaskDefinition answered no task definition".into())
-    })?;
+        .map_err(|error| aws_error("RegisterTaskDefinition", error))?;
+    let definition = registered
+        .task_definition()
+        .ok_or(ResourceError::EmptyAnswer {
+            action: "RegisterTaskDefinition",
+            missing: "task definition",
+        })?;
     let arn = definition
         .task_definition_arn()
         .unwrap_or_default()
@@ -83,9 +87,12 @@ async fn register(
         "registered a new revision"
     );
     Ok(Outcome::new(arn.clone())
-        .with("TaskDefinitionArn", arn)
-        .with("Family", definition.family().unwrap_or(&spec.family))
-        .with("Revision", definition.revision().to_string()))
+        .with(returned::TASK_DEFINITION_ARN, arn)
+        .with(
+            returned::FAMILY,
+            definition.family().unwrap_or(&spec.family),
+        )
+        .with(returned::REVISION, definition.revision().to_string()))
 }
 
 /// Deregisters exactly the revision in the id; a revision that is unknown or already INACTIVE
@@ -127,6 +134,6 @@ async fn deregister(physical_resource_id: &str, ecs: &Client) -> Result<Outcome,
             );
             Ok(outcome)
         }
-        Err(error) => Err(aws_error("DeregisterTaskDefinition", &error)),
+        Err(error) => Err(aws_error("DeregisterTaskDefinition", error)),
     }
 }

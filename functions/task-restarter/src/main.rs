@@ -282,8 +282,10 @@ async fn enqueue(
         streak,
         delay_seconds: delay.as_secs(),
     };
-    let body = serde_json::to_string(&message)
-        .map_err(|error| ResourceError::Failed(error.to_string()))?;
+    let body = serde_json::to_string(&message).map_err(|source| ResourceError::Encode {
+        what: "the delayed restart",
+        source,
+    })?;
     context
         .sqs
         .send_message()
@@ -292,6 +294,6 @@ async fn enqueue(
         .delay_seconds(i32::try_from(delay.as_secs()).unwrap_or(900))
         .send()
         .await
-        .map_err(|error| aws_error("SendMessage", &error))?;
+        .map_err(|error| aws_error("SendMessage", error))?;
     Ok(())
 }

@@ -54,7 +54,7 @@ async fn public_address(
         .instance_ids(instance_id)
         .send()
         .await
-        .map_err(|error| aws_error("DescribeInstances", &error))?;
+        .map_err(|error| aws_error("DescribeInstances", error))?;
     Ok(instances
         .reservations()
         .iter()
@@ -82,7 +82,7 @@ async fn host_port(clients: &Clients, task: &Task) -> Result<i32, ResourceError>
         .task_definition(task.task_definition_arn().unwrap_or_default())
         .send()
         .await
-        .map_err(|error| aws_error("DescribeTaskDefinition", &error))?;
+        .map_err(|error| aws_error("DescribeTaskDefinition", error))?;
     Ok(definition
         .task_definition()
         .into_iter()

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use aws_sdk_ecs::types::Task;
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::ecs_tasks;
+use datero_shared::resources::task::returned;
 use datero_shared::resources::task::{
     TaskSpec, cluster_for_delete, family_of, physical_id, plan_update,
 };
@@ -92,9 +93,9 @@ async fn outcome(
     clients: &Clients,
 ) -> Result<Outcome, ResourceError> {
     let arn = task.task_arn().unwrap_or_default();
-    let outcome = Outcome::new(physical_id(&spec.cluster_name)).with("TaskArn", arn);
+    let outcome = Outcome::new(physical_id(&spec.cluster_name)).with(returned::TASK_ARN, arn);
     match address::url(clients, spec, task).await {
-        Ok(Some(url)) => Ok(outcome.with("Url", url)),
+        Ok(Some(url)) => Ok(outcome.with(returned::URL, url)),
         Ok(None) => {
             info!(task = arn, "the instance has no public address: no Url");
             Ok(outcome)

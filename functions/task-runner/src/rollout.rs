@@ -157,9 +157,10 @@ async fn stop_and_wait(
     if ecs_tasks::wait_stopped(&clients.ecs, cluster, arns, limit).await? {
         Ok(())
     } else {
-        Err(ResourceError::Failed(
-            "the previous Datero task did not stop in time".to_owned(),
-        ))
+        Err(ResourceError::NotStopped {
+            what: "the previous Datero task".to_owned(),
+            then: "",
+        })
     }
 }
 

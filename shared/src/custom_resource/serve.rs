@@ -104,6 +104,31 @@ where
     Ok(())
 }
 
+/// An empty `PhysicalResourceId` (an SDK field that came back `None`) would make
+/// CloudFormation replace or lose the resource: refused here, once, for every handler. An Update
+/// or Delete keeps the id it was given; a Create fails.
+fn refuse_empty_id(request: &CustomResourceRequest, outcome: Outcome) -> Result<Outcome, String> {
+    if !outcome.physical_resource_id.trim().is_empty() {
+        return Ok(outcome);
+    }
+    match request.physical_resource_id() {
+        Some(given) if !given.is_empty() => {
+            warn!(
+                decision = "keep id",
+                "the handler answered an empty physical resource id; the one given is kept"
+            );
+            Ok(Outcome {
+                physical_resource_id: given.to_owned(),
+                ..outcome
+            })
+        }
+        _ => Err(format!(
+            "internal error in {}: AWS answered without the new resource's id; see the function's log",
+            request.resource_type
+        )),
+    }
+}
+
 /// The handler's result as an outcome or a `Reason`, with the protocol's own rules first.
 async fn decide<H, Fut>(
     request: &CustomResourceRequest,
@@ -128,7 +153,7 @@ where
     let run = AssertUnwindSafe(handler(request.clone())).catch_unwind();
     tokio::select! {
         result = run => match result {
-            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Ok(outcome)) => refuse_empty_id(request, outcome),
             Ok(Err(failure)) => Err(failure.to_string()),
             Err(panic) => {
                 let message = panic_message(panic.as_ref());
@@ -162,4 +187,49 @@ fn instant_of(deadline: SystemTime) -> Instant {
 
 fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::{CustomResourceRequest, Outcome, refuse_empty_id};
+
+    fn request(change: impl FnOnce(&mut Value)) -> CustomResourceRequest {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/cfn-create-cluster.json"
+        );
+        let mut event: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        change(&mut event);
+        CustomResourceRequest::from_event(event, tokio::time::Instant::now()).unwrap()
+    }
+
+    #[test]
+    fn an_id_is_passed_through() {
+        let outcome = refuse_empty_id(&request(|_| {}), Outcome::new("arn:x")).unwrap();
+        assert_eq!(outcome.physical_resource_id, "arn:x");
+    }
+
+    #[test]
+    fn an_empty_id_fails_a_create() {
+        let reason =
+            refuse_empty_id(&request(|_| {}), Outcome::new("").with("A", "1")).unwrap_err();
+        assert!(reason.contains("without the new resource's id"), "{reason}");
+    }
+
+    #[test]
+    fn an_empty_id_keeps_the_given_one_on_update_and_delete() {
+        for kind in ["Update", "Delete"] {
+            let update = request(|event| {
+                event["RequestType"] = json!(kind);
+                event["PhysicalResourceId"] = json!("arn:given");
+                event["OldResourceProperties"] = event["ResourceProperties"].clone();
+            });
+            let outcome = refuse_empty_id(&update, Outcome::new(" ").with("A", "1")).unwrap();
+            assert_eq!(outcome.physical_resource_id, "arn:given", "{kind}");
+            assert_eq!(outcome.data["A"], "1");
+        }
+    }
 }

@@ -227,6 +227,15 @@ pub fn group_name(name_or_arn: &str) -> &str {
         .map_or(name_or_arn, |(_, name)| name)
 }
 
+/// The attributes the resource returns (`Fn::GetAtt`), as `Custom::DateroCluster` answers them.
+pub mod returned {
+    pub const CLUSTER_NAME: &str = "ClusterName";
+    pub const CLUSTER_ARN: &str = "ClusterArn";
+    pub const CAPACITY_PROVIDER_NAME: &str = "CapacityProviderName";
+    /// Every one of them.
+    pub const ALL: &[&str] = &[CLUSTER_NAME, CLUSTER_ARN, CAPACITY_PROVIDER_NAME];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,6 +125,14 @@ pub fn cluster_for_delete(physical_resource_id: &str, properties: &Value) -> Opt
         })
 }
 
+/// The attributes the resource returns (`Fn::GetAtt`), as `Custom::DateroTask` answers them (`Url` only where the instance has a public address).
+pub mod returned {
+    pub const TASK_ARN: &str = "TaskArn";
+    pub const URL: &str = "Url";
+    /// Every one of them.
+    pub const ALL: &[&str] = &[TASK_ARN, URL];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,6 +222,15 @@ fn environment_names(environment: &BTreeMap<String, String>) -> Result<(), Prope
     Ok(())
 }
 
+/// The attributes the resource returns (`Fn::GetAtt`), as `Custom::DateroTaskDefinition` answers them.
+pub mod returned {
+    pub const TASK_DEFINITION_ARN: &str = "TaskDefinitionArn";
+    pub const FAMILY: &str = "Family";
+    pub const REVISION: &str = "Revision";
+    /// Every one of them.
+    pub const ALL: &[&str] = &[TASK_DEFINITION_ARN, FAMILY, REVISION];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
