@@ -57,20 +57,7 @@ pub fn container_definition(
                 .value_from(&spec.password_secret_arn)
                 .build()?,
         )
-        .set_environment(Some(
-            std::iter::once(
-                KeyValuePair::builder()
-                    .name(DATA_PATH_VARIABLE)
-                    .value(DATA_PATH)
-                    .build(),
-            )
-            .chain(
-                spec.environment
-                    .iter()
-                    .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build()),
-            )
-            .collect(),
-        ))
+        .set_environment(Some(environment(spec)))
         .linux_parameters(
             LinuxParameters::builder()
                 .shared_memory_size(SHARED_MEMORY_MIB)
@@ -85,14 +72,7 @@ pub fn container_definition(
                 .build()?,
         );
     if let Some(group) = &spec.log_group_name {
-        container = container.log_configuration(
-            LogConfiguration::builder()
-                .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", group)
-                .options("awslogs-region", region)
-                .options("awslogs-stream-prefix", "datero")
-                .build()?,
-        );
+        container = container.log_configuration(awslogs(group, region)?);
     }
     if spec.persistence != Persistence::Ephemeral {
         container = container.mount_points(
@@ -104,6 +84,28 @@ pub fn container_definition(
         );
     }
     Ok(container.build())
+}
+
+/// PGDATA first (it cannot be overridden: the parser refuses it), then the user's variables.
+fn environment(spec: &TaskDefinitionSpec) -> Vec<KeyValuePair> {
+    std::iter::once((DATA_PATH_VARIABLE, DATA_PATH))
+        .chain(
+            spec.environment
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        )
+        .map(|(name, value)| KeyValuePair::builder().name(name).value(value).build())
+        .collect()
+}
+
+/// Datero's logs in the stack's log group, one stream per task under the `datero` prefix.
+fn awslogs(group: &str, region: &str) -> Result<LogConfiguration, BuildError> {
+    LogConfiguration::builder()
+        .log_driver(LogDriver::Awslogs)
+        .options("awslogs-group", group)
+        .options("awslogs-region", region)
+        .options("awslogs-stream-prefix", "datero")
+        .build()
 }
 
 /// PostgreSQL answers `pg_isready` once it accepts connections; a first start initialises the

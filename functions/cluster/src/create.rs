@@ -56,7 +56,28 @@ async fn make(
         made.push(Made::Protection(spec.auto_scaling_group.clone()));
     }
 
-    let cluster_arn = match ecs_ops::active_cluster(clients, &spec.cluster_name).await? {
+    let cluster_arn = ensure_cluster(request, spec, clients, made).await?;
+    ensure_provider(request, spec, &group_arn, clients, made).await?;
+
+    ecs_ops::attach(
+        clients,
+        &spec.cluster_name,
+        &spec.capacity_provider_name,
+        request.deadline,
+    )
+    .await?;
+    made.push(Made::Attachment(spec.cluster_name.clone()));
+    Ok(cluster_arn)
+}
+
+/// The stack's cluster: made now, or found from a repeated delivery of this Create.
+async fn ensure_cluster(
+    request: &CustomResourceRequest,
+    spec: &ClusterSpec,
+    clients: &Clients,
+    made: &mut Vec<Made>,
+) -> Result<String, ResourceError> {
+    let arn = match ecs_ops::active_cluster(clients, &spec.cluster_name).await? {
         // A repeated delivery of this same Create: the cluster is ours already.
         Some(cluster) if ecs_ops::made_by(request, cluster.tags()) => {
             cluster.cluster_arn().unwrap_or_default().to_owned()
@@ -74,10 +95,20 @@ async fn make(
             cluster.cluster_arn().unwrap_or_default().to_owned()
         }
     };
+    Ok(arn)
+}
 
+/// The stack's capacity provider on `group_arn`: made now, or found from a repeated delivery.
+async fn ensure_provider(
+    request: &CustomResourceRequest,
+    spec: &ClusterSpec,
+    group_arn: &str,
+    clients: &Clients,
+    made: &mut Vec<Made>,
+) -> Result<(), ResourceError> {
     match ecs_ops::active_provider(clients, &spec.capacity_provider_name).await? {
         Some(provider)
-            if provider_group(&provider) == Some(group_arn.as_str())
+            if provider_group(&provider) == Some(group_arn)
                 && ecs_ops::made_by(request, provider.tags()) => {}
         Some(_) => {
             return Err(ResourceError::NameTaken {
@@ -87,20 +118,11 @@ async fn make(
             });
         }
         None => {
-            ecs_ops::create_provider(clients, request, spec, &group_arn).await?;
+            ecs_ops::create_provider(clients, request, spec, group_arn).await?;
             made.push(Made::Provider(spec.capacity_provider_name.clone()));
         }
     }
-
-    ecs_ops::attach(
-        clients,
-        &spec.cluster_name,
-        &spec.capacity_provider_name,
-        request.deadline,
-    )
-    .await?;
-    made.push(Made::Attachment(spec.cluster_name.clone()));
-    Ok(cluster_arn)
+    Ok(())
 }
 
 fn provider_group(provider: &aws_sdk_ecs::types::CapacityProvider) -> Option<&str> {

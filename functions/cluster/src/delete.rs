@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aws_sdk_ecs::types::{
-    CapacityProvider, CapacityProviderStatus, DesiredStatus, ManagedTerminationProtection,
+    CapacityProvider, CapacityProviderStatus, Cluster, DesiredStatus, ManagedTerminationProtection,
 };
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
@@ -11,7 +11,7 @@ use datero_shared::custom_resource::Outcome;
 use datero_shared::ecs_tasks;
 use datero_shared::poll::Backoff;
 use datero_shared::resources::cluster::{
-    ClusterSpec, ProviderFacts, cluster_name_of, group_name, plan_teardown,
+    ClusterSpec, ProviderFacts, TeardownPlan, cluster_name_of, group_name, plan_teardown,
 };
 use serde_json::Value;
 use tokio::time::Instant;
@@ -34,26 +34,9 @@ pub async fn delete(
         );
         return Ok(done);
     };
-    // gather: the cluster, and every provider of the account (one call), as plain facts.
-    let known = ClusterSpec::lenient(properties);
+    // gather, then decide.
     let cluster = ecs_ops::active_cluster(clients, cluster_name).await?;
-    let attached: Vec<String> = cluster
-        .iter()
-        .flat_map(|cluster| cluster.capacity_providers().iter().cloned())
-        .collect();
-    let providers: Vec<ProviderFacts> = ecs_ops::providers(clients, &[])
-        .await?
-        .iter()
-        .filter_map(provider_facts)
-        .collect();
-    // decide
-    let plan = plan_teardown(
-        cluster_name,
-        &attached,
-        known.capacity_provider_name.as_deref(),
-        known.auto_scaling_group.as_deref(),
-        &providers,
-    );
+    let plan = plan(cluster_name, cluster.as_ref(), properties, clients).await?;
     info!(decision = "delete", cluster = cluster_name, cluster_active = cluster.is_some(), providers = ?plan.providers, release = ?plan.release, keep_protected = ?plan.keep_protected, "tearing down");
 
     // act. The order matters on AWS:
@@ -82,6 +65,32 @@ pub async fn delete(
         "cluster and capacity provider gone"
     );
     Ok(done)
+}
+
+/// Every provider of the account (one call) as plain facts, and the teardown decided over them.
+async fn plan(
+    cluster_name: &str,
+    cluster: Option<&Cluster>,
+    properties: &Value,
+    clients: &Clients,
+) -> Result<TeardownPlan, ResourceError> {
+    let known = ClusterSpec::lenient(properties);
+    let attached: Vec<String> = cluster
+        .iter()
+        .flat_map(|cluster| cluster.capacity_providers().iter().cloned())
+        .collect();
+    let providers: Vec<ProviderFacts> = ecs_ops::providers(clients, &[])
+        .await?
+        .iter()
+        .filter_map(provider_facts)
+        .collect();
+    Ok(plan_teardown(
+        cluster_name,
+        &attached,
+        known.capacity_provider_name.as_deref(),
+        known.auto_scaling_group.as_deref(),
+        &providers,
+    ))
 }
 
 /// A described provider as the teardown plan sees it.

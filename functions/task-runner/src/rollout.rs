@@ -32,30 +32,7 @@ pub async fn roll_out(
         .deadline
         .checked_sub(STOP_AND_ANSWER)
         .unwrap_or_else(Instant::now);
-    let (current, described) = current_tasks(spec, previous, clients).await?;
-    // A repeated delivery of this request finds the task it started: adopt it.
-    let adopted = described
-        .iter()
-        .find(|task| tagged_with(task, &request.request_id));
-    let arn = match adopted {
-        Some(task) => {
-            let arn = task.task_arn().unwrap_or_default().to_owned();
-            info!(decision = "adopt", task = %arn, "this request already started a task");
-            arn
-        }
-        None => {
-            let revision = revision_of(&spec.task_definition_arn);
-            stop_and_wait(
-                clients,
-                &spec.cluster_name,
-                &current,
-                &format!("replaced by {revision}"),
-                limit,
-            )
-            .await?;
-            start(request, spec, "", clients).await?
-        }
-    };
+    let arn = adopt_or_start(request, spec, previous, clients, limit).await?;
     match wait::until_running(&clients.ecs, &spec.cluster_name, &arn, limit).await? {
         wait::Outcome::Running(task) => {
             stop_others(clients, spec, previous, &arn).await?;
@@ -82,6 +59,42 @@ pub async fn roll_out(
             Err(failed(request, previous, clients, why).await)
         }
     }
+}
+
+/// The task this request runs: the one a repeated delivery of it started already, or a new
+/// one once the current tasks have stopped (one data directory, one host port).
+async fn adopt_or_start(
+    request: &CustomResourceRequest,
+    spec: &TaskSpec,
+    previous: Option<&TaskSpec>,
+    clients: &Clients,
+    limit: Instant,
+) -> Result<String, ResourceError> {
+    let (current, described) = current_tasks(spec, previous, clients).await?;
+    // A repeated delivery of this request finds the task it started: adopt it.
+    let adopted = described
+        .iter()
+        .find(|task| tagged_with(task, &request.request_id));
+    let arn = match adopted {
+        Some(task) => {
+            let arn = task.task_arn().unwrap_or_default().to_owned();
+            info!(decision = "adopt", task = %arn, "this request already started a task");
+            arn
+        }
+        None => {
+            let revision = revision_of(&spec.task_definition_arn);
+            stop_and_wait(
+                clients,
+                &spec.cluster_name,
+                &current,
+                &format!("replaced by {revision}"),
+                limit,
+            )
+            .await?;
+            start(request, spec, "", clients).await?
+        }
+    };
+    Ok(arn)
 }
 
 /// Datero tasks ECS wants running now, of the new and the previous family: every listed ARN,

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, SystemTime};
 
+use aws_lambda_events::cloudformation::CloudFormationCustomResourceResponse;
 use futures_util::FutureExt;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -75,6 +76,17 @@ where
             response::failure(&request, &reason)
         }
     };
+    deliver(&request, response, sender, lambda_deadline).await;
+    Ok(())
+}
+
+/// Encodes the answer within CloudFormation's limits and PUTs it, logging how that went.
+async fn deliver(
+    request: &CustomResourceRequest,
+    response: CloudFormationCustomResourceResponse,
+    sender: &ResponseSender,
+    lambda_deadline: Instant,
+) {
     let status = format!("{:?}", response.status).to_uppercase();
     let (body, trimmed) = response::encode(response);
     if trimmed.reason_truncated || !trimmed.dropped_keys.is_empty() {
@@ -101,7 +113,6 @@ where
             "answer NOT delivered: CloudFormation will wait for the resource's ServiceTimeout"
         ),
     }
-    Ok(())
 }
 
 /// An empty `PhysicalResourceId` (an SDK field that came back `None`) would make

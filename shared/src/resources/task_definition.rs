@@ -55,6 +55,28 @@ pub struct TaskDefinitionSpec {
     pub environment: BTreeMap<String, String>,
 }
 
+/// `Image`, read raw: an empty one is a mistake to report, not "use the default".
+fn image(raw: Option<&Value>) -> Result<String, PropertyError> {
+    match raw {
+        None => Ok("chumaky/datero:latest".to_owned()),
+        Some(Value::String(image))
+            if !image.is_empty() && !image.chars().any(char::is_whitespace) =>
+        {
+            Ok(image.clone())
+        }
+        Some(other) => {
+            let text = other
+                .as_str()
+                .map_or_else(|| other.to_string(), str::to_owned);
+            Err(invalid(
+                "Image",
+                "a container image reference such as chumaky/datero:1.2.0",
+                &text,
+            ))
+        }
+    }
+}
+
 impl TaskDefinitionSpec {
     /// Strict parse for Create and Update.
     pub fn parse(properties: &Value) -> Result<Self, PropertyError> {
@@ -63,25 +85,7 @@ impl TaskDefinitionSpec {
             .string("Family")?
             .unwrap_or_else(|| "datero".to_owned());
         names::ecs_name("Family", &family)?;
-        // Read raw: an empty Image is a mistake to report, not "use the default".
-        let image = match props.raw("Image") {
-            None => "chumaky/datero:latest".to_owned(),
-            Some(Value::String(image))
-                if !image.is_empty() && !image.chars().any(char::is_whitespace) =>
-            {
-                image.clone()
-            }
-            Some(other) => {
-                let text = other
-                    .as_str()
-                    .map_or_else(|| other.to_string(), str::to_owned);
-                return Err(invalid(
-                    "Image",
-                    "a container image reference such as chumaky/datero:1.2.0",
-                    &text,
-                ));
-            }
-        };
+        let image = image(props.raw("Image"))?;
         let cpu = props.integer("Cpu", 128..=10240)?.unwrap_or(1024);
         let memory = props.integer("Memory", 512..=245_760)?.unwrap_or(1536);
         let host_port = props.integer("HostPort", 1..=65535)?.unwrap_or(80);
@@ -103,9 +107,7 @@ impl TaskDefinitionSpec {
             names::arn("TaskRoleArn", arn, "iam", "role/")?;
         }
         let log_group_name = props.string("LogGroupName")?;
-        if let Some(name) = &log_group_name {
-            log_group(name)?;
-        }
+        log_group_name.as_deref().map(log_group).transpose()?;
         let persistence = persistence(
             props.string("EfsFileSystemId")?,
             props.string("HostDataPath")?,
