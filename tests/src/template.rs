@@ -116,8 +116,12 @@ impl Template {
         let path = workspace_root().join("template.yaml");
         let text = std::fs::read_to_string(&path)
             .map_err(|error| format!("{}: {error}", path.display()))?;
-        let yaml =
-            serde_norway::from_str(&text).map_err(|error| format!("template.yaml: {error}"))?;
+        Self::parse(&text).map_err(|error| format!("template.yaml: {error}"))
+    }
+
+    /// A template from its YAML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let yaml = serde_norway::from_str(text).map_err(|error| error.to_string())?;
         Ok(Self { yaml })
     }
 
@@ -196,6 +200,9 @@ impl Template {
         let definition = &self.yaml["Parameters"][name];
         match &definition["Default"] {
             Yaml::Null => Err(format!("parameter {name} has no value and no default")),
+            // A Number parameter is a string wherever the template uses it (CloudFormation
+            // User Guide, "Parameters", Number).
+            Yaml::Number(number) => Ok(json!(number.to_string())),
             default => Ok(to_json(default)),
         }
     }
@@ -209,8 +216,14 @@ impl Template {
                 return Err(format!("unknown parameter {name}"));
             }
             if let Some(allowed) = definition["AllowedValues"].as_sequence() {
+                // Every parameter value is text to CloudFormation: 30 and "30" are one value.
+                let text = |value: &Json| {
+                    value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_owned)
+                };
                 let allowed: Vec<Json> = allowed.iter().map(to_json).collect();
-                if !allowed.contains(value) {
+                if !allowed.iter().any(|choice| text(choice) == text(value)) {
                     return Err(format!(
                         "parameter {name} must be one of {}",
                         Json::Array(allowed)
@@ -300,111 +313,92 @@ impl Template {
     /// A value with every intrinsic function resolved; `None` for `AWS::NoValue`.
     pub fn resolve(&self, value: &Yaml, stack: &Stack) -> Result<Option<Json>, String> {
         let Some((function, argument)) = intrinsic(value) else {
-            return Ok(Some(match value {
-                Yaml::Sequence(items) => Json::Array(
-                    items
-                        .iter()
-                        .map(|item| self.resolve(item, stack))
-                        .collect::<Result<Vec<_>, _>>()?
-                        .into_iter()
-                        .flatten()
-                        .collect(),
-                ),
-                Yaml::Mapping(map) => {
-                    let mut object = serde_json::Map::new();
-                    for (key, inner) in map {
-                        if let Some(resolved) = self.resolve(inner, stack)? {
-                            object.insert(key.as_str().unwrap_or_default().to_owned(), resolved);
-                        }
-                    }
-                    Json::Object(object)
-                }
-                Yaml::Number(number) => json!(number.to_string()),
-                Yaml::Bool(flag) => json!(flag.to_string()),
-                other => to_json(other),
-            }));
+            return self.resolve_plain(value, stack).map(Some);
         };
-        let items = || argument.as_sequence().cloned().unwrap_or_default();
-        let text = |value: Option<Json>| {
-            value
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        Ok(match function.as_str() {
-            "Ref" => self.reference(argument.as_str().unwrap_or_default(), stack)?,
-            "GetAtt" => {
-                let path = argument.as_str().map(str::to_owned).unwrap_or_else(|| {
-                    items()
-                        .iter()
-                        .filter_map(|v| v.as_str())
-                        .collect::<Vec<_>>()
-                        .join(".")
-                });
-                Some(json!(
-                    stack
-                        .attributes
-                        .get(&path)
-                        .ok_or_else(|| format!("!GetAtt {path}: not made yet"))?
-                ))
+        let items = argument.as_sequence().cloned().unwrap_or_default();
+        match function.as_str() {
+            "Ref" => self.reference(argument.as_str().unwrap_or_default(), stack),
+            "GetAtt" => get_att(&argument, stack).map(Some),
+            "Sub" => {
+                let text = argument
+                    .as_str()
+                    .ok_or("only one-argument !Sub is modelled")?;
+                Ok(Some(json!(self.substitute(text, stack)?)))
             }
-            "Sub" => Some(json!(
-                self.substitute(
-                    argument
-                        .as_str()
-                        .ok_or("only one-argument !Sub is modelled")?,
-                    stack
-                )?
-            )),
             "If" => {
-                let items = items();
-                let branch = if self.condition(items[0].as_str().unwrap_or_default(), stack)? {
-                    &items[1]
-                } else {
-                    &items[2]
-                };
-                self.resolve(branch, stack)?
+                let chosen = self.condition(items[0].as_str().unwrap_or_default(), stack)?;
+                self.resolve(&items[if chosen { 1 } else { 2 }], stack)
             }
-            "Join" => {
-                let items = items();
-                let separator = items[0].as_str().unwrap_or_default();
-                let parts = match self.resolve(&items[1], stack)? {
-                    Some(Json::Array(parts)) => parts,
-                    _ => Vec::new(),
-                };
-                let parts: Vec<String> = parts
-                    .into_iter()
-                    .map(|part| part.as_str().unwrap_or_default().to_owned())
-                    .collect();
-                Some(json!(parts.join(separator)))
-            }
-            "Split" => {
-                let items = items();
-                let separator = items[0].as_str().unwrap_or_default().to_owned();
-                let whole = text(self.resolve(&items[1], stack)?);
-                Some(Json::Array(
-                    whole.split(&separator).map(|part| json!(part)).collect(),
-                ))
-            }
-            "Select" => {
-                let items = items();
-                let index: usize = items[0]
-                    .as_u64()
-                    .map(|i| i as usize)
-                    .or_else(|| items[0].as_str().and_then(|s| s.parse().ok()))
-                    .unwrap_or(0);
-                match self.resolve(&items[1], stack)? {
-                    Some(Json::Array(list)) => Some(
-                        list.get(index)
-                            .cloned()
-                            .ok_or_else(|| format!("!Select {index}: out of range"))?,
-                    ),
-                    _ => return Err("!Select of a non-list".to_owned()),
-                }
-            }
+            "Join" => self.join(&items, stack).map(Some),
+            "Split" => self.split(&items, stack).map(Some),
+            "Select" => self.select(&items, stack).map(Some),
             // Kept as plain text, so that tests can read what the instance would run.
-            "Base64" => self.resolve(&argument, stack)?,
-            other => return Err(format!("intrinsic {other} is not modelled")),
+            "Base64" => self.resolve(&argument, stack),
+            other => Err(format!("intrinsic {other} is not modelled")),
+        }
+    }
+
+    /// A list, a map or a scalar without an intrinsic at its top: scalars as CloudFormation sends
+    /// them to a custom resource (numbers and booleans as strings), `AWS::NoValue` left out.
+    fn resolve_plain(&self, value: &Yaml, stack: &Stack) -> Result<Json, String> {
+        Ok(match value {
+            Yaml::Sequence(items) => {
+                let mut list = Vec::new();
+                for item in items {
+                    list.extend(self.resolve(item, stack)?);
+                }
+                Json::Array(list)
+            }
+            Yaml::Mapping(map) => {
+                let mut object = serde_json::Map::new();
+                for (key, inner) in map {
+                    if let Some(resolved) = self.resolve(inner, stack)? {
+                        object.insert(key.as_str().unwrap_or_default().to_owned(), resolved);
+                    }
+                }
+                Json::Object(object)
+            }
+            Yaml::Number(number) => json!(number.to_string()),
+            Yaml::Bool(flag) => json!(flag.to_string()),
+            other => to_json(other),
         })
+    }
+
+    fn join(&self, items: &[Yaml], stack: &Stack) -> Result<Json, String> {
+        let separator = items[0].as_str().unwrap_or_default();
+        let parts = match self.resolve(&items[1], stack)? {
+            Some(Json::Array(parts)) => parts,
+            _ => Vec::new(),
+        };
+        let parts: Vec<&str> = parts
+            .iter()
+            .map(|part| part.as_str().unwrap_or_default())
+            .collect();
+        Ok(json!(parts.join(separator)))
+    }
+
+    fn split(&self, items: &[Yaml], stack: &Stack) -> Result<Json, String> {
+        let separator = items[0].as_str().unwrap_or_default();
+        let whole = self.resolve(&items[1], stack)?.unwrap_or_default();
+        let whole = whole.as_str().unwrap_or_default();
+        Ok(Json::Array(
+            whole.split(separator).map(|part| json!(part)).collect(),
+        ))
+    }
+
+    fn select(&self, items: &[Yaml], stack: &Stack) -> Result<Json, String> {
+        let index: usize = items[0]
+            .as_u64()
+            .and_then(|i| usize::try_from(i).ok())
+            .or_else(|| items[0].as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(0);
+        match self.resolve(&items[1], stack)? {
+            Some(Json::Array(list)) => list
+                .get(index)
+                .cloned()
+                .ok_or_else(|| format!("!Select {index}: out of range")),
+            _ => Err("!Select of a non-list".to_owned()),
+        }
     }
 
     fn reference(&self, name: &str, stack: &Stack) -> Result<Option<Json>, String> {
@@ -469,6 +463,24 @@ impl Template {
     }
 }
 
+/// `!GetAtt Resource.Attribute` (or its list form), from the values made so far.
+fn get_att(argument: &Yaml, stack: &Stack) -> Result<Json, String> {
+    let path = argument.as_str().map(str::to_owned).unwrap_or_else(|| {
+        argument
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
+    });
+    stack
+        .attributes
+        .get(&path)
+        .map(|value| json!(value))
+        .ok_or_else(|| format!("!GetAtt {path}: not made yet"))
+}
+
 /// `(function, argument)` of an intrinsic, in short (`!Ref`) or long (`Ref:`, `Fn::Sub:`) form.
 fn intrinsic(value: &Yaml) -> Option<(String, Yaml)> {
     match value {
@@ -520,4 +532,192 @@ fn collect_references(value: &Yaml, found: &mut Vec<String>) {
 
 fn to_json(value: &Yaml) -> Json {
     serde_json::to_value(value).unwrap_or(Json::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Stack, Template, Yaml};
+
+    const TEXT: &str = r#"
+Parameters:
+  Mode: { Type: String, Default: efs }
+  Subnets: { Type: CommaDelimitedList }
+  Size: { Type: Number, Default: 2, AllowedValues: [1, 2] }
+  Tag: { Type: String, Default: "", AllowedPattern: "^[a-z]*$" }
+Conditions:
+  IsEfs: !Equals [!Ref Mode, efs]
+  NotEfs: !Not [!Condition IsEfs]
+  EfsAndSized: !And [!Condition IsEfs, !Equals [!Ref Size, 2]]
+  EitherMode: !Or [!Condition IsEfs, !Condition NotEfs]
+Resources:
+  Queue: { Type: AWS::SQS::Queue }
+  Disk:
+    Type: AWS::EFS::FileSystem
+    Condition: IsEfs
+"#;
+
+    fn bed() -> (Template, Stack) {
+        let template = Template::parse(TEXT).unwrap();
+        let mut stack = Stack {
+            name: "s".into(),
+            id: "arn:aws:cloudformation:eu-west-1:111122223333:stack/s/1".into(),
+            region: "eu-west-1".into(),
+            account: "111122223333".into(),
+            ..Stack::default()
+        };
+        stack.parameters.insert("Subnets".into(), json!(["a", "b"]));
+        stack.refs.insert("Queue".into(), "https://q".into());
+        stack.attributes.insert("Queue.Arn".into(), "arn:q".into());
+        (template, stack)
+    }
+
+    fn resolve(text: &str) -> Result<Option<serde_json::Value>, String> {
+        let (template, stack) = bed();
+        let value: Yaml = serde_norway::from_str(text).unwrap();
+        template.resolve(&value, &stack)
+    }
+
+    #[test]
+    fn ref_reads_parameters_with_defaults_pseudo_parameters_and_resources() {
+        assert_eq!(resolve("!Ref Mode").unwrap(), Some(json!("efs")));
+        assert_eq!(resolve("!Ref Subnets").unwrap(), Some(json!(["a", "b"])));
+        assert_eq!(
+            resolve("!Ref AWS::Region").unwrap(),
+            Some(json!("eu-west-1"))
+        );
+        assert_eq!(resolve("!Ref AWS::StackName").unwrap(), Some(json!("s")));
+        assert_eq!(resolve("!Ref Queue").unwrap(), Some(json!("https://q")));
+        assert_eq!(resolve("{Ref: Queue}").unwrap(), Some(json!("https://q")));
+        assert_eq!(resolve("!Ref AWS::NoValue").unwrap(), None);
+        assert!(
+            resolve("!Ref Missing")
+                .unwrap_err()
+                .contains("not made yet")
+        );
+    }
+
+    #[test]
+    fn get_att_takes_both_forms_and_refuses_what_is_not_made() {
+        assert_eq!(resolve("!GetAtt Queue.Arn").unwrap(), Some(json!("arn:q")));
+        assert_eq!(
+            resolve("!GetAtt [Queue, Arn]").unwrap(),
+            Some(json!("arn:q"))
+        );
+        assert_eq!(
+            resolve("{'Fn::GetAtt': [Queue, Arn]}").unwrap(),
+            Some(json!("arn:q"))
+        );
+        assert!(
+            resolve("!GetAtt Disk.Arn")
+                .unwrap_err()
+                .contains("not made yet")
+        );
+    }
+
+    #[test]
+    fn sub_replaces_references_attributes_and_pseudo_parameters() {
+        assert_eq!(
+            resolve("!Sub \"${AWS::AccountId}:${Queue}:${Queue.Arn}:${Mode}\"").unwrap(),
+            Some(json!("111122223333:https://q:arn:q:efs"))
+        );
+        assert!(
+            resolve("!Sub \"${Queue\"")
+                .unwrap_err()
+                .contains("unclosed")
+        );
+    }
+
+    #[test]
+    fn if_picks_a_branch_by_its_condition_and_no_value_drops_list_items() {
+        assert_eq!(resolve("!If [IsEfs, yes, no]").unwrap(), Some(json!("yes")));
+        assert_eq!(resolve("!If [NotEfs, yes, no]").unwrap(), Some(json!("no")));
+        assert_eq!(
+            resolve("[one, !If [NotEfs, two, !Ref AWS::NoValue], three]").unwrap(),
+            Some(json!(["one", "three"]))
+        );
+        assert_eq!(
+            resolve("{A: !If [NotEfs, x, !Ref AWS::NoValue], B: b}").unwrap(),
+            Some(json!({"B": "b"}))
+        );
+    }
+
+    #[test]
+    fn join_split_and_select() {
+        assert_eq!(
+            resolve("!Join [\"-\", [a, !Ref Mode]]").unwrap(),
+            Some(json!("a-efs"))
+        );
+        assert_eq!(
+            resolve("!Split [\",\", \"x,y\"]").unwrap(),
+            Some(json!(["x", "y"]))
+        );
+        assert_eq!(
+            resolve("!Select [1, !Ref Subnets]").unwrap(),
+            Some(json!("b"))
+        );
+        assert_eq!(
+            resolve("!Select [\"0\", [p, q]]").unwrap(),
+            Some(json!("p"))
+        );
+        assert!(
+            resolve("!Select [5, [p]]")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            resolve("!Select [0, plain]")
+                .unwrap_err()
+                .contains("non-list")
+        );
+    }
+
+    #[test]
+    fn scalars_become_strings_as_cloudformation_sends_them() {
+        assert_eq!(resolve("7").unwrap(), Some(json!("7")));
+        assert_eq!(resolve("true").unwrap(), Some(json!("true")));
+        assert_eq!(resolve("!Base64 plain").unwrap(), Some(json!("plain")));
+    }
+
+    #[test]
+    fn unknown_intrinsics_are_refused_by_name() {
+        assert_eq!(
+            resolve("!FindInMap [m, k, v]").unwrap_err(),
+            "intrinsic FindInMap is not modelled"
+        );
+    }
+
+    #[test]
+    fn conditions_combine_and_decide_which_resources_exist() {
+        let (template, mut stack) = bed();
+        assert!(template.condition("EfsAndSized", &stack).unwrap());
+        assert!(template.condition("EitherMode", &stack).unwrap());
+        assert!(template.exists("Disk", &stack).unwrap());
+        stack.parameters.insert("Mode".into(), json!("none"));
+        assert!(!template.condition("EfsAndSized", &stack).unwrap());
+        assert!(!template.exists("Disk", &stack).unwrap());
+        assert!(template.exists("Queue", &stack).unwrap());
+    }
+
+    #[test]
+    fn parameters_are_checked_against_allowed_values_and_patterns() {
+        let (template, mut stack) = bed();
+        template.check_parameters(&stack).unwrap();
+        stack.parameters.insert("Size".into(), json!("3"));
+        assert!(
+            template
+                .check_parameters(&stack)
+                .unwrap_err()
+                .contains("Size")
+        );
+        stack.parameters.insert("Size".into(), json!("1"));
+        stack.parameters.insert("Tag".into(), json!("UPPER"));
+        assert!(
+            template
+                .check_parameters(&stack)
+                .unwrap_err()
+                .contains("Tag")
+        );
+    }
 }
