@@ -18,6 +18,24 @@ pub async fn make(
     progress: &Progress,
 ) -> Result<(), String> {
     let ec2 = aws_sdk_ec2::Client::new(config);
+    let vpc = network(&ec2, template, stack, progress).await?;
+    security_group(&ec2, &vpc, template, stack, progress).await?;
+    elastic_ip(&ec2, template, stack, progress).await?;
+    secret(endpoint, stack, progress).await?;
+    log_groups(endpoint, template, stack, progress).await?;
+    file_system(endpoint, template, stack, progress).await?;
+    roles_and_functions(template, stack, progress);
+    make_group(config, template, stack, progress).await?;
+    queues(config, stack, progress).await
+}
+
+/// The emulator's default VPC and two of its subnets, as the stack's parameters.
+async fn network(
+    ec2: &aws_sdk_ec2::Client,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<String, String> {
     let vpcs = ec2
         .describe_vpcs()
         .send()
@@ -55,12 +73,22 @@ pub async fn make(
         "USING",
         &format!("{vpc}, subnets {}", subnet_ids.join(", ")),
     );
+    Ok(vpc)
+}
 
+/// The instances' security group with the inbound rules the template resolves to.
+async fn security_group(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
     let group = ec2
         .create_security_group()
         .group_name(format!("{}-datero-instance", stack.name))
         .description("Datero instance")
-        .vpc_id(&vpc)
+        .vpc_id(vpc)
         .send()
         .await
         .map_err(|e| format!("CreateSecurityGroup: {e}"))?;
@@ -98,7 +126,16 @@ pub async fn make(
             .await
             .map_err(|e| format!("AuthorizeSecurityGroupIngress: {e}"))?;
     }
+    Ok(())
+}
 
+/// The stack's Elastic IP, in public mode.
+async fn elastic_ip(
+    ec2: &aws_sdk_ec2::Client,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
     if template.exists("Eip", stack)? {
         let address = ec2
             .allocate_address()
@@ -117,8 +154,11 @@ pub async fn make(
             address.public_ip().unwrap_or_default(),
         );
     }
+    Ok(())
+}
 
-    // The password is made here and never printed, as GenerateSecretString would.
+/// The password secret, made here and never printed, as GenerateSecretString would.
+async fn secret(endpoint: &str, stack: &mut Stack, progress: &Progress) -> Result<(), String> {
     let password: String = format!(
         "{:032x}",
         u128::from(std::process::id()) << 64 | u128::from(rand_seed())
@@ -136,7 +176,16 @@ pub async fn make(
         "PasswordSecret",
         secret["ARN"].as_str().unwrap_or_default(),
     );
+    Ok(())
+}
 
+/// Datero's and every function's log group, named as the template names them.
+async fn log_groups(
+    endpoint: &str,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
     for log_group in template.resources_of("AWS::Logs::LogGroup") {
         let name = template
             .resolve(
@@ -166,7 +215,16 @@ pub async fn make(
         "CREATE_COMPLETE",
         "Datero's and every function's log group",
     );
+    Ok(())
+}
 
+/// The EFS file system, when the stack keeps its data there (mount targets are not emulated).
+async fn file_system(
+    endpoint: &str,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
     if template.condition("UseEfs", stack)? {
         let created = raw_aws::rest_json(
             endpoint,
@@ -188,7 +246,12 @@ pub async fn make(
         );
     }
     stack.refs.insert("StorageReady".into(), "ready".into());
+    Ok(())
+}
 
+/// The roles' and functions' ARNs: each function runs here as a local process, signing as its
+/// role, which the emulator enforces when the function starts (crate::iam).
+fn roles_and_functions(template: &Template, stack: &mut Stack, progress: &Progress) {
     // Roles: their ARNs here; each function's role is enforced by the emulator when the
     // function starts (crate::iam).
     for role in template.resources_of("AWS::IAM::Role") {
@@ -213,9 +276,10 @@ pub async fn make(
             .insert(format!("{function}.Arn"), arn.clone());
         stack.refs.insert(function, arn);
     }
+}
 
-    make_group(config, template, stack, progress).await?;
-
+/// The restart queue and the failure queue.
+async fn queues(config: &SdkConfig, stack: &mut Stack, progress: &Progress) -> Result<(), String> {
     for (resource, suffix) in [
         ("RestartQueue", "restarts"),
         ("RestartDeadLetterQueue", "failures"),

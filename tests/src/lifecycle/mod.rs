@@ -141,22 +141,92 @@ pub async fn run(
     // From here on, AWS's timing: slow stops, eventual consistency.
     emulator.set_timing(Timing::AWS_LIKE).await;
     let cloudformation = CloudFormation::start(template, &stack, &emulator).await?;
+    let (elastic_ip, task) = create_custom_resources(
+        template,
+        &cloudformation,
+        &emulator,
+        &config,
+        &mut stack,
+        progress,
+    )
+    .await?;
+    heal(
+        template,
+        &emulator,
+        &config,
+        &stack,
+        elastic_ip.as_ref(),
+        &task,
+        progress,
+    )
+    .await?;
+    update_and_delete(
+        template,
+        options,
+        &cloudformation,
+        &config,
+        &mut stack,
+        progress,
+    )
+    .await
+}
+
+/// A new image rolls out; then the stack is deleted and leaves nothing behind.
+async fn update_and_delete(
+    template: &Template,
+    options: &Options,
+    cloudformation: &CloudFormation,
+    config: &SdkConfig,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    step(
+        progress,
+        "a new image tag rolls out a new revision; the old one is deregistered",
+        new_image(template, options, cloudformation, config, stack, progress),
+    )
+    .await?;
+    step(
+        progress,
+        "delete the stack in reverse order; the group is deletable",
+        delete_stack(template, cloudformation, config, stack, progress),
+    )
+    .await?;
+    step(
+        progress,
+        "the emulator holds nothing of ours",
+        nothing_left(config, stack),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The custom resources in dependency order, with the instance that managed scaling would
+/// launch once the cluster exists; returns the Elastic IP keeper (public mode) and Datero's task.
+async fn create_custom_resources(
+    template: &Template,
+    cloudformation: &CloudFormation,
+    emulator: &Emulator,
+    config: &SdkConfig,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(Option<Function>, String), String> {
     let mut elastic_ip = None;
     for resource in template.custom_resources_in_order() {
         let name = format!("create {resource}");
         step(
             progress,
             &name,
-            cloudformation.create(template, &resource, &mut stack, progress),
+            cloudformation.create(template, &resource, stack, progress),
         )
         .await?;
         if resource == "Cluster" {
             elastic_ip =
-                start_event_function(template, &stack, &emulator, "ElasticIpFunction").await?;
+                start_event_function(template, stack, emulator, "ElasticIpFunction").await?;
             step(
                 progress,
                 "managed scaling launches an instance; the ECS agent registers it",
-                launch_instance(&config, &stack, elastic_ip.as_ref(), progress),
+                launch_instance(config, stack, elastic_ip.as_ref(), progress),
             )
             .await?;
         }
@@ -164,81 +234,69 @@ pub async fn run(
     let task = step(
         progress,
         "Datero's task is RUNNING",
-        running_task(&config, &stack),
+        running_task(config, stack),
     )
     .await?;
     if elastic_ip.is_some() {
         step(
             progress,
             "DateroUrl is the Elastic IP, and the address is on Datero's instance",
-            address::check_public(template, &config, &stack, &task, progress),
+            address::check_public(template, config, stack, &task, progress),
         )
         .await?;
     } else {
         step(
             progress,
             "private mode: no Elastic IP, no inbound rule, a command opens the UI",
-            address::check_private(template, &config, &stack, progress),
+            address::check_private(template, config, stack, progress),
         )
         .await?;
     }
+    Ok((elastic_ip, task))
+}
 
-    let restarter = start_event_function(template, &stack, &emulator, "TaskRestarterFunction")
+/// Datero heals: a crash is restarted once, repeats start nothing, a replaced instance gets the
+/// address, and every decision was written as a metric.
+async fn heal(
+    template: &Template,
+    emulator: &Emulator,
+    config: &SdkConfig,
+    stack: &Stack,
+    elastic_ip: Option<&Function>,
+    task: &str,
+    progress: &Progress,
+) -> Result<(), String> {
+    let restarter = start_event_function(template, stack, emulator, "TaskRestarterFunction")
         .await?
         .ok_or("the template has no TaskRestarterFunction")?;
     let restarted = step(
         progress,
         "Datero crashes; the restarter starts exactly one new task",
-        crash_and_restart(&emulator, &config, &stack, &restarter, &task, progress),
+        crash_and_restart(emulator, config, stack, &restarter, task, progress),
     )
     .await?;
     step(
         progress,
         "the same STOPPED event twice more starts nothing",
-        repeat_event(&config, &stack, &restarter, &restarted, progress),
+        repeat_event(config, stack, &restarter, &restarted, progress),
     )
     .await?;
-    if let Some(elastic_ip) = &elastic_ip {
+    if let Some(elastic_ip) = elastic_ip {
         step(
             progress,
             "the instance is replaced; the Elastic IP follows it; the URL stays the same",
             address::replace_instance(
-                template, &emulator, &config, &stack, &restarter, elastic_ip, &restarted, progress,
+                template, emulator, config, stack, &restarter, elastic_ip, &restarted, progress,
             ),
         )
         .await?;
     }
     let mut emitting = vec![("restarter", &restarter)];
-    emitting.extend(elastic_ip.as_ref().map(|function| ("elastic-ip", function)));
+    emitting.extend(elastic_ip.map(|function| ("elastic-ip", function)));
     step(
         progress,
         "the restarts and address moves were written as CloudWatch metrics (EMF)",
         async { emitted_metrics(&emitting, progress) },
-    )
-    .await?;
-    step(
-        progress,
-        "a new image tag rolls out a new revision; the old one is deregistered",
-        new_image(
-            template,
-            options,
-            &cloudformation,
-            &config,
-            &mut stack,
-            progress,
-        ),
-    )
-    .await?;
-    step(
-        progress,
-        "delete the stack in reverse order; the group is deletable",
-        delete_stack(template, &cloudformation, &config, &stack, progress),
-    )
-    .await?;
-    step(
-        progress,
-        "the emulator holds nothing of ours",
-        nothing_left(&config, &stack),
     )
     .await?;
     Ok(())
