@@ -44,6 +44,7 @@ async fn ecs(harness: &FunctionHarness) -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::new(&harness.emulator.sdk_config().await)
 }
 
+// Longer than 60 lines: one assertion per field of the registered definition, in the API's order.
 #[tokio::test]
 async fn the_registered_definition_matches_what_was_asked_field_by_field() {
     let harness = start().await;
@@ -136,6 +137,7 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
     assert!(!answer.to_string().contains(ENV_SECRETISH));
 }
 
+// Longer than 60 lines: one scenario, its steps in order.
 #[tokio::test]
 async fn an_update_is_a_new_revision_and_deletes_are_exact_and_repeatable() {
     let harness = start().await;
@@ -201,6 +203,7 @@ async fn an_update_is_a_new_revision_and_deletes_are_exact_and_repeatable() {
     assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
 }
 
+// Longer than 60 lines: a table of bad inputs and the reason each must get.
 #[tokio::test]
 async fn bad_properties_fail_with_the_exact_reason_and_register_nothing() {
     let harness = start().await;

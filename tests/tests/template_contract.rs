@@ -233,6 +233,7 @@ fn failure_config(template: &Template, function: &str) -> Option<String> {
         })
 }
 
+// Longer than 60 lines: one contract, checked for each asynchronous function in turn.
 #[test]
 fn asynchronous_functions_keep_their_failures_and_nothing_reserves_concurrency() {
     let template = Template::load().unwrap();

@@ -261,6 +261,7 @@ mod tests {
         assert!(spec.environment.is_empty());
     }
 
+    // Longer than 60 lines: a table of bad inputs and the reason each must get.
     #[test]
     fn every_bad_property_is_named() {
         let cases = [

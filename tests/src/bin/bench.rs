@@ -260,6 +260,7 @@ async fn restarts(
     )
 }
 
+// Longer than 60 lines: one benchmark scenario (set-up, cold starts, timed invocations), read top to bottom.
 /// An instance's ACTIVE event -> the Elastic IP moved onto it; `EVENT_RUNS` times (the address
 /// is taken off the instance between runs, untimed).
 async fn address_moves(emulator: &Emulator, config: &aws_config::SdkConfig) -> Row {
@@ -401,6 +402,7 @@ async fn creates(
     Row::new(peer, &format!("{kind} Create"), cold_ms, &samples, &process)
 }
 
+// Longer than 60 lines: the benchmark's set-up and one measuring call per row, in table order.
 #[tokio::main]
 async fn main() {
     let emulator = Emulator::start().await;
@@ -459,17 +461,37 @@ async fn main() {
     )
     .await;
 
+    print_table(
+        &[&restarter, &python_restarter],
+        &rows,
+        &[&address, &python_definition],
+    );
+    print_ratios(&restarter, &python_restarter, &rows[1], &python_definition);
+}
+
+/// The benchmark table, as docs/benchmarks.md and the README show it.
+fn print_table(first: &[&Row], creates: &[Row], last: &[&Row]) {
     println!(
         "| function | cold start (median of {COLD_RUNS}) | event in -> RunTask issued | invocation | own time: invocation less the emulator's | CPU time | AWS calls | peak RSS | package (arm64, zipped) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for row in [&restarter, &python_restarter]
-        .into_iter()
-        .chain(rows.iter())
-        .chain([&address, &python_definition])
+    for row in first
+        .iter()
+        .copied()
+        .chain(creates)
+        .chain(last.iter().copied())
     {
         row.print();
     }
+}
+
+/// How much slower and bigger the Python peers are than the Rust functions.
+fn print_ratios(
+    restarter: &Row,
+    python_restarter: &Row,
+    rust_definition: &Row,
+    python_definition: &Row,
+) {
     println!();
     println!(
         "Python peer / Rust, restarter: cold start {:.0}x, invocation {:.1}x, own time {:.1}x, peak RSS {:.1}x",
@@ -478,7 +500,6 @@ async fn main() {
         python_restarter.own_ms / restarter.own_ms,
         python_restarter.peak_mib / restarter.peak_mib
     );
-    let rust_definition = &rows[1];
     println!(
         "Python peer / Rust, task definition Create: cold start {:.0}x, invocation {:.1}x, own time {:.1}x, peak RSS {:.1}x",
         python_definition.cold_ms / rust_definition.cold_ms,

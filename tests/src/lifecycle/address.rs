@@ -2,6 +2,7 @@
 //! event (public mode), or the UI is reached through Session Manager (private mode).
 
 use aws_config::SdkConfig;
+use aws_sdk_ecs::types::ContainerInstance;
 
 use super::cloudformation::Function;
 use super::progress::Progress;
@@ -238,6 +239,7 @@ async fn inbound_rules(config: &SdkConfig, stack: &Stack) -> Result<Vec<(i32, St
         .collect())
 }
 
+// Longer than 60 lines: one lifecycle step; its two sub-steps are functions of their own.
 /// The instance dies; the group launches another; it registers and its event arrives; the
 /// restarter's new task runs there; the URL is the same. Returns the new task.
 #[allow(clippy::too_many_arguments)] // the lifecycle's context, passed as it is
@@ -254,37 +256,15 @@ pub async fn replace_instance(
     let before = check_public(template, config, stack, task, progress).await?;
     let old = instance_of_task(config, stack, task).await?;
     let old_container_instance = container_instance(config, stack, &old).await?;
-    // EC2 terminates the instance: its agent goes, ECS deregisters it and stops its task.
-    aws_sdk_autoscaling::Client::new(config)
-        .terminate_instance_in_auto_scaling_group()
-        .instance_id(&old)
-        .should_decrement_desired_capacity(false)
-        .send()
-        .await
-        .map_err(|e| format!("TerminateInstanceInAutoScalingGroup: {e}"))?;
-    emulator
-        .deregister_instance(
-            &cluster_name(stack),
-            old_container_instance
-                .container_instance_arn()
-                .unwrap_or_default(),
-            "Host EC2 instance terminated",
-        )
-        .await;
-    progress.event("Instances", "TERMINATED", &old);
-    // The group replaces it; the new instance's agent registers.
-    let group = fixtures::describe_group(config, &stack.refs["Instances"])
-        .await
-        .ok_or("the group is gone")?;
-    let new = group
-        .instances()
-        .iter()
-        .filter_map(|i| i.instance_id())
-        .find(|id| *id != old)
-        .ok_or("the group launched no replacement")?
-        .to_owned();
-    fixtures::register_instances(config, &cluster_name(stack), &group).await;
-    progress.event("Instances", "REPLACED", &format!("{old} -> {new}"));
+    let new = terminate_and_replace(
+        emulator,
+        config,
+        stack,
+        &old,
+        &old_container_instance,
+        progress,
+    )
+    .await?;
     instance_joined(config, stack, elastic_ip, &new, progress).await?;
     // The old task's STOPPED event reaches the restarter.
     let event = stopped_event(config, stack, task).await?;
@@ -314,9 +294,72 @@ pub async fn replace_instance(
     if url_host(&after) != url_host(&before) {
         return Err(format!("the URL changed: {before} -> {after}"));
     }
-    // A late event about the dead instance must not pull the address back.
-    let late = events::container_instance_state_change(
+    late_event_changes_nothing(
+        stack,
+        elastic_ip,
         &old_container_instance,
+        &new,
+        config,
+        progress,
+    )
+    .await?;
+    Ok(restarted)
+}
+
+/// EC2 terminates `old`: its agent goes, ECS deregisters it and stops its task; the group
+/// launches a replacement, whose agent registers. Returns the new instance's id.
+async fn terminate_and_replace(
+    emulator: &Emulator,
+    config: &SdkConfig,
+    stack: &Stack,
+    old: &str,
+    old_container_instance: &ContainerInstance,
+    progress: &Progress,
+) -> Result<String, String> {
+    aws_sdk_autoscaling::Client::new(config)
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(old)
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .map_err(|e| format!("TerminateInstanceInAutoScalingGroup: {e}"))?;
+    emulator
+        .deregister_instance(
+            &cluster_name(stack),
+            old_container_instance
+                .container_instance_arn()
+                .unwrap_or_default(),
+            "Host EC2 instance terminated",
+        )
+        .await;
+    progress.event("Instances", "TERMINATED", old);
+    // The group replaces it; the new instance's agent registers.
+    let group = fixtures::describe_group(config, &stack.refs["Instances"])
+        .await
+        .ok_or("the group is gone")?;
+    let new = group
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id())
+        .find(|id| *id != old)
+        .ok_or("the group launched no replacement")?
+        .to_owned();
+    fixtures::register_instances(config, &cluster_name(stack), &group).await;
+    progress.event("Instances", "REPLACED", &format!("{old} -> {new}"));
+    Ok(new)
+}
+
+/// A late ACTIVE event about the dead instance must not pull the address back.
+async fn late_event_changes_nothing(
+    stack: &Stack,
+    elastic_ip: &Function,
+    old_container_instance: &ContainerInstance,
+    new: &str,
+    config: &SdkConfig,
+    progress: &Progress,
+) -> Result<(), String> {
+    let late = events::container_instance_state_change(
+        old_container_instance,
         &stack.attributes["Cluster.ClusterArn"],
         "late-old-instance",
     );
@@ -338,5 +381,5 @@ pub async fn replace_instance(
         "SKIPPED",
         "a late ACTIVE event of the dead instance",
     );
-    Ok(restarted)
+    Ok(())
 }

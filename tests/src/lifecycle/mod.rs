@@ -567,6 +567,7 @@ async fn repeat_event(
     }
 }
 
+// Longer than 60 lines: one lifecycle step (update, roll-out, old revision gone), read top to bottom.
 async fn new_image(
     template: &Template,
     options: &Options,
