@@ -6,8 +6,8 @@ use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DesiredStatus, Task};
 
 use crate::aws::aws_error;
 use crate::error::ResourceError;
+use crate::marks::{STARTED_BY, ecs_tags, stop_reason};
 use crate::poll::Backoff;
-use crate::provisioner::{STARTED_BY, stop_reason};
 use crate::restart_policy::FinishedTask;
 
 /// Tasks of `family` that ECS wants running on the cluster: RUNNING, PENDING or PROVISIONING
@@ -90,9 +90,6 @@ pub struct RunTask<'a> {
     pub tags: Vec<(&'static str, String)>,
 }
 
-/// Tag key holding the CloudFormation request that started a task.
-pub const REQUEST_TAG: &str = "datero-ecs:request-id";
-
 /// Runs one task through the capacity provider (never `launchType`), started by the
 /// provisioner. ECS placing no task is an error that carries its reasons.
 pub async fn run(ecs: &Client, run: &RunTask<'_>) -> Result<Task, ResourceError> {
@@ -109,17 +106,7 @@ pub async fn run(ecs: &Client, run: &RunTask<'_>) -> Result<Task, ResourceError>
         .count(1)
         .started_by(STARTED_BY)
         .client_token(run.client_token)
-        .set_tags((!run.tags.is_empty()).then(|| {
-            run.tags
-                .iter()
-                .map(|(key, value)| {
-                    aws_sdk_ecs::types::Tag::builder()
-                        .key(*key)
-                        .value(value)
-                        .build()
-                })
-                .collect()
-        }))
+        .set_tags((!run.tags.is_empty()).then(|| ecs_tags(run.tags.iter().map(|(k, v)| (*k, v)))))
         .send()
         .await
         .map_err(|error| aws_error("RunTask", error))?;
@@ -212,7 +199,7 @@ pub fn finished(task: &Task) -> FinishedTask {
         task_arn: task.task_arn().unwrap_or_default().to_owned(),
         started_at_ms: millis(task.started_at()),
         stopped_at_ms: millis(task.stopped_at()),
-        stopped_by_provisioner: crate::provisioner::is_provisioner_stop(task.stopped_reason()),
+        stopped_by_provisioner: crate::marks::is_provisioner_stop(task.stopped_reason()),
     }
 }
 

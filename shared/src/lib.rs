@@ -1,13 +1,28 @@
-//! Common ground of the datero-ecs Lambda functions.
+//! Common ground of the datero-ecs Lambda functions, by role.
 //!
-//! - [`custom_resource`]: the CloudFormation custom-resource protocol: typed requests, the
-//!   property parser, and the entry point that always answers CloudFormation.
-//! - [`aws`]: SDK configuration and clients, built once per process.
-//! - [`config`]: the event functions' environment variables.
-//! - [`logging`]: JSON logs that never carry a presigned URL's signature.
-//! - [`metrics`]: the product's CloudWatch metrics, written as embedded-metric-format lines.
-//! - [`error`]: the error types every function shares.
+//! The CloudFormation protocol
+//! - [`custom_resource`]: typed requests, the answer (always one, within CloudFormation's
+//!   limits), the entry point that answers on errors, panics and the deadline.
+//! - [`properties`]: reading resource properties, strings and native JSON alike.
+//! - [`resources`]: each custom resource's properties parsed and validated, its returned
+//!   attributes, and its pure plans (`cluster::plan_teardown`, `task::plan_update`).
+//!
+//! Decisions over plain data (no AWS call; unit-tested)
+//! - [`restart_policy`]: whether and when the restarter restarts Datero (skip, now, later).
+//! - [`elastic_ip`]: whether the keeper moves the address (`screen`, `decide`), beside the
+//!   two calls that gather and act for it.
+//! - [`datero_task`]: Datero's container definition built from its spec.
+//! - [`marks`]: the product's tags, `startedBy`, stop reasons and failed-create id.
+//! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.
+//! - [`ecs_event`]: the ECS events the event functions read.
+//!
+//! AWS calls and plumbing
+//! - [`aws`]: SDK configuration, AWS errors as [`ResourceError`]s.
+//! - [`ecs_tasks`]: running, listing, describing and stopping Datero's tasks.
 //! - [`poll`]: waiting on AWS with a growing pause, never past a deadline.
+//! - [`config`]: the event functions' environment variables.
+//! - [`logging`]: JSON logs with the request id, never a presigned URL's signature.
+//! - [`error`]: the error types every function shares.
 
 pub mod aws;
 pub mod config;
@@ -18,10 +33,10 @@ pub mod ecs_tasks;
 pub mod elastic_ip;
 pub mod error;
 pub mod logging;
+pub mod marks;
 pub mod metrics;
 pub mod poll;
 pub mod properties;
-pub mod provisioner;
 pub mod resources;
 pub mod restart_policy;
 

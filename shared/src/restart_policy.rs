@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::ecs_event::TaskStateChange;
-use crate::provisioner;
+use crate::marks;
 
 /// A task that stops sooner than this after it started counts as a failed start.
 pub const QUICK_FAILURE: Duration = Duration::from_secs(5 * 60);
@@ -83,7 +83,7 @@ pub fn screen(event: &TaskStateChange, scope: &Scope) -> Result<(), Skip> {
     if group != format!("family:{}", scope.family) {
         return Err(Skip::ForeignFamily(group));
     }
-    if provisioner::is_provisioner_stop(event.stopped_reason.as_deref()) {
+    if marks::is_provisioner_stop(event.stopped_reason.as_deref()) {
         return Err(Skip::StoppedByProvisioner(
             event.stopped_reason.clone().unwrap_or_default(),
         ));
@@ -107,9 +107,7 @@ impl FinishedTask {
             task_arn: event.task_arn.clone(),
             started_at_ms: event.started_at.map(|at| at.timestamp_millis()),
             stopped_at_ms: event.stopped_at.map(|at| at.timestamp_millis()),
-            stopped_by_provisioner: provisioner::is_provisioner_stop(
-                event.stopped_reason.as_deref(),
-            ),
+            stopped_by_provisioner: marks::is_provisioner_stop(event.stopped_reason.as_deref()),
         }
     }
 

@@ -82,11 +82,7 @@ pub async fn providers(
 }
 
 pub fn ownership_tags(request: &CustomResourceRequest) -> Vec<Tag> {
-    request
-        .ownership_tags()
-        .into_iter()
-        .map(|(key, value)| Tag::builder().key(key).value(value).build())
-        .collect()
+    datero_shared::marks::ecs_tags(request.ownership_tags())
 }
 
 /// Whether `tags` say the resource was made by this stack's custom resource.

@@ -2,7 +2,7 @@
 //! deregisters exactly that revision on Delete.
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::{Compatibility, NetworkMode, Tag};
+use aws_sdk_ecs::types::{Compatibility, NetworkMode};
 use datero_shared::aws::{aws_error, load_config};
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::datero_task;
@@ -52,10 +52,7 @@ async fn register(
     if spec.persistence == Persistence::Ephemeral {
         warn!(family = %spec.family, "no EfsFileSystemId or HostDataPath: Datero's data lives and dies with the task");
     }
-    let tags = request
-        .ownership_tags()
-        .into_iter()
-        .map(|(key, value)| Tag::builder().key(key).value(value).build());
+    let tags = datero_shared::marks::ecs_tags(request.ownership_tags());
     let registered = context
         .ecs
         .register_task_definition()
@@ -66,7 +63,7 @@ async fn register(
         .set_task_role_arn(spec.task_role_arn.clone())
         .container_definitions(datero_task::container_definition(spec, &context.region)?)
         .set_volumes(Some(datero_task::volumes(spec)?))
-        .set_tags(Some(tags.collect()))
+        .set_tags(Some(tags))
         .send()
         .await
         .map_err(|error| aws_error("RegisterTaskDefinition", error))?;

@@ -251,7 +251,7 @@ async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, Re
         .filter(|task| {
             task.tags()
                 .iter()
-                .any(|tag| tag.key() == Some(ecs_tasks::REQUEST_TAG))
+                .any(|tag| tag.key() == Some(datero_shared::marks::REQUEST_TAG))
         })
         .filter_map(|task| task.task_arn())
         .collect();

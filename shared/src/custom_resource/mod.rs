@@ -1,6 +1,6 @@
 //! The CloudFormation custom-resource protocol.
 //!
-//! A function hands [`serve`] an async handler; `serve` answers CloudFormation whatever the
+//! A function hands [`serve()`] an async handler; `serve` answers CloudFormation whatever the
 //! handler does: returns, fails, panics, or outlives the Lambda deadline.
 
 pub mod physical_id;

@@ -1,10 +1,8 @@
 //! Physical resource ids that are not AWS ARNs.
 
-/// Prefix of the id answered by a failed Create.
-///
-/// CloudFormation always sends a Delete for a resource whose Create failed (during rollback),
-/// with the id the failure carried. This prefix lets that Delete know there is nothing to undo.
-pub const FAILED_CREATE_PREFIX: &str = "datero-ecs:failed-create:";
+// CloudFormation always sends a Delete for a resource whose Create failed (during rollback),
+// with the id the failure carried. The prefix lets that Delete know there is nothing to undo.
+use crate::marks::FAILED_CREATE_PREFIX;
 
 /// The id a failed Create answers with; unique per request.
 pub fn failed_create(request_id: &str) -> String {

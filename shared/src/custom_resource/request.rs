@@ -4,10 +4,7 @@ use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
 use serde_json::Value;
 use tokio::time::Instant;
 
-/// Tag key holding the id of the stack that made a resource.
-pub const STACK_TAG: &str = "datero-ecs:stack-id";
-/// Tag key holding the logical id of the custom resource that made a resource.
-pub const LOGICAL_ID_TAG: &str = "datero-ecs:logical-id";
+use crate::marks::{LOGICAL_ID_TAG, STACK_TAG};
 
 /// What CloudFormation asks of the resource.
 #[derive(Debug, Clone, PartialEq)]

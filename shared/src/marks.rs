@@ -1,5 +1,15 @@
-//! How the provisioner marks what it does to tasks, so that the restarter can tell its own
-//! stops from crashes.
+//! The product's marks, in one place: how it labels what it makes and does, so that it can
+//! recognise its own work later (the restarter its own stops, a repeated Create its own cluster,
+//! a Delete after a failed Create that there is nothing to undo).
+
+/// Tag key holding the id of the stack that made a resource.
+pub const STACK_TAG: &str = "datero-ecs:stack-id";
+/// Tag key holding the logical id of the custom resource that made a resource.
+pub const LOGICAL_ID_TAG: &str = "datero-ecs:logical-id";
+/// Tag key holding the CloudFormation request that started a task.
+pub const REQUEST_TAG: &str = "datero-ecs:request-id";
+/// Prefix of the physical id a failed Create answers with.
+pub const FAILED_CREATE_PREFIX: &str = "datero-ecs:failed-create:";
 
 /// `startedBy` of every task the provisioner runs.
 pub const STARTED_BY: &str = "datero-provisioner";
@@ -19,6 +29,21 @@ pub fn stop_reason(why: &str) -> String {
         reason.truncate(cut);
     }
     reason
+}
+
+/// `(key, value)` pairs as ECS tags: the one builder of every ECS tag the product sends.
+pub fn ecs_tags<K: AsRef<str>, V: AsRef<str>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Vec<aws_sdk_ecs::types::Tag> {
+    pairs
+        .into_iter()
+        .map(|(key, value)| {
+            aws_sdk_ecs::types::Tag::builder()
+                .key(key.as_ref())
+                .value(value.as_ref())
+                .build()
+        })
+        .collect()
 }
 
 /// Whether a task was stopped by the provisioner.
