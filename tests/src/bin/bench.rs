@@ -69,34 +69,26 @@ impl Peer {
     }
 }
 
-/// Zips a file as `bootstrap`, as `sam build` and Lambda take it, and prints the zip's size.
-const ZIP_SIZE: &str = "import io, sys, zipfile
-buffer = io.BytesIO()
-with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-    archive.write(sys.argv[1], 'bootstrap')
-print(len(buffer.getvalue()))";
-
 /// The deployment package of `binary`: the zip of the arm64 `bootstrap` that cargo-lambda built
-/// in `DATERO_LAMBDA_DIR`, in megabytes; `None` when it is missing or not arm64.
+/// in `DATERO_LAMBDA_DIR`, in megabytes, sized by tools/package_size.py (as scripts/package
+/// does); `None` when it is missing or not arm64.
 fn package_mb(binary: &str) -> Option<f64> {
     let bootstrap = std::path::Path::new(&std::env::var("DATERO_LAMBDA_DIR").ok()?)
         .join(binary)
         .join("bootstrap");
-    let mut head = [0; 20];
-    std::io::Read::read_exact(&mut std::fs::File::open(&bootstrap).ok()?, &mut head).ok()?;
-    // ELF e_machine 183 is AArch64.
-    let arm64 = head.starts_with(b"\x7fELF") && head[18..20] == [183, 0];
-    if !arm64 {
-        eprintln!("{} is not an arm64 ELF binary", bootstrap.display());
-        return None;
-    }
     let python = std::env::var("DATERO_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let output = std::process::Command::new(python)
-        .args(["-c", ZIP_SIZE])
+        .arg(datero_testbed::workspace_root().join("tools/package_size.py"))
         .arg(&bootstrap)
         .output()
         .ok()?;
-    let bytes: f64 = String::from_utf8(output.stdout).ok()?.trim().parse().ok()?;
+    let line = String::from_utf8(output.stdout).ok()?;
+    let fields: Vec<&str> = line.trim().split('\t').collect();
+    if fields.get(3) != Some(&"arm64") {
+        eprintln!("{} is missing or not an arm64 ELF binary", bootstrap.display());
+        return None;
+    }
+    let bytes: f64 = fields.get(2)?.parse().ok()?;
     Some(bytes / 1e6)
 }
 
