@@ -1,10 +1,18 @@
-//! Just enough HTTP/1.1 for the test servers, with or without keep-alive.
+//! The test servers' HTTP/1.1, served by hyper; connections are kept alive between requests, as
+//! Lambda's Runtime API keeps them.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
 
-/// A request as received.
+/// A request as received, body read whole.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: String,
@@ -23,75 +31,90 @@ impl Request {
     }
 }
 
-/// Whether a response keeps the connection open for the next request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Connection {
-    KeepAlive,
-    Close,
+/// A response to send.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
 }
 
-/// Reads one request from a connection's reader (kept across requests, so that nothing read
-/// ahead is lost); `None` when the peer closed the connection first.
-pub async fn read_request<S: AsyncRead + Unpin>(
-    reader: &mut BufReader<S>,
-) -> std::io::Result<Option<Request>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).await? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = BTreeMap::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).await?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+impl Response {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
         }
     }
-    let length = headers
-        .get("content-length")
-        .and_then(|value| value.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await?;
-    Ok(Some(Request {
-        method,
-        target,
+}
+
+/// Serves every connection of `listener` with `handle` until the task running it is aborted.
+/// `handle` answering `None` closes the connection without a response.
+pub async fn serve<H, F>(listener: TcpListener, handle: H)
+where
+    H: Fn(Request) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Option<Response>> + Send + 'static,
+{
+    while let Ok((stream, _)) = listener.accept().await {
+        // Small answers on a kept-alive connection must not wait on Nagle's algorithm.
+        stream.set_nodelay(true).ok();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: hyper::Request<Incoming>| {
+                let handle = handle.clone();
+                async move {
+                    let request = read(request).await?;
+                    let response = handle(request)
+                        .await
+                        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+                    to_hyper(response)
+                }
+            });
+            // The peer closing the connection ends it; nothing to report.
+            http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+                .ok();
+        });
+    }
+}
+
+async fn read(request: hyper::Request<Incoming>) -> Result<Request, std::io::Error> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes()
+        .to_vec();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    Ok(Request {
+        method: parts.method.as_str().to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.to_string(), ToString::to_string),
         headers,
         body,
-    }))
+    })
 }
 
-/// Writes a complete response.
-pub async fn write_response<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    status: u16,
-    headers: &[(&str, String)],
-    body: &[u8],
-    connection: Connection,
-) -> std::io::Result<()> {
-    let connection = match connection {
-        Connection::KeepAlive => "keep-alive",
-        Connection::Close => "close",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: {connection}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+fn to_hyper(response: Response) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
+    let mut builder = hyper::Response::builder().status(response.status);
+    for (name, value) in response.headers {
+        builder = builder.header(name, value);
     }
-    head.push_str("\r\n");
-    // One write: a head and body sent apart can wait on Nagle's algorithm and the client's
-    // delayed ACK (40 ms) once a connection is kept alive.
-    let mut response = head.into_bytes();
-    response.extend_from_slice(body);
-    stream.write_all(&response).await?;
-    stream.flush().await
+    builder
+        .body(Full::new(Bytes::from(response.body)))
+        .map_err(std::io::Error::other)
 }

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
-use crate::http::{self, Connection};
+use crate::http;
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
@@ -80,16 +80,11 @@ impl RuntimeApi {
         let receiver = Arc::new(AsyncMutex::new(receiver));
         let shared = Arc::new(Mutex::new(Shared::default()));
         let state = Arc::clone(&shared);
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                stream.set_nodelay(true).ok();
-                tokio::spawn(serve_connection(
-                    stream,
-                    Arc::clone(&receiver),
-                    Arc::clone(&state),
-                ));
-            }
-        });
+        let server = tokio::spawn(http::serve(listener, move |request| {
+            let receiver = Arc::clone(&receiver);
+            let state = Arc::clone(&state);
+            async move { serve_request(request, &receiver, &state).await }
+        }));
         Self {
             address,
             queue,
@@ -177,28 +172,14 @@ fn epoch_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Serves one connection until the function closes it; like Lambda's Runtime API, it keeps
-/// the connection open between requests.
-async fn serve_connection(
-    stream: TcpStream,
-    queue: Arc<AsyncMutex<mpsc::UnboundedReceiver<Queued>>>,
-    shared: Arc<Mutex<Shared>>,
-) {
-    let mut stream = BufReader::new(stream);
-    while let Ok(Some(request)) = http::read_request(&mut stream).await {
-        let served = serve_request(&mut stream, request, &queue, &shared).await;
-        if served.is_err() {
-            return;
-        }
-    }
-}
-
+/// Answers one request of the function: `/next` waits for an invocation (the long poll of
+/// Lambda's Runtime API); a response or an error is handed to the waiting invoker. `None` (the
+/// API is shutting down) closes the connection.
 async fn serve_request(
-    stream: &mut BufReader<TcpStream>,
     request: http::Request,
     queue: &AsyncMutex<mpsc::UnboundedReceiver<Queued>>,
     shared: &Mutex<Shared>,
-) -> std::io::Result<()> {
+) -> Option<http::Response> {
     let path = request
         .target
         .strip_prefix(PREFIX)
@@ -211,11 +192,9 @@ async fn serve_request(
             state.polls += 1;
             state.first_poll.get_or_insert_with(Instant::now);
         }
-        let Some(queued) = queue.lock().await.recv().await else {
-            return Err(std::io::ErrorKind::BrokenPipe.into());
-        };
+        let queued = queue.lock().await.recv().await?;
         let id = queued.id.clone();
-        let headers = [
+        let headers = vec![
             ("lambda-runtime-aws-request-id", queued.id),
             ("lambda-runtime-deadline-ms", queued.deadline_ms.to_string()),
             (
@@ -229,9 +208,13 @@ async fn serve_request(
             ("content-type", "application/json".to_owned()),
         ];
         let body = serde_json::to_vec(&queued.event).unwrap_or_default();
-        // Recorded before the write: the answer may come back before this task runs again.
+        // Recorded before the answer goes: it may come back before this task runs again.
         lock().delivered.insert(id, SystemTime::now());
-        return http::write_response(stream, 200, &headers, &body, Connection::KeepAlive).await;
+        return Some(http::Response {
+            status: 200,
+            headers,
+            body,
+        });
     }
     let read = SystemTime::now();
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
@@ -249,7 +232,7 @@ async fn serve_request(
             waiter.send((answer, read)).ok();
         }
     }
-    http::write_response(stream, 202, &[], b"{}", Connection::KeepAlive).await
+    Some(http::Response::new(202, b"{}".to_vec()))
 }
 
 /// A function binary running against a [`RuntimeApi`]; killed when dropped.

@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::http::{self, Connection, Request};
-use tokio::io::BufReader;
+use crate::http::{self, Request};
 
 /// One recorded PUT.
 #[derive(Debug, Clone)]
@@ -46,37 +45,28 @@ impl ResponseSink {
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let mut stream = BufReader::new(stream);
-                    let Ok(Some(request)) = http::read_request(&mut stream).await else {
-                        return;
-                    };
-                    let (status, stall) = {
-                        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-                        state.received.push(Recorded {
-                            request,
-                            at: Instant::now(),
-                        });
-                        if state.fail_next > 0 {
-                            state.fail_next -= 1;
-                            (500, false)
-                        } else {
-                            (200, state.stall)
-                        }
-                    };
-                    if stall {
-                        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let server = tokio::spawn(http::serve(listener, move |request| {
+            let state = Arc::clone(&shared);
+            async move {
+                let (status, stall) = {
+                    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.received.push(Recorded {
+                        request,
+                        at: Instant::now(),
+                    });
+                    if state.fail_next > 0 {
+                        state.fail_next -= 1;
+                        (500, false)
+                    } else {
+                        (200, state.stall)
                     }
-                    // The client may have given up already; nothing to report then.
-                    http::write_response(&mut stream, status, &[], b"", Connection::Close)
-                        .await
-                        .ok();
-                });
+                };
+                if stall {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Some(http::Response::new(status, Vec::new()))
             }
-        });
+        }));
         Self { url, state, server }
     }
 

@@ -85,7 +85,10 @@ fn package_mb(binary: &str) -> Option<f64> {
     let line = String::from_utf8(output.stdout).ok()?;
     let fields: Vec<&str> = line.trim().split('\t').collect();
     if fields.get(3) != Some(&"arm64") {
-        eprintln!("{} is missing or not an arm64 ELF binary", bootstrap.display());
+        eprintln!(
+            "{} is missing or not an arm64 ELF binary",
+            bootstrap.display()
+        );
         return None;
     }
     let bytes: f64 = fields.get(2)?.parse().ok()?;
