@@ -11,7 +11,7 @@
 //! - [`restart_policy`]: whether and when the restarter restarts Datero (skip, now, later).
 //! - [`elastic_ip`]: whether the keeper moves the address (`screen`, `decide`), beside the
 //!   two calls that gather and act for it.
-//! - [`datero_task`]: Datero's container definition built from its spec.
+//! - [`container`]: Datero's container definition built from its spec.
 //! - [`marks`]: the product's tags, `startedBy`, stop reasons and failed-create id.
 //! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.
 //! - [`ecs_event`]: the ECS events the event functions read.
@@ -26,8 +26,8 @@
 
 pub mod aws;
 pub mod config;
+pub mod container;
 pub mod custom_resource;
-pub mod datero_task;
 pub mod ecs_event;
 pub mod ecs_tasks;
 pub mod elastic_ip;

@@ -4,8 +4,8 @@
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{Compatibility, NetworkMode};
 use datero_shared::aws::{aws_error, load_config};
+use datero_shared::container;
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
-use datero_shared::datero_task;
 use datero_shared::resources::task_definition::returned;
 use datero_shared::resources::task_definition::{Persistence, TaskDefinitionSpec};
 use datero_shared::{ResourceError, logging};
@@ -61,8 +61,8 @@ async fn register(
         .requires_compatibilities(Compatibility::Ec2)
         .execution_role_arn(&spec.execution_role_arn)
         .set_task_role_arn(spec.task_role_arn.clone())
-        .container_definitions(datero_task::container_definition(spec, &context.region)?)
-        .set_volumes(Some(datero_task::volumes(spec)?))
+        .container_definitions(container::container_definition(spec, &context.region)?)
+        .set_volumes(Some(container::volumes(spec)?))
         .set_tags(Some(tags))
         .send()
         .await

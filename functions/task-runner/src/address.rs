@@ -4,7 +4,7 @@
 use aws_sdk_ecs::types::Task;
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
-use datero_shared::datero_task::CONTAINER_PORT;
+use datero_shared::container::CONTAINER_PORT;
 use datero_shared::elastic_ip;
 use datero_shared::resources::task::TaskSpec;
 use tracing::info;

@@ -191,12 +191,12 @@ fn log_group(name: &str) -> Result<(), PropertyError> {
 
 fn environment_names(environment: &BTreeMap<String, String>) -> Result<(), PropertyError> {
     for name in environment.keys() {
-        if name == crate::datero_task::DATA_PATH_VARIABLE {
+        if name == crate::container::DATA_PATH_VARIABLE {
             return Err(PropertyError::Invalid {
                 name: format!("Environment.{name}"),
                 expected: format!(
                     "no PGDATA: the data directory is fixed at {}, where the data volume is mounted",
-                    crate::datero_task::DATA_PATH
+                    crate::container::DATA_PATH
                 ),
                 found: format!("{:?}", environment[name]),
             });
