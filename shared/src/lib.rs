@@ -9,6 +9,7 @@
 //!
 //! Decisions over plain data (no AWS call; unit-tested)
 //! - [`restart_policy`]: whether and when the restarter restarts Datero (skip, now, later).
+//! - [`schedule`]: the office-hours event, and whether a firing starts, stops or skips.
 //! - [`elastic_ip`]: whether the keeper moves the address (`screen`, `decide`), beside the
 //!   two calls that gather and act for it.
 //! - [`container`]: Datero's container definition built from its spec.
@@ -39,5 +40,6 @@ pub mod poll;
 pub mod properties;
 pub mod resources;
 pub mod restart_policy;
+pub mod schedule;
 
 pub use error::{PropertyError, ResourceError};

@@ -42,6 +42,12 @@ pub const SKIPPED_RESTARTS: &str = "SkippedRestarts";
 /// Events the restarter could not act on (Lambda retries them, then keeps them in the failure
 /// destination).
 pub const RESTART_FAILURES: &str = "RestartFailures";
+/// Starts made by the office-hours schedule.
+pub const SCHEDULED_STARTS: &str = "ScheduledStarts";
+/// Stops made by the office-hours schedule (one per task stopped).
+pub const SCHEDULED_STOPS: &str = "ScheduledStops";
+/// Schedule firings that changed nothing, by reason.
+pub const SKIPPED_SCHEDULES: &str = "SkippedSchedules";
 /// Elastic IP associations made.
 pub const ADDRESS_MOVES: &str = "AddressMoves";
 /// Instance events that left the address where it was, by reason.
@@ -56,6 +62,9 @@ pub const PUBLISHED: &[(&str, &[&str])] = &[
     (RESTART_DELAY, &[CLUSTER_DIMENSION]),
     (SKIPPED_RESTARTS, &[CLUSTER_DIMENSION, REASON_DIMENSION]),
     (RESTART_FAILURES, &[CLUSTER_DIMENSION]),
+    (SCHEDULED_STARTS, &[CLUSTER_DIMENSION]),
+    (SCHEDULED_STOPS, &[CLUSTER_DIMENSION]),
+    (SKIPPED_SCHEDULES, &[CLUSTER_DIMENSION, REASON_DIMENSION]),
     (ADDRESS_MOVES, &[CLUSTER_DIMENSION]),
     (
         SKIPPED_ADDRESS_MOVES,
@@ -76,6 +85,13 @@ pub enum Measurement {
         reason: &'static str,
     },
     RestartFailure,
+    ScheduledStart,
+    ScheduledStop {
+        tasks: usize,
+    },
+    SkippedSchedule {
+        reason: &'static str,
+    },
     AddressMove,
     SkippedAddressMove {
         reason: &'static str,
@@ -111,6 +127,15 @@ impl Measurement {
             ],
             Self::SkippedRestart { .. } => one(SKIPPED_RESTARTS),
             Self::RestartFailure => one(RESTART_FAILURES),
+            Self::ScheduledStart => one(SCHEDULED_STARTS),
+            Self::ScheduledStop { tasks } => {
+                vec![(
+                    SCHEDULED_STOPS,
+                    Unit::Count,
+                    f64::from(u32::try_from(*tasks).unwrap_or(u32::MAX)),
+                )]
+            }
+            Self::SkippedSchedule { .. } => one(SKIPPED_SCHEDULES),
             Self::AddressMove => one(ADDRESS_MOVES),
             Self::SkippedAddressMove { .. } => one(SKIPPED_ADDRESS_MOVES),
             Self::AddressMoveFailure => one(ADDRESS_MOVE_FAILURES),
@@ -119,7 +144,9 @@ impl Measurement {
 
     fn reason(&self) -> Option<&'static str> {
         match self {
-            Self::SkippedRestart { reason } | Self::SkippedAddressMove { reason } => Some(reason),
+            Self::SkippedRestart { reason }
+            | Self::SkippedAddressMove { reason }
+            | Self::SkippedSchedule { reason } => Some(reason),
             _ => None,
         }
     }
@@ -198,6 +225,11 @@ mod tests {
                 reason: "already-wanted",
             },
             Measurement::RestartFailure,
+            Measurement::ScheduledStart,
+            Measurement::ScheduledStop { tasks: 1 },
+            Measurement::SkippedSchedule {
+                reason: "nothing-running",
+            },
             Measurement::AddressMove,
             Measurement::SkippedAddressMove {
                 reason: "already-there",

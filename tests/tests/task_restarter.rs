@@ -452,3 +452,78 @@ async fn a_restart_that_cannot_be_made_ends_in_the_failure_destination() {
         "{record}"
     );
 }
+
+fn scheduled(action: &str, time: &str) -> Value {
+    json!({"schedule": action, "scheduledTime": time})
+}
+
+#[tokio::test]
+async fn a_scheduled_stop_leaves_no_task_and_its_stopped_event_restarts_nothing() {
+    let bed = bed().await;
+    let task = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let task_arn = task.task_arn().unwrap().to_owned();
+    assert_ok(&bed.send(scheduled("stop", "2026-11-26T20:00:00Z")).await);
+    assert!(bed.wanted_arns().await.is_empty());
+    let stopped = fixtures::describe_tasks(&bed.config, std::slice::from_ref(&task_arn)).await;
+    assert_eq!(
+        stopped[0].stopped_reason(),
+        Some("datero-provisioner: scheduled stop (office hours)")
+    );
+    // EventBridge then delivers the task's STOPPED event: the restarter leaves it stopped.
+    let event = events::task_state_change(&stopped[0], "after-scheduled-stop");
+    assert_ok(&bed.send(event).await);
+    assert!(bed.wanted_arns().await.is_empty());
+    let decisions = bed.decisions();
+    assert_eq!(decisions[0]["decision"], "scheduled stop");
+    assert_eq!(decisions[1]["decision"], "skip");
+    let values = harness::metric_values(&bed.harness.metric_lines());
+    assert!(values.contains(&("ScheduledStops".to_owned(), 1.0)), "{values:?}");
+    bed.harness.assert_logs_clean(&[]);
+}
+
+#[tokio::test]
+async fn a_scheduled_start_runs_exactly_one_task_also_when_delivered_twice() {
+    let bed = bed().await;
+    for _ in 0..2 {
+        assert_ok(&bed.send(scheduled("start", "2026-11-27T08:00:00Z")).await);
+    }
+    let wanted = fixtures::wanted(&bed.config).await;
+    assert_eq!(wanted.len(), 1);
+    // As a restart: the latest ACTIVE revision, through the capacity provider.
+    assert_eq!(
+        wanted[0].task_definition_arn(),
+        Some(bed.revisions[1].as_str())
+    );
+    assert_eq!(wanted[0].capacity_provider_name(), Some(PROVIDER));
+    let values = harness::metric_values(&bed.harness.metric_lines());
+    assert_eq!(
+        values
+            .iter()
+            .filter(|(name, _)| name == "ScheduledStarts")
+            .count(),
+        1,
+        "{values:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_start_while_paused_or_while_datero_runs_does_nothing() {
+    let paused = bed_with(&[("RESTARTS_PAUSED", "true".to_owned())], 1).await;
+    assert_ok(&paused.send(scheduled("start", "2026-11-27T08:00:00Z")).await);
+    assert!(paused.wanted_arns().await.is_empty());
+    assert_eq!(
+        paused.decisions().pop().unwrap()["reason"],
+        "restarts are paused (RESTARTS_PAUSED=true)"
+    );
+
+    let bed = bed().await;
+    let running = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    // Past the emulator's listing delay for a new task, as a start hours later would be.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_ok(&bed.send(scheduled("start", "2026-11-27T08:00:00Z")).await);
+    assert_eq!(
+        bed.wanted_arns().await,
+        [running.task_arn().unwrap().to_owned()]
+    );
+    assert_eq!(bed.decisions().pop().unwrap()["decision"], "skip");
+}

@@ -1,10 +1,12 @@
-//! What the restarter accepts: a STOPPED task from EventBridge, or a batch of restarts that the
-//! backoff put off, back from the delay queue.
+//! What the restarter accepts: a STOPPED task from EventBridge, a batch of restarts that the
+//! backoff put off, back from the delay queue, or an office-hours start or stop from
+//! EventBridge Scheduler.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEventObj;
 use datero_shared::ecs_event::TaskStateChange;
 use datero_shared::restart_policy::DelayedRestart;
+use datero_shared::schedule::ScheduledEvent;
 use serde_json::Value;
 
 /// One invocation's payload.
@@ -14,12 +16,20 @@ pub enum Incoming {
     Stopped(Box<EventBridgeEvent<TaskStateChange>>),
     /// Delayed restarts from the SQS queue (the body of each record is a [`DelayedRestart`]).
     Delayed(SqsEventObj<DelayedRestart>),
+    /// The product's own event from an office-hours schedule.
+    Scheduled(ScheduledEvent),
 }
 
 impl Incoming {
     /// Reads `payload` as the shape its discriminating member announces (`Records` for SQS,
-    /// anything else as EventBridge), so that the error names what was expected.
+    /// `schedule` for a schedule, anything else as EventBridge), so that the error names what
+    /// was expected.
     pub fn parse(payload: Value) -> Result<Self, String> {
+        if payload.get("schedule").is_some() {
+            return serde_json::from_value(payload)
+                .map(Self::Scheduled)
+                .map_err(|error| format!("malformed scheduled event: {error}"));
+        }
         if payload.get("Records").is_some() {
             return serde_json::from_value(payload)
                 .map(Self::Delayed)
@@ -65,6 +75,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_scheduled_event_is_read_as_one() {
+        let payload = json!({"schedule": "start", "scheduledTime": "2026-11-26T08:00:00Z"});
+        match Incoming::parse(payload).unwrap() {
+            Incoming::Scheduled(event) => {
+                assert_eq!(event.schedule, datero_shared::schedule::Action::Start);
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = Incoming::parse(json!({"schedule": "later"})).unwrap_err();
+        assert!(error.starts_with("malformed scheduled event"), "{error}");
     }
 
     #[test]

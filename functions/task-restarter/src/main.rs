@@ -19,6 +19,7 @@ use datero_shared::metrics::{Measurement, Recorder};
 use datero_shared::restart_policy::{
     self, Decision, DelayedRestart, Facts, FinishedTask, Skip, failure_streak, screen,
 };
+use datero_shared::schedule::{self, ScheduledEvent};
 use datero_shared::{ResourceError, logging};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -71,6 +72,7 @@ async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result
             let event_id = event.id.as_deref().unwrap_or_default();
             on_stopped(event_id, &event.detail, context, metrics).await
         }
+        Incoming::Scheduled(event) => on_scheduled(&event, context, metrics).await,
         Incoming::Delayed(batch) => {
             for record in &batch.records {
                 on_delayed(&record.body, context, metrics).await?;
@@ -132,6 +134,40 @@ async fn on_stopped(
                 "crash loop: restart delayed"
             );
             metrics.record(&Measurement::DelayedRestart { delay });
+        }
+    }
+    Ok(())
+}
+
+/// An office-hours start or stop: gather the wanted tasks, decide, act. A stop carries the
+/// provisioner's reason, so the STOPPED events that follow are skipped, not restarted.
+async fn on_scheduled(
+    event: &ScheduledEvent,
+    context: &Context,
+    metrics: &Recorder,
+) -> Result<(), Error> {
+    let scope = &context.config.scope;
+    let wanted = ecs_tasks::wanted(&context.ecs, &scope.cluster_name, &scope.family).await?;
+    let time = event.scheduled_time.as_str();
+    match schedule::decide(event, context.config.paused, &wanted) {
+        schedule::Decision::Skip(reason) => {
+            info!(scheduled_time = time, decision = "skip", reason = %reason, "schedule changes nothing");
+            metrics.record(&Measurement::SkippedSchedule {
+                reason: reason.key(),
+            });
+        }
+        schedule::Decision::Start { client_token } => {
+            let started = start_one(&client_token, context).await?;
+            info!(scheduled_time = time, decision = "scheduled start", new_task = %started, "office hours begin: Datero started");
+            metrics.record(&Measurement::ScheduledStart);
+        }
+        schedule::Decision::Stop { tasks } => {
+            for task in &tasks {
+                ecs_tasks::stop(&context.ecs, &scope.cluster_name, task, schedule::STOP_WHY)
+                    .await?;
+            }
+            info!(scheduled_time = time, decision = "scheduled stop", tasks = ?tasks, "office hours end: Datero stopped");
+            metrics.record(&Measurement::ScheduledStop { tasks: tasks.len() });
         }
     }
     Ok(())
@@ -217,13 +253,18 @@ async fn history(context: &Context) -> Result<Vec<FinishedTask>, ResourceError> 
 /// Runs the family's latest ACTIVE revision; the token makes every delivery about the same
 /// stopped task start one task at most.
 async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, ResourceError> {
+    start_one(&restart_policy::client_token(stopped_task_arn), context).await
+}
+
+/// Runs one task of the family's latest ACTIVE revision with `token`, then settles a race with
+/// any other wanted task: exactly one survives.
+async fn start_one(token: &str, context: &Context) -> Result<String, ResourceError> {
     let config = &context.config;
-    let token = restart_policy::client_token(stopped_task_arn);
     let run = RunTask {
         cluster: &config.scope.cluster_name,
         capacity_provider: &config.capacity_provider_name,
         task_definition: &config.scope.family,
-        client_token: &token,
+        client_token: token,
         tags: Vec::new(),
     };
     let started = ecs_tasks::run(&context.ecs, &run).await?;
