@@ -195,17 +195,27 @@ impl Template {
 
     /// A parameter's value: the override, else the template's default.
     pub fn parameter(&self, name: &str, stack: &Stack) -> Result<Json, String> {
-        if let Some(value) = stack.parameters.get(name) {
-            return Ok(value.clone());
-        }
         let definition = &self.yaml["Parameters"][name];
-        match &definition["Default"] {
-            Yaml::Null => Err(format!("parameter {name} has no value and no default")),
-            // A Number parameter is a string wherever the template uses it (CloudFormation
-            // User Guide, "Parameters", Number).
-            Yaml::Number(number) => Ok(json!(number.to_string())),
-            default => Ok(to_json(default)),
-        }
+        let value = match stack.parameters.get(name) {
+            Some(value) => value.clone(),
+            None => match &definition["Default"] {
+                Yaml::Null => return Err(format!("parameter {name} has no value and no default")),
+                // A Number parameter is a string wherever the template uses it (CloudFormation
+                // User Guide, "Parameters", Number).
+                Yaml::Number(number) => json!(number.to_string()),
+                default => to_json(default),
+            },
+        };
+        // A list parameter given as text ("a,b,c") is a list to !Ref and !Select.
+        let is_list = definition["Type"]
+            .as_str()
+            .is_some_and(|kind| kind == "CommaDelimitedList" || kind.starts_with("List<"));
+        Ok(match value {
+            Json::String(text) if is_list => {
+                Json::Array(text.split(',').map(|item| json!(item.trim())).collect())
+            }
+            other => other,
+        })
     }
 
     /// Checks overrides against the parameters' `AllowedValues` and `AllowedPattern` (which,
@@ -545,6 +555,7 @@ mod tests {
 Parameters:
   Mode: { Type: String, Default: efs }
   Subnets: { Type: CommaDelimitedList }
+  Types: { Type: CommaDelimitedList, Default: "x,y" }
   Size: { Type: Number, Default: 2, AllowedValues: [1, 2] }
   Tag: { Type: String, Default: "", AllowedPattern: "^[a-z]*$" }
 Conditions:
@@ -584,6 +595,7 @@ Resources:
     fn ref_reads_parameters_with_defaults_pseudo_parameters_and_resources() {
         assert_eq!(resolve("!Ref Mode").unwrap(), Some(json!("efs")));
         assert_eq!(resolve("!Ref Subnets").unwrap(), Some(json!(["a", "b"])));
+        assert_eq!(resolve("!Ref Types").unwrap(), Some(json!(["x", "y"])));
         assert_eq!(
             resolve("!Ref AWS::Region").unwrap(),
             Some(json!("eu-west-1"))

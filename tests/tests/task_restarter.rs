@@ -477,7 +477,10 @@ async fn a_scheduled_stop_leaves_no_task_and_its_stopped_event_restarts_nothing(
     assert_eq!(decisions[0]["decision"], "scheduled stop");
     assert_eq!(decisions[1]["decision"], "skip");
     let values = harness::metric_values(&bed.harness.metric_lines());
-    assert!(values.contains(&("ScheduledStops".to_owned(), 1.0)), "{values:?}");
+    assert!(
+        values.contains(&("ScheduledStops".to_owned(), 1.0)),
+        "{values:?}"
+    );
     bed.harness.assert_logs_clean(&[]);
 }
 
@@ -509,7 +512,11 @@ async fn a_scheduled_start_runs_exactly_one_task_also_when_delivered_twice() {
 #[tokio::test]
 async fn a_scheduled_start_while_paused_or_while_datero_runs_does_nothing() {
     let paused = bed_with(&[("RESTARTS_PAUSED", "true".to_owned())], 1).await;
-    assert_ok(&paused.send(scheduled("start", "2026-11-27T08:00:00Z")).await);
+    assert_ok(
+        &paused
+            .send(scheduled("start", "2026-11-27T08:00:00Z"))
+            .await,
+    );
     assert!(paused.wanted_arns().await.is_empty());
     assert_eq!(
         paused.decisions().pop().unwrap()["reason"],

@@ -510,6 +510,7 @@ fn the_instance_runs_nothing_but_the_agent_and_asks_for_its_own_address() {
             "cat >> /etc/ecs/ecs.config <<EOF",
             &format!("ECS_CLUSTER={STACK}-datero"),
             "ECS_CONTAINER_STOP_TIMEOUT=2m",
+            "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
             "EOF",
         ]
     );
