@@ -72,6 +72,22 @@ fn bad_input_is_refused_before_anything_starts() {
         refuse(&["InstancePublicIp=false"])
             .contains("PublicAccess=true needs InstancePublicIp=true")
     );
+    // Paying only for use: a half schedule, a bad cron, Spot with the data on the instance.
+    assert!(
+        refuse(&["ScheduleStart=cron(0 8 ? * MON-FRI *)"])
+            .contains("ScheduleStart and ScheduleStop go together")
+    );
+    assert!(
+        refuse(&[
+            "ScheduleStart=every morning",
+            "ScheduleStop=cron(0 20 ? * MON-FRI *)"
+        ])
+        .starts_with("parameter ScheduleStart must be")
+    );
+    assert!(
+        refuse(&["UseSpot=true", "DataPersistence=instance"])
+            .contains("UseSpot=true cannot be combined with DataPersistence=instance")
+    );
     for good in ["203.0.113.0/24", "10.0.0.0/8", "192.168.1.7/32"] {
         let options = Options::parse([format!("AllowedCidr={good}")]).unwrap();
         lifecycle::check(&template, &options).unwrap_or_else(|e| panic!("{good}: {e}"));
