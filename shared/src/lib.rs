@@ -16,6 +16,7 @@
 //! - [`marks`]: the product's tags, `startedBy`, stop reasons and failed-create id.
 //! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.
 //! - [`ecs_event`]: the ECS events the event functions read.
+//! - [`backup`]: the dump and restore commands of Datero's database.
 //!
 //! AWS calls and plumbing
 //! - [`aws`]: SDK configuration, AWS errors as [`ResourceError`]s.
@@ -26,6 +27,7 @@
 //! - [`error`]: the error types every function shares.
 
 pub mod aws;
+pub mod backup;
 pub mod config;
 pub mod container;
 pub mod custom_resource;

@@ -14,6 +14,7 @@ pub mod http;
 pub mod iam;
 pub mod lambda_async;
 pub mod lifecycle;
+pub mod postgres;
 pub mod raw_aws;
 pub mod runtime_api;
 pub mod sink;

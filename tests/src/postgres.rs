@@ -1,0 +1,216 @@
+//! A real PostgreSQL server for tests: Debian's `postgresql` package, a fresh cluster in a
+//! temporary directory, listening on a free loopback port; stopped and removed when dropped.
+//! `.ci/run` (through `scripts/setup`) installs the package.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A running server; the superuser is `postgres`, trusted on loopback.
+pub struct Postgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+/// The newest installed server's programs (`/usr/lib/postgresql/<major>/bin`).
+fn server_bin() -> Result<PathBuf, String> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| {
+            "PostgreSQL is not installed: apt-get install postgresql (scripts/setup does)"
+                .to_owned()
+        })?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let major = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or_else(|| "no PostgreSQL server under /usr/lib/postgresql".to_owned())
+}
+
+/// Runs `program` as the `postgres` user when this process is root (initdb refuses root).
+fn run_as_owner(program: &Path, args: &[&str]) -> Result<Output, String> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    let mut command = if root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    };
+    let output = command
+        .args(args)
+        .output()
+        .map_err(|error| format!("{}: {error}", program.display()))?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(format!(
+            "{} {args:?}: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap_or(55_432)
+}
+
+impl Postgres {
+    /// initdb and start a new cluster.
+    pub fn start() -> Result<Self, String> {
+        let bin = server_bin()?;
+        let dir =
+            std::env::temp_dir().join(format!("datero-pg-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).map_err(|error| error.to_string())?;
+        // The cluster's owner must own its directory.
+        Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .output()
+            .ok();
+        let data = dir.join("data");
+        let data = data.to_str().unwrap_or_default();
+        run_as_owner(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )?;
+        let port = free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.display()
+        );
+        let log = dir.join("server.log");
+        run_as_owner(
+            &bin.join("pg_ctl"),
+            &[
+                "-D",
+                data,
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap_or_default(),
+                "-w",
+                "start",
+            ],
+        )?;
+        Ok(Self { bin, dir, port })
+    }
+
+    /// The libpq environment that reaches this server as its superuser.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PGHOST", "127.0.0.1".to_owned()),
+            ("PGPORT", self.port.to_string()),
+            ("PGUSER", "postgres".to_owned()),
+        ]
+    }
+
+    /// Runs SQL with psql, stopping at the first error; returns the unaligned output.
+    pub fn sql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let output = Command::new(self.bin.join("psql"))
+            .envs(self.env())
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ])
+            .output()
+            .map_err(|error| error.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// A client session that stays on `database` for a minute, as Datero's own connections do.
+    pub fn hold_session(&self, database: &str) -> Result<std::process::Child, String> {
+        let child = Command::new(self.bin.join("psql"))
+            .envs(self.env())
+            .args(["-X", "-q", "-d", database, "-c", "SELECT pg_sleep(60)"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|error| error.to_string())?;
+        for _ in 0..100 {
+            let open = self.sql(
+                "postgres",
+                &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND query LIKE '%pg_sleep%'"),
+            )?;
+            if open != "0" {
+                return Ok(child);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(format!("no session appeared on {database}"))
+    }
+
+    /// Runs a shell script with this server's environment, the server's client programs first
+    /// on PATH, and `extra` variables.
+    pub fn script(&self, script: &str, extra: &[(&str, String)]) -> Result<Output, String> {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = Command::new("sh")
+            .args(["-c", script])
+            .envs(self.env())
+            .envs(extra.iter().map(|(key, value)| (*key, value.as_str())))
+            .env("PATH", path)
+            .output()
+            .map_err(|error| error.to_string())?;
+        if output.status.success() {
+            Ok(output)
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        run_as_owner(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+        )
+        .ok();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
