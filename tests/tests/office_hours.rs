@@ -134,6 +134,7 @@ fn a_bad_schedule_is_refused_before_anything_is_made() {
     );
 }
 
+// Longer than 60 lines: five schedules and the role, each checked against what it must reach.
 #[test]
 fn the_schedules_send_the_restarter_the_products_event_and_mind_the_down_alarm() {
     let template = Template::load().unwrap();
