@@ -138,7 +138,7 @@ async fn undo(made: Vec<Made>, clients: &Clients, deadline: Instant) {
         let result = match &step {
             Made::Attachment(cluster) => ecs_ops::detach_all(clients, cluster, deadline).await,
             Made::Provider(name) => ecs_ops::delete_provider(clients, name, deadline).await,
-            Made::Cluster(name) => delete_cluster(clients, name).await,
+            Made::Cluster(name) => ecs_ops::delete_cluster(clients, name, deadline).await,
             Made::Protection(name) => match group::describe(clients, name).await {
                 Ok(Some(group)) => group::set_protection(clients, &group, false).await,
                 other => other.map(|_| ()),
@@ -149,15 +149,4 @@ async fn undo(made: Vec<Made>, clients: &Clients, deadline: Instant) {
             Err(error) => warn!(step = ?step, %error, "could not undo"),
         }
     }
-}
-
-async fn delete_cluster(clients: &Clients, name: &str) -> Result<(), ResourceError> {
-    clients
-        .ecs
-        .delete_cluster()
-        .cluster(name)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|error| datero_shared::aws::aws_error("DeleteCluster", error))
 }

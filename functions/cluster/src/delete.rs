@@ -1,7 +1,5 @@
 //! Delete: leave nothing that blocks the stack's deletion. Every step tolerates "already gone".
 
-use std::time::Duration;
-
 use aws_sdk_ecs::types::{
     CapacityProvider, CapacityProviderStatus, Cluster, DesiredStatus, ManagedTerminationProtection,
 };
@@ -9,13 +7,12 @@ use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::custom_resource::Outcome;
 use datero_shared::ecs_tasks;
-use datero_shared::poll::Backoff;
 use datero_shared::resources::cluster::{
     ClusterSpec, ProviderFacts, TeardownPlan, cluster_name_of, group_name, plan_teardown,
 };
 use serde_json::Value;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::{Clients, ecs_ops, group};
 
@@ -57,7 +54,7 @@ pub async fn delete(
     }
     if cluster.is_some() {
         deregister_instances(clients, cluster_name).await?;
-        delete_cluster(clients, cluster_name, deadline).await?;
+        ecs_ops::delete_cluster(clients, cluster_name, deadline).await?;
     }
     info!(
         decision = "deleted",
@@ -176,33 +173,4 @@ async fn deregister_instances(clients: &Clients, cluster: &str) -> Result<(), Re
         }
     }
     Ok(())
-}
-
-/// Deletes the cluster, waiting out tasks that are still stopping, until `deadline`.
-async fn delete_cluster(
-    clients: &Clients,
-    cluster: &str,
-    deadline: Instant,
-) -> Result<(), ResourceError> {
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10), deadline);
-    loop {
-        let error = match clients.ecs.delete_cluster().cluster(cluster).send().await {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
-        };
-        let service = error.as_service_error();
-        if service.is_some_and(|e| e.is_cluster_not_found_exception()) {
-            return Ok(());
-        }
-        let not_yet = service.is_some_and(|e| {
-            e.is_cluster_contains_tasks_exception()
-                || e.is_update_in_progress_exception()
-                || e.is_cluster_contains_container_instances_exception()
-        });
-        if !not_yet || !backoff.has_time() {
-            return Err(aws_error("DeleteCluster", error));
-        }
-        warn!(cluster, error = %datero_shared::aws::error_message(&error), "cluster not deletable yet; retrying");
-        backoff.wait().await;
-    }
 }

@@ -305,3 +305,32 @@ pub async fn delete_provider(
     }
     Ok(())
 }
+
+/// Deletes the cluster, waiting out tasks that are still stopping, until `deadline`.
+pub async fn delete_cluster(
+    clients: &Clients,
+    cluster: &str,
+    deadline: Instant,
+) -> Result<(), ResourceError> {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10), deadline);
+    loop {
+        let error = match clients.ecs.delete_cluster().cluster(cluster).send().await {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let service = error.as_service_error();
+        if service.is_some_and(|e| e.is_cluster_not_found_exception()) {
+            return Ok(());
+        }
+        let not_yet = service.is_some_and(|e| {
+            e.is_cluster_contains_tasks_exception()
+                || e.is_update_in_progress_exception()
+                || e.is_cluster_contains_container_instances_exception()
+        });
+        if !not_yet || !backoff.has_time() {
+            return Err(aws_error("DeleteCluster", error));
+        }
+        warn!(cluster, error = %datero_shared::aws::error_message(&error), "cluster not deletable yet; retrying");
+        backoff.wait().await;
+    }
+}
