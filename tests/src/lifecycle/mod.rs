@@ -291,6 +291,12 @@ async fn heal(
         )
         .await?;
     }
+    step(
+        progress,
+        "office hours: a scheduled stop leaves Datero stopped; a start (twice) runs one task",
+        office_hours(config, stack, &restarter, progress),
+    )
+    .await?;
     let mut emitting = vec![("restarter", &restarter)];
     emitting.extend(elastic_ip.map(|function| ("elastic-ip", function)));
     step(
@@ -299,6 +305,50 @@ async fn heal(
         async { emitted_metrics(&emitting, progress) },
     )
     .await?;
+    Ok(())
+}
+
+/// What EventBridge Scheduler sends at the end and the start of office hours (the product's own
+/// event, `shared::schedule`), played against the running stack.
+async fn office_hours(
+    config: &SdkConfig,
+    stack: &Stack,
+    restarter: &Function,
+    progress: &Progress,
+) -> Result<(), String> {
+    let invoke = |event: Value| async move {
+        match restarter.api.invoke(event, Duration::from_secs(30)).await {
+            Invocation::Response(_) => Ok(()),
+            other => Err(format!("the restarter failed: {other:?}")),
+        }
+    };
+    let running = running_task(config, stack).await?;
+    invoke(json!({"schedule": "stop", "scheduledTime": "2026-11-26T19:00:00Z"})).await?;
+    if !wanted(config, stack).await?.is_empty() {
+        return Err("Datero still runs after the scheduled stop".to_owned());
+    }
+    progress.event("DateroStopSchedule", "FIRED", "Datero stopped");
+    // Its STOPPED event, once ECS has stopped it, is the provisioner's own: no restart.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    invoke(stopped_event(config, stack, &running).await?).await?;
+    if !wanted(config, stack).await?.is_empty() {
+        return Err("the restarter restarted a scheduled stop".to_owned());
+    }
+    progress.event(
+        "TaskRestarterFunction",
+        "SKIPPED",
+        "the scheduled stop's STOPPED event",
+    );
+    let start = json!({"schedule": "start", "scheduledTime": "2026-11-27T07:00:00Z"});
+    for _ in 0..2 {
+        invoke(start.clone()).await?;
+    }
+    let started = running_task(config, stack).await?;
+    progress.event(
+        "DateroStartSchedule",
+        "FIRED",
+        &format!("one task: {started}"),
+    );
     Ok(())
 }
 
