@@ -104,10 +104,21 @@ impl Stack {
                 format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{cluster}:1"),
             ),
             ("TaskDefinition.Family", cluster.clone()),
+            ("LaunchTemplate.LatestVersionNumber", "1".to_owned()),
         ] {
             stack.attributes.insert(key.to_owned(), value);
         }
         stack
+    }
+}
+
+impl Stack {
+    /// The same stack with these parameter overrides (`Name`, `value`).
+    pub fn with(mut self, parameters: &[(&str, &str)]) -> Self {
+        for (name, value) in parameters {
+            self.parameters.insert((*name).to_owned(), json!(value));
+        }
+        self
     }
 }
 

@@ -211,11 +211,7 @@ fn every_alarm_notifies_the_topic_that_only_this_stacks_alarms_may_publish_to() 
 }
 
 fn stack_with(template: &Template, parameters: &[(&str, &str)]) -> Stack {
-    let mut stack = Stack::placeholder(template, "teststack");
-    for (name, value) in parameters {
-        stack.parameters.insert((*name).into(), json!(value));
-    }
-    stack
+    Stack::placeholder(template, "teststack").with(parameters)
 }
 
 #[test]

@@ -10,14 +10,7 @@ const START: &str = "cron(0 8 ? * MON-FRI *)";
 const STOP: &str = "cron(0 20 ? * MON-FRI *)";
 
 fn stack_with(template: &Template, parameters: &[(&str, &str)]) -> Stack {
-    let mut stack = Stack::placeholder(template, "teststack");
-    stack
-        .attributes
-        .insert("LaunchTemplate.LatestVersionNumber".into(), "1".into());
-    for (name, value) in parameters {
-        stack.parameters.insert((*name).into(), json!(value));
-    }
-    stack
+    Stack::placeholder(template, "teststack").with(parameters)
 }
 
 fn schedules(template: &Template, stack: &Stack) -> Vec<String> {

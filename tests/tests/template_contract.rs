@@ -405,11 +405,7 @@ fn conditions_follow_the_subnet_count() {
 }
 
 fn stack_with(template: &Template, parameters: &[(&str, &str)]) -> Stack {
-    let mut stack = sample_stack(template, "efs");
-    for (name, value) in parameters {
-        stack.parameters.insert((*name).into(), json!(value));
-    }
-    stack
+    sample_stack(template, "efs").with(parameters)
 }
 
 #[test]

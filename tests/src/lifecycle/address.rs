@@ -10,7 +10,6 @@ use super::{cluster_name, running_task, stopped_event, url_host};
 use crate::emulator::Emulator;
 use crate::events;
 use crate::fixtures;
-use crate::runtime_api::Invocation;
 use crate::template::{Stack, Template};
 
 /// The container instance registered for the EC2 instance `instance_id`, as ECS has it now.
@@ -63,14 +62,9 @@ pub async fn instance_joined(
         &cluster_arn,
         &format!("joined-{instance_id}"),
     );
-    match elastic_ip
-        .api
-        .invoke(event, std::time::Duration::from_secs(30))
-        .await
-    {
-        Invocation::Response(_) => {}
-        other => return Err(format!("the elastic-ip function failed: {other:?}")),
-    }
+    elastic_ip
+        .invoke_ok(event, "the elastic-ip function")
+        .await?;
     progress.event(
         "ElasticIpFunction",
         "INVOKED",
@@ -268,14 +262,7 @@ pub async fn replace_instance(
     instance_joined(config, stack, elastic_ip, &new, progress).await?;
     // The old task's STOPPED event reaches the restarter.
     let event = stopped_event(config, stack, task).await?;
-    match restarter
-        .api
-        .invoke(event, std::time::Duration::from_secs(30))
-        .await
-    {
-        Invocation::Response(_) => {}
-        other => return Err(format!("the restarter failed: {other:?}")),
-    }
+    restarter.invoke_ok(event, "the restarter").await?;
     let restarted = running_task(config, stack).await?;
     let runs_on = instance_of_task(config, stack, &restarted).await?;
     if runs_on != new {
@@ -363,15 +350,9 @@ async fn late_event_changes_nothing(
         &stack.attributes["Cluster.ClusterArn"],
         "late-old-instance",
     );
-    if !matches!(
-        elastic_ip
-            .api
-            .invoke(late, std::time::Duration::from_secs(30))
-            .await,
-        Invocation::Response(_)
-    ) {
-        return Err("the elastic-ip function failed on a late event".to_owned());
-    }
+    elastic_ip
+        .invoke_ok(late, "the elastic-ip function, on a late event,")
+        .await?;
     let (still, _) = address_holder(config, stack).await?;
     if still != new {
         return Err(format!("a late event moved the address back to {still}"));

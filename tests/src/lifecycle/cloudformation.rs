@@ -39,6 +39,19 @@ impl Function {
         let process = FunctionProcess::spawn(binary, &api, &env);
         Ok(Self { api, process })
     }
+
+    /// Invokes the function with `event` as EventBridge or Scheduler would; anything but a
+    /// response (an error, no answer within 30 s) is an error naming `what`.
+    pub async fn invoke_ok(&self, event: serde_json::Value, what: &str) -> Result<(), String> {
+        match self
+            .api
+            .invoke(event, std::time::Duration::from_secs(30))
+            .await
+        {
+            crate::runtime_api::Invocation::Response(_) => Ok(()),
+            other => Err(format!("{what} failed: {other:?}")),
+        }
+    }
 }
 
 /// The custom resources' functions, keyed by the template's function resource name.

@@ -20,7 +20,6 @@ use crate::emulator::{Emulator, Timing};
 use crate::events;
 use crate::fixtures;
 use crate::harness;
-use crate::runtime_api::Invocation;
 use crate::template::{Stack, Template};
 use cloudformation::{CloudFormation, Function};
 use progress::Progress;
@@ -316,12 +315,7 @@ async fn office_hours(
     restarter: &Function,
     progress: &Progress,
 ) -> Result<(), String> {
-    let invoke = |event: Value| async move {
-        match restarter.api.invoke(event, Duration::from_secs(30)).await {
-            Invocation::Response(_) => Ok(()),
-            other => Err(format!("the restarter failed: {other:?}")),
-        }
-    };
+    let invoke = |event: Value| restarter.invoke_ok(event, "the restarter");
     let running = running_task(config, stack).await?;
     invoke(json!({"schedule": "stop", "scheduledTime": "2026-11-26T19:00:00Z"})).await?;
     if !wanted(config, stack).await?.is_empty() {
@@ -564,10 +558,7 @@ async fn crash_and_restart(
         "Essential container in task exited (137)",
     );
     let event = stopped_event(config, stack, task).await?;
-    match restarter.api.invoke(event, Duration::from_secs(30)).await {
-        Invocation::Response(_) => {}
-        other => return Err(format!("the restarter failed: {other:?}")),
-    }
+    restarter.invoke_ok(event, "the restarter").await?;
     let restarted = running_task(config, stack).await?;
     if restarted == task {
         return Err("no new task".to_owned());
@@ -598,15 +589,9 @@ async fn repeat_event(
         .clone();
     let event = stopped_event(config, stack, &crashed).await?;
     for _ in 0..2 {
-        if !matches!(
-            restarter
-                .api
-                .invoke(event.clone(), Duration::from_secs(30))
-                .await,
-            Invocation::Response(_)
-        ) {
-            return Err("the restarter failed on a repeated event".to_owned());
-        }
+        restarter
+            .invoke_ok(event.clone(), "the restarter, on a repeated event,")
+            .await?;
     }
     let now = running_task(config, stack).await?;
     progress.event("Datero task", "UNCHANGED", &now);
