@@ -3,9 +3,32 @@
 //! A file-level copy of a running PostgreSQL is not a backup (PostgreSQL manual, "File System
 //! Level Backup": it needs a stopped server or an atomic snapshot), so the backup is logical:
 //! `pg_dumpall` of every database and role, taken from the running Datero with the client
-//! tools its image ships. The commands read the standard libpq variables (`PGHOST`, `PGPORT`,
-//! `PGUSER`, `PGPASSWORD`) and `BACKUP_FILE`; `tests/tests/backup.rs` runs them as they are
-//! against real PostgreSQL servers.
+//! tools its image ships, so that the dump tool always matches the server's version.
+//!
+//! Each task has two containers sharing a task volume (ECS guide, "Container dependency"):
+//! - backup: [`DUMP_CONTAINER`] (Datero's image) writes the dump; [`UPLOAD_CONTAINER`] (the AWS
+//!   CLI's image) starts when it has exited (`COMPLETE`), stores the dump in the bucket and
+//!   writes the success or failure metric, whatever the dump did;
+//! - restore: [`FETCH_CONTAINER`] (the AWS CLI) brings the chosen backup; [`RESTORE_CONTAINER`]
+//!   (Datero's image) starts only when that succeeded (`SUCCESS`) and loads it.
+//!
+//! The PostgreSQL commands read the libpq variables (`PGHOST`, `PGPORT`, `PGUSER`,
+//! `PGPASSWORD`); every script reads [`BACKUP_FILE`]'s variable. `tests/tests/backup.rs` runs
+//! them as they are against real PostgreSQL servers and the emulator's S3 and CloudWatch, and
+//! the template contract test checks that `template.yaml` runs exactly these.
+
+/// Where the dump lives in the task volume (the `BACKUP_FILE` variable).
+pub const BACKUP_FILE: &str = "/backup/datero.sql";
+/// The key prefix of backups in the bucket; the retention rule applies to it.
+pub const BACKUP_PREFIX: &str = "datero/";
+/// The backup task's container that dumps.
+pub const DUMP_CONTAINER: &str = "dump";
+/// The backup task's container that uploads and reports.
+pub const UPLOAD_CONTAINER: &str = "upload";
+/// The restore task's container that downloads the chosen backup (`BACKUP_KEY`).
+pub const FETCH_CONTAINER: &str = "fetch";
+/// The restore task's container that loads it.
+pub const RESTORE_CONTAINER: &str = "restore";
 
 /// Dumps every database and role into `$BACKUP_FILE`, with `DROP ... IF EXISTS` before each
 /// `CREATE` so that a restore also overwrites a Datero that has data. The bootstrap superuser
@@ -26,6 +49,37 @@ sed -E 's/^(DROP DATABASE( IF EXISTS)? [^;]+);$/\1 WITH (FORCE);/' "$BACKUP_FILE
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -f "$BACKUP_FILE.restore"
 rm "$BACKUP_FILE.restore""#;
 
+/// Stores the dump under `$BACKUP_PREFIX<UTC time>.sql` in `$BACKUP_BUCKET` and reports the
+/// outcome as metrics of namespace `DateroEcs`, dimension `ClusterName=$CLUSTER_NAME`
+/// (`metrics::BACKUPS`, `BACKUP_SIZE`, `BACKUP_FAILURES`). A missing dump means the dump
+/// container failed: that is reported here too, since it cannot report itself.
+pub const UPLOAD_SCRIPT: &str = r#"set -u
+metric() {
+  aws cloudwatch put-metric-data --namespace DateroEcs --dimensions "ClusterName=$CLUSTER_NAME" --metric-name "$1" --unit "$2" --value "$3"
+}
+if [ ! -s "$BACKUP_FILE" ]; then
+  echo "backup failed: there is no dump (the dump container's log says why)"
+  metric BackupFailures Count 1
+  exit 1
+fi
+key="$BACKUP_PREFIX$(date -u +%Y-%m-%dT%H%M%SZ).sql"
+if ! aws s3 cp --only-show-errors "$BACKUP_FILE" "s3://$BACKUP_BUCKET/$key"; then
+  echo "backup failed: the upload to s3://$BACKUP_BUCKET/$key did not complete"
+  metric BackupFailures Count 1
+  exit 1
+fi
+echo "backup stored: s3://$BACKUP_BUCKET/$key"
+metric BackupSize Bytes "$(wc -c < "$BACKUP_FILE")" && metric Backups Count 1"#;
+
+/// Downloads `s3://$BACKUP_BUCKET/$BACKUP_KEY` to `$BACKUP_FILE`; refuses an empty key.
+pub const FETCH_SCRIPT: &str = r#"set -eu
+if [ -z "${BACKUP_KEY:-}" ]; then
+  echo "restore refused: BACKUP_KEY is empty; give the key of a backup (aws s3 ls s3://$BACKUP_BUCKET/$BACKUP_PREFIX) in the run-task overrides"
+  exit 2
+fi
+aws s3 cp --only-show-errors "s3://$BACKUP_BUCKET/$BACKUP_KEY" "$BACKUP_FILE"
+echo "fetched s3://$BACKUP_BUCKET/$BACKUP_KEY""#;
+
 /// A container command that runs `script` with `sh -c`.
 pub fn command(script: &str) -> Vec<String> {
     vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()]
@@ -37,12 +91,24 @@ mod tests {
 
     #[test]
     fn the_scripts_stop_at_the_first_error_and_run_under_sh() {
-        for script in [DUMP_SCRIPT, RESTORE_SCRIPT] {
+        for script in [DUMP_SCRIPT, RESTORE_SCRIPT, FETCH_SCRIPT] {
             assert!(script.starts_with("set -eu\n"));
             assert_eq!(command(script)[..2], ["sh", "-c"]);
         }
         assert!(RESTORE_SCRIPT.contains("ON_ERROR_STOP=1"));
         // A dump that failed half-way never takes the name of a good one.
         assert!(DUMP_SCRIPT.contains("mv \"$BACKUP_FILE.partial\" \"$BACKUP_FILE\""));
+    }
+
+    #[test]
+    fn the_upload_reports_the_metrics_the_alarm_and_the_readme_name() {
+        use crate::metrics::{BACKUP_FAILURES, BACKUP_SIZE, BACKUPS, NAMESPACE};
+        // Not `set -e`: a failed upload must still be reported.
+        assert!(UPLOAD_SCRIPT.starts_with("set -u\n"));
+        assert!(UPLOAD_SCRIPT.contains(&format!("--namespace {NAMESPACE} ")));
+        for name in [BACKUPS, BACKUP_SIZE, BACKUP_FAILURES] {
+            assert!(UPLOAD_SCRIPT.contains(&format!("metric {name} ")), "{name}");
+        }
+        assert!(UPLOAD_SCRIPT.contains("--dimensions \"ClusterName=$CLUSTER_NAME\""));
     }
 }

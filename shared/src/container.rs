@@ -15,6 +15,8 @@ use crate::resources::task_definition::{PASSWORD_VARIABLE, Persistence, TaskDefi
 pub const CONTAINER_NAME: &str = "datero";
 /// nginx in the image serves the UI and `/api` here.
 pub const CONTAINER_PORT: i32 = 80;
+/// PostgreSQL's port inside the container (the PostgreSQL image's default).
+pub const POSTGRES_PORT: i32 = 5432;
 /// PGDATA of the PostgreSQL image Datero builds on.
 pub const DATA_PATH: &str = "/var/lib/postgresql/data";
 /// The variable that tells PostgreSQL where its data is. Set explicitly: images built on
@@ -44,13 +46,7 @@ pub fn container_definition(
         .essential(true)
         .cpu(spec.cpu)
         .memory(spec.memory)
-        .port_mappings(
-            PortMapping::builder()
-                .container_port(CONTAINER_PORT)
-                .host_port(spec.host_port)
-                .protocol(TransportProtocol::Tcp)
-                .build(),
-        )
+        .set_port_mappings(Some(port_mappings(spec)))
         .secrets(
             Secret::builder()
                 .name(PASSWORD_VARIABLE)
@@ -84,6 +80,22 @@ pub fn container_definition(
         );
     }
     Ok(container.build())
+}
+
+/// The web UI on `HostPort`; with `PostgresHostPort`, PostgreSQL too, so that the backup and
+/// restore tasks (host network mode, on the same instance) reach it on 127.0.0.1. The
+/// instance's security group never opens that port.
+fn port_mappings(spec: &TaskDefinitionSpec) -> Vec<PortMapping> {
+    let tcp = |container_port: i32, host_port: i32| {
+        PortMapping::builder()
+            .container_port(container_port)
+            .host_port(host_port)
+            .protocol(TransportProtocol::Tcp)
+            .build()
+    };
+    std::iter::once(tcp(CONTAINER_PORT, spec.host_port))
+        .chain(spec.postgres_host_port.map(|port| tcp(POSTGRES_PORT, port)))
+        .collect()
 }
 
 /// PGDATA first (it cannot be overridden: the parser refuses it), then the user's variables.
@@ -221,6 +233,23 @@ mod tests {
         assert_eq!(
             container.mount_points()[0].container_path(),
             Some(DATA_PATH)
+        );
+    }
+
+    #[test]
+    fn postgres_is_published_only_when_asked() {
+        let ports = |extra| {
+            container_definition(&spec(extra), "us-east-1")
+                .unwrap()
+                .port_mappings()
+                .iter()
+                .map(|m| (m.container_port().unwrap(), m.host_port().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ports(json!({})), [(80, 80)]);
+        assert_eq!(
+            ports(json!({"PostgresHostPort": "5432"})),
+            [(80, 80), (POSTGRES_PORT, 5432)]
         );
     }
 }

@@ -55,7 +55,15 @@ pub const SKIPPED_ADDRESS_MOVES: &str = "SkippedAddressMoves";
 /// Instance events the keeper could not act on.
 pub const ADDRESS_MOVE_FAILURES: &str = "AddressMoveFailures";
 
-/// Every metric the functions publish, with its dimension set.
+/// Backups stored in the bucket. Written by the backup task itself (`PutMetricData`, see
+/// `backup::UPLOAD_SCRIPT`), not by a function.
+pub const BACKUPS: &str = "Backups";
+/// The size of the last stored backup, in bytes (written with [`BACKUPS`]).
+pub const BACKUP_SIZE: &str = "BackupSize";
+/// Backups that did not reach the bucket: the dump or the upload failed.
+pub const BACKUP_FAILURES: &str = "BackupFailures";
+
+/// Every metric the product publishes, with its dimension set.
 pub const PUBLISHED: &[(&str, &[&str])] = &[
     (RESTARTS, &[CLUSTER_DIMENSION]),
     (DELAYED_RESTARTS, &[CLUSTER_DIMENSION]),
@@ -71,6 +79,9 @@ pub const PUBLISHED: &[(&str, &[&str])] = &[
         &[CLUSTER_DIMENSION, REASON_DIMENSION],
     ),
     (ADDRESS_MOVE_FAILURES, &[CLUSTER_DIMENSION]),
+    (BACKUPS, &[CLUSTER_DIMENSION]),
+    (BACKUP_SIZE, &[CLUSTER_DIMENSION]),
+    (BACKUP_FAILURES, &[CLUSTER_DIMENSION]),
 ];
 
 /// One decision worth counting.

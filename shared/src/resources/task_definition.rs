@@ -9,12 +9,13 @@ use crate::error::PropertyError;
 use crate::properties::Properties;
 
 /// Every property the resource accepts.
-pub const ACCEPTED: [&str; 12] = [
+pub const ACCEPTED: [&str; 13] = [
     "Family",
     "Image",
     "Cpu",
     "Memory",
     "HostPort",
+    "PostgresHostPort",
     "PasswordSecretArn",
     "ExecutionRoleArn",
     "TaskRoleArn",
@@ -46,6 +47,9 @@ pub struct TaskDefinitionSpec {
     pub cpu: i32,
     pub memory: i32,
     pub host_port: i32,
+    /// Publishes PostgreSQL (container port 5432) on this port of the instance, for the backup
+    /// and restore tasks; `None` keeps PostgreSQL inside the container.
+    pub postgres_host_port: Option<i32>,
     pub password_secret_arn: String,
     pub execution_role_arn: String,
     pub task_role_arn: Option<String>,
@@ -89,6 +93,16 @@ impl TaskDefinitionSpec {
         let cpu = props.integer("Cpu", 128..=10240)?.unwrap_or(1024);
         let memory = props.integer("Memory", 512..=245_760)?.unwrap_or(1536);
         let host_port = props.integer("HostPort", 1..=65535)?.unwrap_or(80);
+        let postgres_host_port = props.integer("PostgresHostPort", 1..=65535)?;
+        if postgres_host_port == Some(host_port) {
+            return Err(PropertyError::Invalid {
+                name: "PostgresHostPort".to_owned(),
+                expected: format!(
+                    "a port other than HostPort ({host_port}), which the web UI holds"
+                ),
+                found: format!("\"{host_port}\""),
+            });
+        }
         let password_secret_arn = props.required_string(
             "PasswordSecretArn",
             "the ARN of the Secrets Manager secret holding the password",
@@ -120,6 +134,7 @@ impl TaskDefinitionSpec {
             cpu: to_i32(cpu),
             memory: to_i32(memory),
             host_port: to_i32(host_port),
+            postgres_host_port: postgres_host_port.map(to_i32),
             password_secret_arn,
             execution_role_arn,
             task_role_arn,
@@ -257,6 +272,7 @@ mod tests {
         assert_eq!(spec.family, "datero");
         assert_eq!(spec.image, "chumaky/datero:latest");
         assert_eq!((spec.cpu, spec.memory, spec.host_port), (1024, 1536, 80));
+        assert_eq!(spec.postgres_host_port, None);
         assert_eq!(spec.persistence, Persistence::Ephemeral);
         assert!(spec.environment.is_empty());
     }
@@ -284,6 +300,14 @@ mod tests {
             (
                 with("HostPort", json!("70000")),
                 "property HostPort is invalid: expected a whole number from 1 to 65535, got \"70000\"",
+            ),
+            (
+                with("PostgresHostPort", json!("0")),
+                "property PostgresHostPort is invalid: expected a whole number from 1 to 65535, got \"0\"",
+            ),
+            (
+                with("PostgresHostPort", json!("80")),
+                "property PostgresHostPort is invalid: expected a port other than HostPort (80), which the web UI holds, got \"80\"",
             ),
             (
                 with("Image", json!("")),
