@@ -69,9 +69,12 @@ def register(body: dict[str, Any]) -> None:
         _principals[body["accessKeyId"]] = Principal(body["name"], body.get("role", body["name"]), statements)
 
 
-def denials() -> list[dict[str, Any]]:
+def denials(reset: bool = False) -> list[dict[str, Any]]:
     with _lock:
-        return list(_denials)
+        found = list(_denials)
+        if reset:
+            _denials.clear()
+        return found
 
 
 def decisions(reset: bool) -> list[dict[str, Any]]:
@@ -424,7 +427,38 @@ def sqs_checks(operation: str, params: Params, region: str, account: str, backen
     raise Denied(f"the test bed does not know how AWS authorizes sqs:{operation} (tests/emulator/iam.py)")
 
 
+def s3_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    # Object operations are authorized on the object's ARN (S3 guide, "Actions, resources and
+    # condition keys for Amazon S3"); HEAD is authorized as s3:GetObject, and a multipart
+    # upload's parts as s3:PutObject. Bucket-level calls are not used by the product's roles.
+    bucket, key = params.get("bucket", ""), params.get("key", "")
+    if not key:
+        raise Denied(f"the test bed does not know how AWS authorizes s3:{operation} on a bucket (tests/emulator/iam.py)")
+    action = {
+        "GetObject": "s3:GetObject",
+        "HeadObject": "s3:GetObject",
+        "PutObject": "s3:PutObject",
+        "MultipartUpload": "s3:PutObject",
+    }.get(operation)
+    if action is None:
+        raise Denied(f"the test bed does not know how AWS authorizes s3 {operation} on an object (tests/emulator/iam.py)")
+    return [Check(action, f"arn:aws:s3:::{bucket}/{key}")]
+
+
+def cloudwatch_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    if operation == "PutMetricData":
+        # No resource type: "*", narrowed by the cloudwatch:namespace condition key (CloudWatch
+        # guide, "Using condition keys to limit access to CloudWatch namespaces").
+        namespace = params.get("Namespace")
+        namespace = namespace[0] if isinstance(namespace, list) else namespace
+        return [Check("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace or ""})]
+    raise Denied(f"the test bed does not know how AWS authorizes cloudwatch:{operation} (tests/emulator/iam.py)")
+
+
 CHECKS: dict[str, Callable[..., list[Check]]] = {
+    "s3": s3_checks,
+    # CloudWatch's signing name.
+    "monitoring": cloudwatch_checks,
     "ecs": ecs_checks,
     "autoscaling": autoscaling_checks,
     "ec2": ec2_checks,
@@ -432,11 +466,16 @@ CHECKS: dict[str, Callable[..., list[Check]]] = {
 }
 
 
-def parse_call(headers: Any, body: bytes) -> tuple[str, str, Params, str]:
-    """(service, operation, parameters, region) of a signed AWS request."""
+def parse_call(headers: Any, body: bytes, method: str = "POST", path: str = "/") -> tuple[str, str, Params, str]:
+    """(service, operation, parameters, region) of a signed AWS request. For S3 (REST, path
+    style), the operation is the HTTP method and the parameters are the bucket and the key."""
     authorization = headers.get("Authorization", "")
     scope = re.search(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/", authorization)
     region, service = (scope.group(1), scope.group(2)) if scope else ("us-east-1", "")
+    if service == "s3":
+        bucket, _, key = path.lstrip("/").partition("/")
+        operation = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "POST": "MultipartUpload"}.get(method, method)
+        return service, operation, {"bucket": bucket, "key": key}, region
     target = headers.get("X-Amz-Target")
     if target:
         operation = target.rsplit(".", 1)[-1]
@@ -461,6 +500,9 @@ def error_response(service: str, message: str) -> tuple[int, str, str]:
             f"<Message>{_xml(message)}</Message></Error><RequestId>denied</RequestId></ErrorResponse>"
         )
         return 403, "text/xml", body
+    if service == "s3":
+        body = f"<Error><Code>AccessDenied</Code><Message>{_xml(message)}</Message></Error>"
+        return 403, "application/xml", body
     code = "AccessDenied" if service == "sqs" else "AccessDeniedException"
     return 400, "application/x-amz-json-1.1", json.dumps({"__type": code, "message": message})
 

@@ -24,7 +24,7 @@ Test-only controls (never part of AWS):
   capacity provider just created stays PROVISIONING that long (eventual consistency).
 - POST /_datero/iam/principal {"accessKeyId", "name", "role", "policies"}: calls signed with that
   key are authorized against those policy documents as AWS would (see iam.py);
-  GET /_datero/iam/denials lists the calls refused; GET (POST resets) /_datero/iam/decisions
+  GET (POST resets) /_datero/iam/denials lists the calls refused; GET (POST resets) /_datero/iam/decisions
   lists the calls allowed and the statement that allowed each.
 """
 
@@ -539,7 +539,7 @@ def _control(request: Request) -> Response | None:
         iam.register(body)
         return _json({})
     if path == "/_datero/iam/denials":
-        return _json(iam.denials())
+        return _json(iam.denials(reset=method == "POST"))
     if path == "/_datero/iam/decisions":
         return _json(iam.decisions(reset=method == "POST"))
     return None
@@ -576,8 +576,8 @@ class _Backends:
         return dict(ec2_backends[self.account][self.region].tags.get(instance_id, {}))
 
 
-def _authorize(principal: iam.Principal, headers: Any, body: bytes) -> Response | None:
-    service, operation, params, region = iam.parse_call(headers, body)
+def _authorize(principal: iam.Principal, request: Request, body: bytes) -> Response | None:
+    service, operation, params, region = iam.parse_call(request.headers, body, request.method, request.path)
     try:
         iam.authorize_call(principal, service, operation, params, region, "123456789012", _Backends("123456789012", region))
     except iam.Denied as denied:
@@ -602,7 +602,7 @@ def control_app(moto_app: Any) -> Any:
         principal = iam.principal_for(environ.get("HTTP_AUTHORIZATION", ""))
         _caller.principal = principal
         if principal is not None:
-            denied = _authorize(principal, Request(environ).headers, body)
+            denied = _authorize(principal, Request(environ), body)
             if denied is not None:
                 return denied(environ, start_response)
         return moto_app(environ, start_response)

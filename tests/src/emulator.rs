@@ -250,6 +250,21 @@ impl Emulator {
         env
     }
 
+    /// Environment for the AWS CLI (the test venv's, first on PATH) signing as `principal`,
+    /// as a task signs with its task role: what the backup and restore scripts run with.
+    pub fn aws_cli_env_as(&self, principal: &Principal) -> Vec<(&'static str, String)> {
+        let venv_bin = python().parent().map(PathBuf::from).unwrap_or_default();
+        let path = format!(
+            "{}:{}",
+            venv_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut env = self.function_env_as(principal);
+        env.push(("AWS_DEFAULT_REGION", REGION.to_owned()));
+        env.push(("PATH", path));
+        env
+    }
+
     /// Plays AWS's timing: slow stops and eventual consistency.
     pub async fn set_timing(&self, timing: Timing) {
         let body = serde_json::json!({
@@ -262,6 +277,17 @@ impl Emulator {
     /// The calls IAM refused so far: function, action, resource and why.
     pub async fn denials(&self) -> Vec<serde_json::Value> {
         self.get_json("iam/denials").await
+    }
+
+    /// The calls IAM refused so far; resets, so that a test that provokes a refusal on purpose
+    /// can check it and leave the rest to the guard at drop.
+    pub async fn take_denials(&self) -> Vec<serde_json::Value> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_datero/iam/denials", self.endpoint))
+            .send()
+            .await
+            .expect("reach the emulator");
+        serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default()
     }
 
     /// The calls IAM allowed since the last call of this, each with the statement that allowed

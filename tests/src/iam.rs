@@ -30,8 +30,21 @@ impl Principal {
             })
             .ok_or_else(|| format!("no function in template.yaml builds the binary {binary}"))?;
         let role = role_of(template, &function)?;
+        Self::of_role(template, stack, &role, binary)
+    }
+
+    /// The role `role` of `template` (a task's or a schedule's), signing as `name`.
+    pub fn of_role(
+        template: &Template,
+        stack: &Stack,
+        role: &str,
+        name: &str,
+    ) -> Result<Self, String> {
+        if template.resource(role)["Type"].as_str() != Some("AWS::IAM::Role") {
+            return Err(format!("{role} is not a role of template.yaml"));
+        }
         let mut policies = Vec::new();
-        for policy in template.resource(&role)["Properties"]["Policies"]
+        for policy in template.resource(role)["Properties"]["Policies"]
             .as_sequence()
             .into_iter()
             .flatten()
@@ -42,9 +55,9 @@ impl Principal {
             policies.push(document);
         }
         Ok(Self {
-            name: binary.to_owned(),
-            access_key_id: access_key_id(binary),
-            role,
+            name: name.to_owned(),
+            access_key_id: access_key_id(name),
+            role: role.to_owned(),
             policies,
         })
     }

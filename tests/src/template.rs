@@ -67,6 +67,8 @@ impl Stack {
                 }
                 "AWS::Logs::LogGroup" => format!("/datero/{name}/{resource}"),
                 "AWS::AutoScaling::AutoScalingGroup" => format!("{name}-datero"),
+                // CloudFormation names a bucket `<stack>-<logical id>-<random>`, in lower case.
+                "AWS::S3::Bucket" => format!("{name}-{resource}-1a2b3c").to_ascii_lowercase(),
                 other => format!("{other}-{resource}"),
             };
             let arn = match definition["Type"].as_str().unwrap_or_default() {
@@ -82,6 +84,7 @@ impl Stack {
                 "AWS::Serverless::Function" => {
                     format!("arn:aws:lambda:us-east-1:123456789012:function:{name}-{resource}")
                 }
+                "AWS::S3::Bucket" => format!("arn:aws:s3:::{value}"),
                 _ => format!("arn:aws:iam::123456789012:role/{resource}"),
             };
             stack.refs.insert(resource.to_owned(), value);

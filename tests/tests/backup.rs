@@ -1,11 +1,20 @@
-//! The backup's dump and restore commands (`shared::backup`), run exactly as the tasks run
-//! them, against real PostgreSQL servers started here: Datero-like objects survive the round
-//! trip, and a restore over a server that has data replaces it.
+//! The backup's scripts (`shared::backup`), run exactly as the tasks run them: the dump and
+//! restore against real PostgreSQL servers started here, the upload and fetch with the AWS CLI
+//! against the emulator's S3 and CloudWatch, signed as the task roles of template.yaml with IAM
+//! enforced. Datero-like objects survive the round trip through the bucket, and a restore over
+//! a server that has data replaces it.
 
+use std::process::{Command, Output};
 use std::time::Instant;
 
-use datero_shared::backup::{DUMP_SCRIPT, RESTORE_SCRIPT};
+use datero_shared::backup::{self, DUMP_SCRIPT, FETCH_SCRIPT, RESTORE_SCRIPT, UPLOAD_SCRIPT};
+use datero_shared::metrics;
+use datero_testbed::emulator::Emulator;
+use datero_testbed::fixtures;
+use datero_testbed::iam::Principal;
 use datero_testbed::postgres::Postgres;
+use datero_testbed::template::{Stack, Template};
+use serde_json::Value;
 
 /// What a Datero user builds: a role, a database with postgres_fdw, a foreign server, a user
 /// mapping (with its password), a foreign table, a view on it and a grant.
@@ -146,5 +155,258 @@ fn a_failed_dump_leaves_no_file_that_looks_like_a_backup() {
     );
     assert!(refused.is_err());
     assert!(!std::path::Path::new(&file).exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The environment a container of `task` (a task definition of template.yaml) gets, resolved
+/// for `stack`.
+fn container_env(
+    template: &Template,
+    stack: &Stack,
+    task: &str,
+    container: &str,
+) -> Vec<(String, String)> {
+    let definitions = template
+        .resolve(
+            &template.resource(task)["Properties"]["ContainerDefinitions"],
+            stack,
+        )
+        .unwrap()
+        .unwrap();
+    let definition = definitions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Name"] == container)
+        .unwrap_or_else(|| panic!("{task} has no container {container}"))
+        .clone();
+    definition["Environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            let text = |key: &str| pair[key].as_str().unwrap_or_default().to_owned();
+            (text("Name"), text("Value"))
+        })
+        .collect()
+}
+
+/// Runs `script` with `sh` as a container of `task` would: its environment from the template,
+/// `file` as BACKUP_FILE, and the AWS CLI signing as the task's role.
+fn run_as_task(
+    emulator: &Emulator,
+    role: &Principal,
+    env: &[(String, String)],
+    script: &str,
+    extra: &[(&str, &str)],
+) -> Output {
+    Command::new("sh")
+        .args(["-c", script])
+        .env_clear()
+        .envs(emulator.aws_cli_env_as(role))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(extra.iter().copied())
+        .output()
+        .expect("run sh")
+}
+
+/// The AWS CLI as the test (not a task): unchecked by IAM.
+fn aws(emulator: &Emulator, args: &[&str]) -> Value {
+    let tester = Principal {
+        name: "tester".into(),
+        role: "none".into(),
+        access_key_id: "testing".into(),
+        policies: vec![],
+    };
+    let output = Command::new("aws")
+        .args(args)
+        .args(["--output", "json"])
+        .env_clear()
+        .envs(emulator.aws_cli_env_as(&tester))
+        .output()
+        .expect("run aws");
+    assert!(
+        output.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+}
+
+fn backup_metrics(emulator: &Emulator) -> Vec<String> {
+    let listed = aws(
+        emulator,
+        &[
+            "cloudwatch",
+            "list-metrics",
+            "--namespace",
+            metrics::NAMESPACE,
+        ],
+    );
+    let mut names: Vec<String> = listed["Metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Dimensions"][0]["Value"] == fixtures::CLUSTER)
+        .filter_map(|m| m["MetricName"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+// Longer than 60 lines: one story, a backup and its restore through the bucket, told in order.
+#[tokio::test]
+async fn a_backup_goes_to_the_bucket_and_comes_back_as_the_task_roles_allow() {
+    let template = Template::load().unwrap();
+    let stack = fixtures::test_stack(&template);
+    let emulator = Emulator::start().await;
+    let bucket = stack.refs["BackupBucket"].clone();
+    aws(&emulator, &["s3api", "create-bucket", "--bucket", &bucket]);
+    let backup_role =
+        Principal::of_role(&template, &stack, "BackupTaskRole", "backup-task").unwrap();
+    let restore_role =
+        Principal::of_role(&template, &stack, "RestoreTaskRole", "restore-task").unwrap();
+    emulator.enforce_iam(&backup_role).await;
+    emulator.enforce_iam(&restore_role).await;
+    let upload_env = container_env(
+        &template,
+        &stack,
+        "BackupTaskDefinition",
+        backup::UPLOAD_CONTAINER,
+    );
+    let fetch_env = container_env(
+        &template,
+        &stack,
+        "RestoreTaskDefinition",
+        backup::FETCH_CONTAINER,
+    );
+
+    let source = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
+    for (database, sql) in DATERO_LIKE {
+        source
+            .sql(database, sql)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+    let expected = catalog(&source);
+    let dir = std::env::temp_dir().join(format!("datero-bucket-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("datero.sql").display().to_string();
+    source
+        .script(DUMP_SCRIPT, &[("BACKUP_FILE", file.clone())])
+        .unwrap_or_else(|error| panic!("dump: {error}"));
+
+    // The upload stores it under datero/ and reports success.
+    let started = Instant::now();
+    let upload = run_as_task(
+        &emulator,
+        &backup_role,
+        &upload_env,
+        UPLOAD_SCRIPT,
+        &[("BACKUP_FILE", &file)],
+    );
+    let upload_seconds = started.elapsed().as_secs_f64();
+    let log = String::from_utf8_lossy(&upload.stdout).into_owned();
+    assert!(
+        upload.status.success(),
+        "{log}{}",
+        String::from_utf8_lossy(&upload.stderr)
+    );
+    println!(
+        "upload to the bucket: {upload_seconds:.2} s; {}",
+        log.trim()
+    );
+    let listed = aws(
+        &emulator,
+        &["s3api", "list-objects-v2", "--bucket", &bucket],
+    );
+    let keys: Vec<&str> = listed["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["Key"].as_str())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key = keys[0].to_owned();
+    assert!(
+        key.starts_with(backup::BACKUP_PREFIX) && key.ends_with("Z.sql"),
+        "{key}"
+    );
+    assert_eq!(
+        backup_metrics(&emulator),
+        [metrics::BACKUP_SIZE, metrics::BACKUPS]
+    );
+
+    // Least privilege: the backup role cannot read a backup back.
+    let read_back = run_as_task(
+        &emulator,
+        &backup_role,
+        &fetch_env,
+        FETCH_SCRIPT,
+        &[("BACKUP_FILE", &file), ("BACKUP_KEY", &key)],
+    );
+    assert!(!read_back.status.success());
+    assert!(
+        String::from_utf8_lossy(&read_back.stderr).contains("403"),
+        "{read_back:?}"
+    );
+    let refused = emulator.take_denials().await;
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|d| d["function"] == "backup-task" && d["action"] == "s3:GetObject"),
+        "{refused:#?}"
+    );
+    // A restore without a key says which variable is missing.
+    let no_key = run_as_task(
+        &emulator,
+        &restore_role,
+        &fetch_env,
+        FETCH_SCRIPT,
+        &[("BACKUP_FILE", &file)],
+    );
+    assert_eq!(no_key.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_key.stdout).contains("BACKUP_KEY is empty"));
+
+    // The restore task fetches the chosen backup and loads it into an empty server.
+    let fetched = dir.join("fetched.sql").display().to_string();
+    let fetch = run_as_task(
+        &emulator,
+        &restore_role,
+        &fetch_env,
+        FETCH_SCRIPT,
+        &[("BACKUP_FILE", &fetched), ("BACKUP_KEY", &key)],
+    );
+    assert!(fetch.status.success(), "{fetch:?}");
+    assert_eq!(
+        std::fs::read(&fetched).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    let target = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
+    target
+        .script(RESTORE_SCRIPT, &[("BACKUP_FILE", fetched.clone())])
+        .unwrap_or_else(|error| panic!("restore: {error}"));
+    assert_eq!(catalog(&target), expected);
+
+    // A dump that failed leaves no file: the upload reports the failure and fails the task.
+    std::fs::remove_file(&file).unwrap();
+    let failed = run_as_task(
+        &emulator,
+        &backup_role,
+        &upload_env,
+        UPLOAD_SCRIPT,
+        &[("BACKUP_FILE", &file)],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stdout).contains("backup failed: there is no dump"));
+    assert_eq!(
+        backup_metrics(&emulator),
+        [
+            metrics::BACKUP_FAILURES,
+            metrics::BACKUP_SIZE,
+            metrics::BACKUPS
+        ]
+    );
+    // Every other call was allowed: the emulator's guard checks at drop.
     std::fs::remove_dir_all(&dir).ok();
 }
