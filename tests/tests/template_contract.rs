@@ -507,6 +507,8 @@ fn the_instance_runs_nothing_but_the_agent_and_asks_for_its_own_address() {
             &format!("ECS_CLUSTER={STACK}-datero"),
             "ECS_CONTAINER_STOP_TIMEOUT=2m",
             "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
+            "ECS_ENABLE_TASK_IAM_ROLE=true",
+            "ECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true",
             "EOF",
         ]
     );
