@@ -455,6 +455,21 @@ def cloudwatch_checks(operation: str, params: Params, region: str, account: str,
     raise Denied(f"the test bed does not know how AWS authorizes cloudwatch:{operation} (tests/emulator/iam.py)")
 
 
+def bucket_policy_denial(
+    policy: dict[str, Any], service: str, operation: str, params: Params, context: dict[str, Any]
+) -> str | None:
+    """Why a bucket policy's explicit Deny refuses this object call (for every caller), or None."""
+    for check in s3_checks(operation, params, "", "", None):
+        check.context.update(context)
+        for index, statement in enumerate(_as_list(policy.get("Statement", []))):
+            if statement.get("Effect") != "Deny" or statement.get("Principal") not in ("*", {"AWS": "*"}):
+                continue
+            action_ok, resource_ok, failing = _statement_matches(statement, check)
+            if action_ok and resource_ok and failing is None:
+                return f"{check.action} on {check.resource} is explicitly denied by the bucket policy (statement {index})"
+    return None
+
+
 CHECKS: dict[str, Callable[..., list[Check]]] = {
     "s3": s3_checks,
     # CloudWatch's signing name.

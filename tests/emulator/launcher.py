@@ -43,9 +43,12 @@ import io
 from moto.autoscaling import models as asg_models
 from moto.autoscaling.exceptions import AutoscalingClientError
 from moto.ecs import models as ecs
+from moto.ecs import exceptions as ecs_exceptions
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import ECSException, EcsClientException, InvalidParameterException
+from moto.iam.access_control import PermissionResult
 from moto.moto_api import state_manager
+from moto.s3 import models as s3_models
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -448,6 +451,9 @@ def run_task_response(self: Any) -> Any:
             result = _original_run_task_response(self).result
             if not result["tasks"]:
                 result = {"tasks": [], "failures": [{"arn": instances[0].container_instance_arn, "reason": "RESOURCE:MEMORY"}]}
+            # Neither a launch type nor a strategy: the cluster's default strategy (API_RunTask).
+            if not launch_type and not strategy:
+                strategy = cluster.default_capacity_provider_strategy or []
             for task in result["tasks"]:
                 task.capacity_provider_name = (strategy or [{}])[0].get("capacityProvider")
                 task.visible_at = time.time() + _settings["consistencySeconds"]
@@ -476,7 +482,24 @@ def delete_auto_scaling_group(self: Any, group_name: str) -> Any:
     return _original_delete_asg(self, group_name)
 
 
+def validate_container_defs(memory: str | None, container_definitions: list[dict[str, Any]], requires_compatibilities: Any) -> None:
+    # As AWS validates (ContainerDefinition.memoryReservation, ECS API reference): without a
+    # task-level memory, every container needs memory or memoryReservation. moto also demanded
+    # a hard `memory` of EC2 tasks, which AWS does not; the backup tasks reserve memory softly.
+    for cd in container_definitions:
+        if "name" not in cd and "Name" not in cd:
+            raise ecs_exceptions.TaskDefinitionMissingPropertyError("name")
+        if "image" not in cd and "Image" not in cd:
+            raise ecs_exceptions.TaskDefinitionMissingPropertyError("image")
+        sizes = ("memory", "Memory", "memoryReservation", "MemoryReservation")
+        if not memory and not any(cd.get(key) for key in sizes):
+            raise ecs_exceptions.TaskDefinitionMemoryError(cd.get("name", cd.get("Name")))
+
+
 def tighten() -> None:
+    Backend._validate_container_defs = staticmethod(validate_container_defs)
+    # Bucket policies are evaluated in _bucket_policy, with their conditions.
+    s3_models.FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
     Backend.create_cluster = create_cluster
     Backend.delete_cluster = delete_cluster
     Backend.create_capacity_provider = create_capacity_provider
@@ -586,6 +609,28 @@ def _authorize(principal: iam.Principal, request: Request, body: bytes) -> Respo
     return None
 
 
+def _bucket_policy(request: Request, body: bytes) -> Response | None:
+    """A bucket policy's Deny, evaluated as S3 does for every caller (moto's own evaluation
+    ignores conditions, so it is switched off in tighten())."""
+    service, operation, params, region = iam.parse_call(request.headers, body, request.method, request.path)
+    if service != "s3" or not params.get("key"):
+        return None
+    try:
+        bucket = s3_models.s3_backends["123456789012"]["aws"].get_bucket(params["bucket"])
+    except Exception:  # noqa: BLE001 - no such bucket: moto answers that itself
+        return None
+    if not bucket.policy:
+        return None
+    secure = "true" if request.scheme == "https" else "false"
+    message = iam.bucket_policy_denial(
+        json.loads(bucket.policy), service, operation, params, {"aws:SecureTransport": secure}
+    )
+    if message is None:
+        return None
+    status, content_type, text = iam.error_response("s3", message)
+    return Response(text, status=status, content_type=content_type)
+
+
 def control_app(moto_app: Any) -> Any:
     """Serves the test-only control endpoints, authorizes the functions' calls, and hands
     everything else to moto."""
@@ -596,11 +641,20 @@ def control_app(moto_app: Any) -> Any:
             return answer(environ, start_response)
         _settle()
         # Read the body once and hand moto a fresh stream of it.
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        if environ.get("wsgi.input_terminated"):
+            # A chunked upload (the AWS CLI's S3 calls over TLS): no length, read to the end.
+            body = environ["wsgi.input"].read()
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         principal = iam.principal_for(environ.get("HTTP_AUTHORIZATION", ""))
         _caller.principal = principal
+        refused = _bucket_policy(Request(environ), body)
+        if refused is not None:
+            return refused(environ, start_response)
         if principal is not None:
             denied = _authorize(principal, Request(environ), body)
             if denied is not None:
@@ -674,6 +728,46 @@ class QuietHandler(WSGIRequestHandler):
             _record_call(action, self._arrived, time.perf_counter() - self._started)
 
 
+def _self_signed_certificate() -> tuple[str, str]:
+    """(certificate, key) files for 127.0.0.1, made for this run: clients that must speak TLS
+    (the AWS CLI of the backup tasks, under a TLS-only bucket policy) trust the certificate."""
+    import datetime
+    import ipaddress
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tempfile.mkdtemp(prefix="datero-emulator-tls-")
+    cert_path, key_path = f"{folder}/cert.pem", f"{folder}/key.pem"
+    with open(cert_path, "wb") as out:
+        out.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert_path, key_path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
@@ -681,7 +775,14 @@ def main() -> None:
     tighten()
     app = control_app(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=QuietHandler)
-    print(server.server_port, flush=True)
+    # The same emulator over TLS, for clients whose requests a policy wants on TLS.
+    cert_path, key_path = _self_signed_certificate()
+    tls = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler, ssl_context=(cert_path, key_path)
+    )
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    # First line: the port, the TLS port and the certificate to trust.
+    print(server.server_port, tls.server_port, cert_path, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

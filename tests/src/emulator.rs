@@ -46,6 +46,9 @@ pub enum TaskStart {
 pub struct Emulator {
     child: Child,
     endpoint: String,
+    /// The same emulator over TLS (`https://127.0.0.1:<port>`), and the certificate to trust.
+    tls_endpoint: String,
+    certificate: PathBuf,
 }
 
 /// How AWS's timing is played (see `tests/emulator/launcher.py`).
@@ -86,8 +89,15 @@ impl Emulator {
             BufReader::new(stdout).read_line(&mut first),
         )
         .await;
-        let port = first.trim().parse::<u16>().ok();
-        let Some(port) = port.filter(|_| matches!(read, Ok(Ok(_)))) else {
+        // "<port> <TLS port> <certificate>"
+        let mut fields = first.split_whitespace();
+        let port = fields.next().and_then(|port| port.parse::<u16>().ok());
+        let tls_port = fields.next().and_then(|port| port.parse::<u16>().ok());
+        let certificate = fields.next().map(PathBuf::from);
+        let started = matches!(read, Ok(Ok(_)));
+        let (Some(port), Some(tls_port), Some(certificate), true) =
+            (port, tls_port, certificate, started)
+        else {
             let mut stderr = String::new();
             if let Some(mut pipe) = child.stderr.take() {
                 tokio::time::timeout(Duration::from_secs(5), pipe.read_to_string(&mut stderr))
@@ -106,6 +116,8 @@ impl Emulator {
         Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            tls_endpoint: format!("https://127.0.0.1:{tls_port}"),
+            certificate,
         }
     }
 
@@ -251,7 +263,8 @@ impl Emulator {
     }
 
     /// Environment for the AWS CLI (the test venv's, first on PATH) signing as `principal`,
-    /// as a task signs with its task role: what the backup and restore scripts run with.
+    /// as a task signs with its task role: what the backup and restore scripts run with. It
+    /// speaks TLS, as the CLI does on AWS (the backup bucket refuses anything else).
     pub fn aws_cli_env_as(&self, principal: &Principal) -> Vec<(&'static str, String)> {
         let venv_bin = python().parent().map(PathBuf::from).unwrap_or_default();
         let path = format!(
@@ -260,6 +273,12 @@ impl Emulator {
             std::env::var("PATH").unwrap_or_default()
         );
         let mut env = self.function_env_as(principal);
+        for (key, value) in &mut env {
+            if *key == "AWS_ENDPOINT_URL" {
+                value.clone_from(&self.tls_endpoint);
+            }
+        }
+        env.push(("AWS_CA_BUNDLE", self.certificate.display().to_string()));
         env.push(("AWS_DEFAULT_REGION", REGION.to_owned()));
         env.push(("PATH", path));
         env

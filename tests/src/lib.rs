@@ -5,6 +5,7 @@
 //! - [`runtime_api`]: a local Lambda Runtime API that runs the real function binaries.
 //! - [`events`]: CloudFormation requests built from the shared fixtures.
 
+pub mod aws_cli;
 pub mod costs;
 pub mod emulator;
 pub mod events;

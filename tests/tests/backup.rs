@@ -4,16 +4,17 @@
 //! enforced. Datero-like objects survive the round trip through the bucket, and a restore over
 //! a server that has data replaces it.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Instant;
 
 use datero_shared::backup::{self, DUMP_SCRIPT, FETCH_SCRIPT, RESTORE_SCRIPT, UPLOAD_SCRIPT};
 use datero_shared::metrics;
+use datero_testbed::aws_cli;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::fixtures;
 use datero_testbed::iam::Principal;
 use datero_testbed::postgres::Postgres;
-use datero_testbed::template::{Stack, Template};
+use datero_testbed::template::Template;
 use serde_json::Value;
 
 /// What a Datero user builds: a role, a database with postgres_fdw, a foreign server, a user
@@ -158,41 +159,8 @@ fn a_failed_dump_leaves_no_file_that_looks_like_a_backup() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// The environment a container of `task` (a task definition of template.yaml) gets, resolved
-/// for `stack`.
-fn container_env(
-    template: &Template,
-    stack: &Stack,
-    task: &str,
-    container: &str,
-) -> Vec<(String, String)> {
-    let definitions = template
-        .resolve(
-            &template.resource(task)["Properties"]["ContainerDefinitions"],
-            stack,
-        )
-        .unwrap()
-        .unwrap();
-    let definition = definitions
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["Name"] == container)
-        .unwrap_or_else(|| panic!("{task} has no container {container}"))
-        .clone();
-    definition["Environment"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|pair| {
-            let text = |key: &str| pair[key].as_str().unwrap_or_default().to_owned();
-            (text("Name"), text("Value"))
-        })
-        .collect()
-}
-
-/// Runs `script` with `sh` as a container of `task` would: its environment from the template,
-/// `file` as BACKUP_FILE, and the AWS CLI signing as the task's role.
+/// Runs `script` as a container whose environment is `env`, with `extra` on top (the test's
+/// file paths), signing as `role`.
 fn run_as_task(
     emulator: &Emulator,
     role: &Principal,
@@ -200,37 +168,18 @@ fn run_as_task(
     script: &str,
     extra: &[(&str, &str)],
 ) -> Output {
-    Command::new("sh")
-        .args(["-c", script])
-        .env_clear()
-        .envs(emulator.aws_cli_env_as(role))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .envs(extra.iter().copied())
-        .output()
-        .expect("run sh")
+    let mut env = env.to_vec();
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    aws_cli::script(emulator, role, &env, script).unwrap()
 }
 
 /// The AWS CLI as the test (not a task): unchecked by IAM.
 fn aws(emulator: &Emulator, args: &[&str]) -> Value {
-    let tester = Principal {
-        name: "tester".into(),
-        role: "none".into(),
-        access_key_id: "testing".into(),
-        policies: vec![],
-    };
-    let output = Command::new("aws")
-        .args(args)
-        .args(["--output", "json"])
-        .env_clear()
-        .envs(emulator.aws_cli_env_as(&tester))
-        .output()
-        .expect("run aws");
-    assert!(
-        output.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    aws_cli::json(emulator, &Principal::unchecked("tester"), args).unwrap()
 }
 
 fn backup_metrics(emulator: &Emulator) -> Vec<String> {
@@ -262,24 +211,39 @@ async fn a_backup_goes_to_the_bucket_and_comes_back_as_the_task_roles_allow() {
     let emulator = Emulator::start().await;
     let bucket = stack.refs["BackupBucket"].clone();
     aws(&emulator, &["s3api", "create-bucket", "--bucket", &bucket]);
+    let policy = template.properties("BackupBucketPolicy", &stack).unwrap();
+    let policy = policy["PolicyDocument"].to_string();
+    aws(
+        &emulator,
+        &[
+            "s3api",
+            "put-bucket-policy",
+            "--bucket",
+            &bucket,
+            "--policy",
+            &policy,
+        ],
+    );
     let backup_role =
         Principal::of_role(&template, &stack, "BackupTaskRole", "backup-task").unwrap();
     let restore_role =
         Principal::of_role(&template, &stack, "RestoreTaskRole", "restore-task").unwrap();
     emulator.enforce_iam(&backup_role).await;
     emulator.enforce_iam(&restore_role).await;
-    let upload_env = container_env(
+    let upload_env = aws_cli::container_env(
         &template,
         &stack,
         "BackupTaskDefinition",
         backup::UPLOAD_CONTAINER,
-    );
-    let fetch_env = container_env(
+    )
+    .unwrap();
+    let fetch_env = aws_cli::container_env(
         &template,
         &stack,
         "RestoreTaskDefinition",
         backup::FETCH_CONTAINER,
-    );
+    )
+    .unwrap();
 
     let source = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
     for (database, sql) in DATERO_LIKE {
@@ -335,6 +299,22 @@ async fn a_backup_goes_to_the_bucket_and_comes_back_as_the_task_roles_allow() {
         backup_metrics(&emulator),
         [metrics::BACKUP_SIZE, metrics::BACKUPS]
     );
+    // The bucket takes TLS only: the same upload over plain HTTP is refused by its policy.
+    let plain = run_as_task(
+        &emulator,
+        &backup_role,
+        &upload_env,
+        "aws s3 cp --only-show-errors \"$BACKUP_FILE\" \"s3://$BACKUP_BUCKET/${BACKUP_PREFIX}plain.sql\"",
+        &[
+            ("BACKUP_FILE", &file),
+            ("AWS_ENDPOINT_URL", emulator.endpoint()),
+        ],
+    );
+    assert!(!plain.status.success());
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).contains("AccessDenied"),
+        "{plain:?}"
+    );
 
     // Least privilege: the backup role cannot read a backup back.
     let read_back = run_as_task(
@@ -378,9 +358,15 @@ async fn a_backup_goes_to_the_bucket_and_comes_back_as_the_task_roles_allow() {
         &[("BACKUP_FILE", &fetched), ("BACKUP_KEY", &key)],
     );
     assert!(fetch.status.success(), "{fetch:?}");
-    assert_eq!(
+    let (fetched_bytes, dumped_bytes) = (
         std::fs::read(&fetched).unwrap(),
-        std::fs::read(&file).unwrap()
+        std::fs::read(&file).unwrap(),
+    );
+    assert!(
+        fetched_bytes == dumped_bytes,
+        "fetched {} bytes of a {}-byte dump",
+        fetched_bytes.len(),
+        dumped_bytes.len()
     );
     let target = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
     target

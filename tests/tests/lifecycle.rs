@@ -22,6 +22,8 @@ async fn the_whole_stack_lifecycle_passes_in_private_mode() {
             "StackName=lifecycle-private",
             "PublicAccess=false",
             "InstancePublicIp=false",
+            // Backups off: no schedule; restores still work.
+            "BackupSchedule=",
         ]
         .map(str::to_owned),
     )
@@ -87,6 +89,10 @@ fn bad_input_is_refused_before_anything_starts() {
     assert!(
         refuse(&["UseSpot=true", "DataPersistence=instance"])
             .contains("UseSpot=true cannot be combined with DataPersistence=instance")
+    );
+    assert!(refuse(&["BackupSchedule=daily"]).starts_with("parameter BackupSchedule must be"));
+    assert!(
+        refuse(&["BackupRetentionDays=0"]).starts_with("parameter BackupRetentionDays must be")
     );
     for good in ["203.0.113.0/24", "10.0.0.0/8", "192.168.1.7/32"] {
         let options = Options::parse([format!("AllowedCidr={good}")]).unwrap();

@@ -2,6 +2,7 @@
 //! what `scripts/lifecycle` runs, and the project's end-to-end test.
 
 pub mod address;
+pub mod backups;
 pub mod cloudformation;
 pub mod infrastructure;
 pub mod progress;
@@ -95,7 +96,7 @@ pub fn check(template: &Template, options: &Options) -> Result<(), String> {
 }
 
 /// Runs a named step: prints its outcome and records it for the summary.
-async fn step<T>(
+pub(crate) async fn step<T>(
     progress: &Progress,
     name: &str,
     work: impl Future<Output = Result<T, String>>,
@@ -136,6 +137,12 @@ pub async fn run(
         },
     )
     .await?;
+    step(
+        progress,
+        "create the backup bucket as the template configures it",
+        backups::make_bucket(&emulator, template, &mut stack, progress),
+    )
+    .await?;
 
     // From here on, AWS's timing: slow stops, eventual consistency.
     emulator.set_timing(Timing::AWS_LIKE).await;
@@ -149,6 +156,12 @@ pub async fn run(
         progress,
     )
     .await?;
+    step(
+        progress,
+        "register the backup and restore task definitions",
+        backups::register_task_definitions(&emulator, template, &mut stack, progress),
+    )
+    .await?;
     heal(
         template,
         &emulator,
@@ -159,10 +172,18 @@ pub async fn run(
         progress,
     )
     .await?;
+    if template.condition("HasBackupSchedule", &stack)? {
+        let datero = running_task(&config, &stack).await?;
+        backups::backup_and_restore(&emulator, &config, template, &stack, &datero, progress)
+            .await?;
+    } else {
+        progress.event("DateroBackupSchedule", "SKIPPED", "BackupSchedule is empty");
+    }
     update_and_delete(
         template,
         options,
         &cloudformation,
+        &emulator,
         &config,
         &mut stack,
         progress,
@@ -175,6 +196,7 @@ async fn update_and_delete(
     template: &Template,
     options: &Options,
     cloudformation: &CloudFormation,
+    emulator: &Emulator,
     config: &SdkConfig,
     stack: &mut Stack,
     progress: &Progress,
@@ -188,13 +210,22 @@ async fn update_and_delete(
     step(
         progress,
         "delete the stack in reverse order; the group is deletable",
-        delete_stack(template, cloudformation, config, stack, progress),
+        async {
+            backups::deregister_task_definitions(emulator, stack, progress).await?;
+            delete_stack(template, cloudformation, config, stack, progress).await
+        },
     )
     .await?;
     step(
         progress,
         "the emulator holds nothing of ours",
         nothing_left(config, stack),
+    )
+    .await?;
+    step(
+        progress,
+        "the backup bucket is kept, like the data",
+        backups::bucket_is_kept(emulator, stack),
     )
     .await?;
     Ok(())

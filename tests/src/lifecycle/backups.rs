@@ -1,0 +1,485 @@
+//! Backups on the emulated stack: the bucket made as template.yaml configures it, the backup and
+//! restore task definitions registered as CloudFormation registers them, the schedule's firing
+//! played as EventBridge Scheduler makes it (RunTask signed as the schedule's role, IAM
+//! enforced), and the stack's list and restore commands run as an operator runs them.
+//!
+//! No container runs on the emulator. The upload and fetch scripts run here, signed as the task
+//! roles, on a stand-in dump; `tests/tests/backup.rs` dumps and restores a real PostgreSQL with
+//! the same scripts.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use datero_shared::backup;
+use serde_json::{Map, Value as Json, json};
+
+use super::progress::Progress;
+use super::{cluster_name, step};
+use crate::aws_cli;
+use crate::emulator::Emulator;
+use crate::iam::Principal;
+use crate::template::{Stack, Template};
+
+/// The two task definitions the template registers natively.
+const TASK_DEFINITIONS: [&str; 2] = ["BackupTaskDefinition", "RestoreTaskDefinition"];
+
+fn operator() -> Principal {
+    Principal::unchecked("cloudformation")
+}
+
+/// The bucket, with the encryption, public access block, ownership, retention rule and policy
+/// the template gives it (each property mapped to its S3 API call).
+pub async fn make_bucket(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let name = format!("{}-backupbucket-{:x}", stack.name, std::process::id()).to_lowercase();
+    stack.refs.insert("BackupBucket".into(), name.clone());
+    stack
+        .attributes
+        .insert("BackupBucket.Arn".into(), format!("arn:aws:s3:::{name}"));
+    let bucket = template.properties("BackupBucket", stack)?;
+    let aws = |args: &[&str]| aws_cli::json(emulator, &operator(), args);
+    aws(&["s3api", "create-bucket", "--bucket", &name])?;
+    let encryption = json!({"Rules": bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        .as_array().into_iter().flatten()
+        .map(|rule| json!({"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}))
+        .collect::<Vec<_>>()});
+    aws(&[
+        "s3api",
+        "put-bucket-encryption",
+        "--bucket",
+        &name,
+        "--server-side-encryption-configuration",
+        &encryption.to_string(),
+    ])?;
+    let block = typed(&bucket["PublicAccessBlockConfiguration"]);
+    aws(&[
+        "s3api",
+        "put-public-access-block",
+        "--bucket",
+        &name,
+        "--public-access-block-configuration",
+        &block.to_string(),
+    ])?;
+    aws(&[
+        "s3api",
+        "put-bucket-ownership-controls",
+        "--bucket",
+        &name,
+        "--ownership-controls",
+        &bucket["OwnershipControls"].to_string(),
+    ])?;
+    let rules: Vec<Json> = bucket["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|rule| {
+            json!({
+                "ID": rule["Id"],
+                "Status": rule["Status"],
+                "Filter": {"Prefix": rule["Prefix"]},
+                "Expiration": {"Days": number(&rule["ExpirationInDays"])},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": number(&rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])},
+            })
+        })
+        .collect();
+    aws(&[
+        "s3api",
+        "put-bucket-lifecycle-configuration",
+        "--bucket",
+        &name,
+        "--lifecycle-configuration",
+        &json!({"Rules": rules}).to_string(),
+    ])?;
+    let policy = template.properties("BackupBucketPolicy", stack)?;
+    aws(&[
+        "s3api",
+        "put-bucket-policy",
+        "--bucket",
+        &name,
+        "--policy",
+        &policy["PolicyDocument"].to_string(),
+    ])?;
+    // The policy refuses plain HTTP, even to a caller IAM would allow.
+    let plain = aws_cli::script(
+        emulator,
+        &operator(),
+        &[("AWS_ENDPOINT_URL".into(), emulator.endpoint().to_owned())],
+        &format!("echo x | aws s3 cp - s3://{name}/datero/plain.sql"),
+    )?;
+    if plain.status.success() || !String::from_utf8_lossy(&plain.stderr).contains("AccessDenied") {
+        return Err(format!("the bucket took a plain HTTP upload: {plain:?}"));
+    }
+    let kept = aws(&[
+        "s3api",
+        "get-bucket-lifecycle-configuration",
+        "--bucket",
+        &name,
+    ])?;
+    progress.event(
+        "BackupBucket",
+        "CREATE_COMPLETE",
+        &format!(
+            "{name}: SSE, public access blocked, plain HTTP refused, backups kept {} days",
+            kept["Rules"][0]["Expiration"]["Days"]
+        ),
+    );
+    Ok(())
+}
+
+/// Text CloudFormation sends as `"true"`, `"false"` or digits, as the JSON the APIs take.
+fn typed(value: &Json) -> Json {
+    match value {
+        Json::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), typed(v))).collect()),
+        Json::Array(items) => Json::Array(items.iter().map(typed).collect()),
+        Json::String(text) if text == "true" || text == "false" => Json::Bool(text == "true"),
+        other => other.clone(),
+    }
+}
+
+fn number(value: &Json) -> Json {
+    value
+        .as_str()
+        .and_then(|text| text.parse::<i64>().ok())
+        .map_or_else(|| value.clone(), Json::from)
+}
+
+/// A resolved `AWS::ECS::TaskDefinition`'s properties as RegisterTaskDefinition's input: keys
+/// in lower camel case (log driver options are names, kept as they are), flags and sizes typed.
+fn register_input(properties: &Json, parent: &str) -> Json {
+    match properties {
+        Json::Object(map) if parent == "Options" => Json::Object(map.clone()),
+        Json::Object(map) => {
+            let mut input = Map::new();
+            for (key, value) in map {
+                let mut chars = key.chars();
+                let camel = chars
+                    .next()
+                    .map(|first| first.to_ascii_lowercase().to_string() + chars.as_str())
+                    .unwrap_or_default();
+                let value = match key.as_str() {
+                    "Essential" | "ReadOnly" => typed(value),
+                    "MemoryReservation" | "Memory" | "Cpu" if parent == "ContainerDefinitions" => {
+                        number(value)
+                    }
+                    _ => register_input(value, key),
+                };
+                input.insert(camel, value);
+            }
+            Json::Object(input)
+        }
+        Json::Array(items) => Json::Array(
+            items
+                .iter()
+                .map(|item| register_input(item, parent))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The backup and restore task definitions, registered as CloudFormation does once the cluster
+/// exists (the upload container names it).
+pub async fn register_task_definitions(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    for resource in TASK_DEFINITIONS {
+        let input = register_input(&template.properties(resource, stack)?, "");
+        let registered = aws_cli::json(
+            emulator,
+            &operator(),
+            &[
+                "ecs",
+                "register-task-definition",
+                "--cli-input-json",
+                &input.to_string(),
+            ],
+        )?;
+        let arn = registered["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .ok_or_else(|| format!("{resource}: no ARN in {registered}"))?
+            .to_owned();
+        progress.event(resource, "CREATE_COMPLETE", &arn);
+        stack.refs.insert(resource.to_owned(), arn);
+    }
+    Ok(())
+}
+
+/// CloudFormation deregisters them with the stack.
+pub async fn deregister_task_definitions(
+    emulator: &Emulator,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    for resource in TASK_DEFINITIONS {
+        let arn = &stack.refs[resource];
+        aws_cli::json(
+            emulator,
+            &operator(),
+            &[
+                "ecs",
+                "deregister-task-definition",
+                "--task-definition",
+                arn,
+            ],
+        )?;
+        progress.event(resource, "DELETE_COMPLETE", arn);
+    }
+    Ok(())
+}
+
+/// Backups: the schedule starts the backup task, its upload stores a dump and the outputs'
+/// commands list it and start a restore that fetches it.
+pub async fn backup_and_restore(
+    emulator: &Emulator,
+    config: &SdkConfig,
+    template: &Template,
+    stack: &Stack,
+    datero_task: &str,
+    progress: &Progress,
+) -> Result<(), String> {
+    let backup_task = step(
+        progress,
+        "the backup schedule starts the backup task through the capacity provider, beside Datero",
+        scheduled_backup(emulator, config, template, stack, datero_task, progress),
+    )
+    .await?;
+    let key = step(
+        progress,
+        "the backup's upload stores the dump in the bucket; ListBackupsCommand lists it",
+        upload_and_list(emulator, template, stack, progress),
+    )
+    .await?;
+    let restore_task = step(
+        progress,
+        "RestoreCommand starts the restore task; its fetch brings that backup back",
+        restore(emulator, template, stack, &key, progress),
+    )
+    .await?;
+    // Both ran to completion; the cluster's deletion must not wait for them.
+    for task in [backup_task, restore_task] {
+        emulator
+            .crash_task(&cluster_name(stack), &task, 0, Duration::from_secs(30))
+            .await;
+    }
+    Ok(())
+}
+
+/// Plays EventBridge Scheduler: RunTask with the schedule's ECS parameters, signed as its role.
+async fn scheduled_backup(
+    emulator: &Emulator,
+    config: &SdkConfig,
+    template: &Template,
+    stack: &Stack,
+    datero_task: &str,
+    progress: &Progress,
+) -> Result<String, String> {
+    let schedule = template.properties("DateroBackupSchedule", stack)?;
+    let target = &schedule["Target"];
+    let parameters = &target["EcsParameters"];
+    let role = Principal::of_role(template, stack, "BackupSchedulerRole", "scheduler")?;
+    emulator.enforce_iam(&role).await;
+    let ecs = aws_sdk_ecs::Client::new(&emulator.sdk_config_as(&role).await);
+    let mut run = ecs
+        .run_task()
+        .cluster(target["Arn"].as_str().unwrap_or_default())
+        .task_definition(parameters["TaskDefinitionArn"].as_str().unwrap_or_default())
+        .count(number(&parameters["TaskCount"]).as_i64().unwrap_or(1) as i32);
+    for item in parameters["CapacityProviderStrategy"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        run = run.capacity_provider_strategy(
+            aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
+                .capacity_provider(item["CapacityProvider"].as_str().unwrap_or_default())
+                .weight(number(&item["Weight"]).as_i64().unwrap_or(1) as i32)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let started = run
+        .send()
+        .await
+        .map_err(|e| format!("RunTask as the schedule's role: {e}"))?;
+    let task = started.tasks().first().ok_or("RunTask started no task")?;
+    let arn = task.task_arn().unwrap_or_default().to_owned();
+    progress.event(
+        "DateroBackupSchedule",
+        "FIRED",
+        &format!(
+            "{} on {}",
+            arn,
+            task.capacity_provider_name()
+                .unwrap_or("no capacity provider")
+        ),
+    );
+    let provider = stack.attributes["Cluster.CapacityProviderName"].as_str();
+    if task.capacity_provider_name() != Some(provider) {
+        return Err(format!("the backup task is not on {provider}: {task:?}"));
+    }
+    // One instance in the group: the backup runs where Datero runs, so 127.0.0.1 reaches it.
+    let client = aws_sdk_ecs::Client::new(config);
+    let described = client
+        .describe_tasks()
+        .cluster(cluster_name(stack))
+        .tasks(&arn)
+        .tasks(datero_task)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTasks: {e}"))?;
+    let instances: Vec<Option<&str>> = described
+        .tasks()
+        .iter()
+        .map(|t| t.container_instance_arn())
+        .collect();
+    match instances.as_slice() {
+        [Some(a), Some(b)] if a == b => Ok(arn),
+        other => Err(format!(
+            "the backup task and Datero are not on one instance: {other:?}"
+        )),
+    }
+}
+
+/// Plays the backup task's upload container (signed as the backup task's role) on a stand-in
+/// dump, then runs ListBackupsCommand; returns the stored key.
+async fn upload_and_list(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<String, String> {
+    let role = Principal::of_role(template, stack, "BackupTaskRole", "backup-task")?;
+    emulator.enforce_iam(&role).await;
+    let dir = std::env::temp_dir().join(format!("datero-lifecycle-backup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join("datero.sql");
+    std::fs::write(&file, "-- stand-in: the emulator runs no container; tests/tests/backup.rs dumps a real PostgreSQL\n")
+        .map_err(|e| e.to_string())?;
+    let mut env = aws_cli::container_env(
+        template,
+        stack,
+        "BackupTaskDefinition",
+        backup::UPLOAD_CONTAINER,
+    )?;
+    env.push(("BACKUP_FILE".into(), file.display().to_string()));
+    let upload = aws_cli::script(emulator, &role, &env, backup::UPLOAD_SCRIPT)?;
+    std::fs::remove_dir_all(&dir).ok();
+    let said = String::from_utf8_lossy(&upload.stdout).trim().to_owned();
+    if !upload.status.success() {
+        return Err(format!(
+            "upload: {said} {}",
+            String::from_utf8_lossy(&upload.stderr)
+        ));
+    }
+    progress.event("upload", "EXITED 0", &said);
+    let list = output_command(template, stack, "ListBackupsCommand")?;
+    let listed = aws_cli::script(emulator, &operator(), &[], &list)?;
+    let listing = String::from_utf8_lossy(&listed.stdout).trim().to_owned();
+    progress.event("ListBackupsCommand", "LISTED", &listing);
+    let name = listing
+        .split_whitespace()
+        .last()
+        .filter(|name| name.ends_with(".sql"))
+        .ok_or_else(|| format!("ListBackupsCommand listed no backup: {listing:?}"))?;
+    Ok(format!("{}{name}", backup::BACKUP_PREFIX))
+}
+
+/// Runs RestoreCommand with `key`, checks the task it starts, and plays its fetch container.
+async fn restore(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &Stack,
+    key: &str,
+    progress: &Progress,
+) -> Result<String, String> {
+    let command = output_command(template, stack, "RestoreCommand")?
+        .replace("\"value\":\"KEY\"", &format!("\"value\":\"{key}\""));
+    let started = aws_cli::script(
+        emulator,
+        &operator(),
+        &[],
+        &format!("{command} --output json"),
+    )?;
+    let answer: Json = serde_json::from_slice(&started.stdout).map_err(|_| {
+        format!(
+            "RestoreCommand: {}",
+            String::from_utf8_lossy(&started.stderr)
+        )
+    })?;
+    let task = &answer["tasks"][0];
+    let arn = task["taskArn"].as_str().unwrap_or_default().to_owned();
+    let provider = &stack.attributes["Cluster.CapacityProviderName"];
+    if task["capacityProviderName"].as_str() != Some(provider) {
+        return Err(format!(
+            "the restore task did not use the cluster's capacity provider: {task}"
+        ));
+    }
+    let override_env = &answer["tasks"][0]["overrides"]["containerOverrides"][0];
+    if override_env["name"] != backup::FETCH_CONTAINER
+        || override_env["environment"][0]["value"] != key
+    {
+        return Err(format!(
+            "the restore task does not carry BACKUP_KEY={key}: {override_env}"
+        ));
+    }
+    progress.event(
+        "RestoreCommand",
+        "RUN_TASK",
+        &format!("{arn} with BACKUP_KEY={key}"),
+    );
+    let role = Principal::of_role(template, stack, "RestoreTaskRole", "restore-task")?;
+    emulator.enforce_iam(&role).await;
+    let dir = std::env::temp_dir().join(format!("datero-lifecycle-restore-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut env = aws_cli::container_env(
+        template,
+        stack,
+        "RestoreTaskDefinition",
+        backup::FETCH_CONTAINER,
+    )?;
+    env.retain(|(name, _)| name != "BACKUP_KEY");
+    env.push(("BACKUP_KEY".into(), key.to_owned()));
+    env.push((
+        "BACKUP_FILE".into(),
+        dir.join("datero.sql").display().to_string(),
+    ));
+    let fetch = aws_cli::script(emulator, &role, &env, backup::FETCH_SCRIPT)?;
+    let fetched = std::fs::read_to_string(dir.join("datero.sql")).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).ok();
+    if !fetch.status.success() || !fetched.starts_with("-- stand-in") {
+        return Err(format!("fetch: {}", String::from_utf8_lossy(&fetch.stderr)));
+    }
+    progress.event(
+        "fetch",
+        "EXITED 0",
+        String::from_utf8_lossy(&fetch.stdout).trim(),
+    );
+    Ok(arn)
+}
+
+/// An output of the template, resolved for the stack: a command for the operator.
+fn output_command(template: &Template, stack: &Stack, output: &str) -> Result<String, String> {
+    template
+        .resolve(&template.yaml()["Outputs"][output]["Value"], stack)?
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .ok_or_else(|| format!("no output {output}"))
+}
+
+/// The bucket outlives the stack, as the data does.
+pub async fn bucket_is_kept(emulator: &Emulator, stack: &Stack) -> Result<(), String> {
+    let name = &stack.refs["BackupBucket"];
+    aws_cli::json(
+        emulator,
+        &operator(),
+        &["s3api", "head-bucket", "--bucket", name],
+    )
+    .map(|_| ())
+    .map_err(|error| format!("the backup bucket {name} was not kept: {error}"))
+}
