@@ -19,6 +19,7 @@ fn properties() -> Value {
         "Cpu": "1024",
         "Memory": "1536",
         "HostPort": "8080",
+        "PostgresHostPort": "5432",
         "PasswordSecretArn": SECRET_ARN,
         "ExecutionRoleArn": EXEC_ROLE,
         "TaskRoleArn": TASK_ROLE,
@@ -78,11 +79,13 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
     assert_eq!(container.image(), Some("chumaky/datero:1.2.0"));
     assert_eq!(container.essential(), Some(true));
     assert_eq!((container.cpu(), container.memory()), (1024, Some(1536)));
-    let port = &container.port_mappings()[0];
-    assert_eq!(
-        (port.container_port(), port.host_port()),
-        (Some(80), Some(8080))
-    );
+    // The UI, and PostgreSQL for the backup and restore tasks on the same instance.
+    let ports: Vec<_> = container
+        .port_mappings()
+        .iter()
+        .map(|port| (port.container_port(), port.host_port()))
+        .collect();
+    assert_eq!(ports, [(Some(80), Some(8080)), (Some(5432), Some(5432))]);
     let secrets = container.secrets();
     assert_eq!(secrets.len(), 1);
     assert_eq!(
@@ -241,7 +244,7 @@ async fn bad_properties_fail_with_the_exact_reason_and_register_nothing() {
         ),
         (
             with("Colour", json!("blue")),
-            "unknown properties Colour; accepted properties are Family, Image, Cpu, Memory, HostPort, PasswordSecretArn, ExecutionRoleArn, TaskRoleArn, LogGroupName, EfsFileSystemId, HostDataPath, Environment",
+            "unknown properties Colour; accepted properties are Family, Image, Cpu, Memory, HostPort, PostgresHostPort, PasswordSecretArn, ExecutionRoleArn, TaskRoleArn, LogGroupName, EfsFileSystemId, HostDataPath, Environment",
         ),
         (
             both,
