@@ -48,14 +48,28 @@ impl Prices {
         self.0["as_of"].as_str().unwrap_or("?")
     }
 
-    /// What both stacks pay whatever the hours: EFS, the secret, the alarms.
+    /// What both stacks pay whatever the hours: EFS, the secret, the alarms, the backups.
     fn fixed(&self) -> Result<f64, String> {
         Ok(
             self.get("shared", "efs_gb")? * self.get("shared", "efs_standard_per_gb_month")?
                 + self.get("shared", "secret_per_month")?
                 + self.get("shared", "alarm_metrics")?
-                    * self.get("shared", "alarm_metric_per_month")?,
+                    * self.get("shared", "alarm_metric_per_month")?
+                + self.backups()?,
         )
+    }
+
+    /// The backup bucket (the kept dumps and a PUT a day) and the backup's own metrics.
+    pub fn backups(&self) -> Result<f64, String> {
+        let hours = self.get("hours", "month")?;
+        Ok(self.get("backups", "dump_gb")?
+            * self.get("backups", "kept")?
+            * self.get("backups", "s3_standard_per_gb_month")?
+            + self.get("backups", "puts_per_month")? / 1000.0
+                * self.get("backups", "put_per_1000")?
+            + self.get("backups", "metrics")? * self.get("backups", "metric_hours_per_month")?
+                / hours
+                * self.get("backups", "metric_per_month")?)
     }
 
     /// This stack for `hours` a month. The instance and its root volume exist only while
@@ -137,14 +151,21 @@ mod tests {
     fn the_on_demand_always_on_row_matches_a_hand_computed_one() {
         let prices = Prices::load("us-east-1").unwrap();
         let rows = prices.table(true).unwrap();
-        // By hand: t3.small 0.0208 x 730 = 15.184; 30 GB gp3 x 0.08 = 2.40; public IPv4
-        // 0.005 x 730 = 3.65; EFS 2 GB x 0.30 = 0.60; secret 0.40; 8 alarm metrics x 0.10 =
-        // 0.80. Total 23.034.
-        assert!((rows[0].ec2 - 23.034).abs() < 1e-9, "{}", rows[0].ec2);
-        // Fargate 1 vCPU x 0.04048 x 730 = 29.5504; 2 GB x 0.004445 x 730 = 6.4897; its public
-        // IPv4 3.65; the same 1.80 of EFS, secret and alarms. Total 41.4901.
+        // By hand: backups 0.05 GB x 14 x 0.023 = 0.0161, 30 PUTs = 0.00015, 3 metrics x
+        // 30/730 h x 0.30 = 0.036986...; together 0.053236...
+        let backups = 0.0161 + 0.00015 + 3.0 * 30.0 / 730.0 * 0.30;
+        assert!((prices.backups().unwrap() - backups).abs() < 1e-9);
+        // t3.small 0.0208 x 730 = 15.184; 30 GB gp3 x 0.08 = 2.40; public IPv4 0.005 x 730 =
+        // 3.65; EFS 2 GB x 0.30 = 0.60; secret 0.40; 9 alarm metrics x 0.10 = 0.90; backups.
         assert!(
-            (rows[0].fargate - 41.4901).abs() < 1e-9,
+            (rows[0].ec2 - (23.134 + backups)).abs() < 1e-9,
+            "{}",
+            rows[0].ec2
+        );
+        // Fargate 1 vCPU x 0.04048 x 730 = 29.5504; 2 GB x 0.004445 x 730 = 6.4897; its public
+        // IPv4 3.65; the same 1.90 of EFS, secret and alarms, and the backups.
+        assert!(
+            (rows[0].fargate - (41.5901 + backups)).abs() < 1e-9,
             "{}",
             rows[0].fargate
         );
