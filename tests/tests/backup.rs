@@ -159,208 +159,191 @@ fn a_failed_dump_leaves_no_file_that_looks_like_a_backup() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Runs `script` as a container whose environment is `env`, with `extra` on top (the test's
-/// file paths), signing as `role`.
-fn run_as_task(
-    emulator: &Emulator,
-    role: &Principal,
-    env: &[(String, String)],
-    script: &str,
-    extra: &[(&str, &str)],
-) -> Output {
-    let mut env = env.to_vec();
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    aws_cli::script(emulator, role, &env, script).unwrap()
+/// The test stack's bucket on the emulator, with the template's policy, and the two task roles
+/// enforced: what the backup and restore tasks meet on AWS.
+struct BucketWorld {
+    emulator: Emulator,
+    bucket: String,
+    backup_role: Principal,
+    restore_role: Principal,
+    /// The upload container's environment, as template.yaml gives it.
+    upload_env: Vec<(String, String)>,
+    /// The fetch container's environment, as template.yaml gives it.
+    fetch_env: Vec<(String, String)>,
+    /// A folder of the test's own, for the task volume's files.
+    dir: std::path::PathBuf,
 }
 
-/// The AWS CLI as the test (not a task): unchecked by IAM.
-fn aws(emulator: &Emulator, args: &[&str]) -> Value {
-    aws_cli::json(emulator, &Principal::unchecked("tester"), args).unwrap()
-}
+impl BucketWorld {
+    async fn start(name: &str) -> Self {
+        let template = Template::load().unwrap();
+        let stack = fixtures::test_stack(&template);
+        let emulator = Emulator::start().await;
+        let bucket = stack.refs["BackupBucket"].clone();
+        let policy = template.properties("BackupBucketPolicy", &stack).unwrap();
+        let policy = policy["PolicyDocument"].to_string();
+        let tester = Principal::unchecked("tester");
+        for args in [
+            vec!["s3api", "create-bucket", "--bucket", &bucket],
+            vec![
+                "s3api",
+                "put-bucket-policy",
+                "--bucket",
+                &bucket,
+                "--policy",
+                &policy,
+            ],
+        ] {
+            aws_cli::json(&emulator, &tester, &args).unwrap();
+        }
+        let role = |logical: &str, name: &str| {
+            Principal::of_role(&template, &stack, logical, name).unwrap()
+        };
+        let (backup_role, restore_role) = (
+            role("BackupTaskRole", "backup-task"),
+            role("RestoreTaskRole", "restore-task"),
+        );
+        emulator.enforce_iam(&backup_role).await;
+        emulator.enforce_iam(&restore_role).await;
+        let env = |task: &str, container: &str| {
+            aws_cli::container_env(&template, &stack, task, container).unwrap()
+        };
+        let dir = std::env::temp_dir().join(format!("datero-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            upload_env: env("BackupTaskDefinition", backup::UPLOAD_CONTAINER),
+            fetch_env: env("RestoreTaskDefinition", backup::FETCH_CONTAINER),
+            emulator,
+            bucket,
+            backup_role,
+            restore_role,
+            dir,
+        }
+    }
 
-fn backup_metrics(emulator: &Emulator) -> Vec<String> {
-    let listed = aws(
-        emulator,
-        &[
+    /// A path in the test's folder, as text.
+    fn file(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// Runs the upload container's script on `file`, as the backup task's role.
+    fn upload(&self, script: &str, extra: &[(&str, &str)]) -> Output {
+        self.run(&self.backup_role, &self.upload_env, script, extra)
+    }
+
+    /// Runs the fetch container's script, as `role`.
+    fn fetch(&self, role: &Principal, extra: &[(&str, &str)]) -> Output {
+        self.run(role, &self.fetch_env, FETCH_SCRIPT, extra)
+    }
+
+    fn run(
+        &self,
+        role: &Principal,
+        env: &[(String, String)],
+        script: &str,
+        extra: &[(&str, &str)],
+    ) -> Output {
+        let mut env = env.to_vec();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        aws_cli::script(&self.emulator, role, &env, script).unwrap()
+    }
+
+    /// The AWS CLI as the test (not a task): unchecked by IAM.
+    fn aws(&self, args: &[&str]) -> Value {
+        aws_cli::json(&self.emulator, &Principal::unchecked("tester"), args).unwrap()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let listed = self.aws(&["s3api", "list-objects-v2", "--bucket", &self.bucket]);
+        listed["Contents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["Key"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The backup metrics written for the test stack's cluster, by name.
+    fn metrics(&self) -> Vec<String> {
+        let listed = self.aws(&[
             "cloudwatch",
             "list-metrics",
             "--namespace",
             metrics::NAMESPACE,
-        ],
-    );
-    let mut names: Vec<String> = listed["Metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["Dimensions"][0]["Value"] == fixtures::CLUSTER)
-        .filter_map(|m| m["MetricName"].as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    names
+        ]);
+        let mut names: Vec<String> = listed["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["Dimensions"][0]["Value"] == fixtures::CLUSTER)
+            .filter_map(|m| m["MetricName"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
 }
 
-// Longer than 60 lines: one story, a backup and its restore through the bucket, told in order.
-#[tokio::test]
-async fn a_backup_goes_to_the_bucket_and_comes_back_as_the_task_roles_allow() {
-    let template = Template::load().unwrap();
-    let stack = fixtures::test_stack(&template);
-    let emulator = Emulator::start().await;
-    let bucket = stack.refs["BackupBucket"].clone();
-    aws(&emulator, &["s3api", "create-bucket", "--bucket", &bucket]);
-    let policy = template.properties("BackupBucketPolicy", &stack).unwrap();
-    let policy = policy["PolicyDocument"].to_string();
-    aws(
-        &emulator,
-        &[
-            "s3api",
-            "put-bucket-policy",
-            "--bucket",
-            &bucket,
-            "--policy",
-            &policy,
-        ],
-    );
-    let backup_role =
-        Principal::of_role(&template, &stack, "BackupTaskRole", "backup-task").unwrap();
-    let restore_role =
-        Principal::of_role(&template, &stack, "RestoreTaskRole", "restore-task").unwrap();
-    emulator.enforce_iam(&backup_role).await;
-    emulator.enforce_iam(&restore_role).await;
-    let upload_env = aws_cli::container_env(
-        &template,
-        &stack,
-        "BackupTaskDefinition",
-        backup::UPLOAD_CONTAINER,
-    )
-    .unwrap();
-    let fetch_env = aws_cli::container_env(
-        &template,
-        &stack,
-        "RestoreTaskDefinition",
-        backup::FETCH_CONTAINER,
-    )
-    .unwrap();
+impl Drop for BucketWorld {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
 
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_backup_goes_to_the_bucket_and_comes_back_into_an_empty_server() {
+    let world = BucketWorld::start("bucket-round-trip").await;
     let source = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
     for (database, sql) in DATERO_LIKE {
         source
             .sql(database, sql)
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
-    let expected = catalog(&source);
-    let dir = std::env::temp_dir().join(format!("datero-bucket-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("datero.sql").display().to_string();
+    let dumped = world.file("datero.sql");
     source
-        .script(DUMP_SCRIPT, &[("BACKUP_FILE", file.clone())])
+        .script(DUMP_SCRIPT, &[("BACKUP_FILE", dumped.clone())])
         .unwrap_or_else(|error| panic!("dump: {error}"));
 
     // The upload stores it under datero/ and reports success.
     let started = Instant::now();
-    let upload = run_as_task(
-        &emulator,
-        &backup_role,
-        &upload_env,
-        UPLOAD_SCRIPT,
-        &[("BACKUP_FILE", &file)],
-    );
-    let upload_seconds = started.elapsed().as_secs_f64();
-    let log = String::from_utf8_lossy(&upload.stdout).into_owned();
+    let upload = world.upload(UPLOAD_SCRIPT, &[("BACKUP_FILE", &dumped)]);
+    let seconds = started.elapsed().as_secs_f64();
     assert!(
         upload.status.success(),
-        "{log}{}",
-        String::from_utf8_lossy(&upload.stderr)
+        "{}{}",
+        text(&upload.stdout),
+        text(&upload.stderr)
     );
     println!(
-        "upload to the bucket: {upload_seconds:.2} s; {}",
-        log.trim()
+        "upload to the bucket: {seconds:.2} s; {}",
+        text(&upload.stdout).trim()
     );
-    let listed = aws(
-        &emulator,
-        &["s3api", "list-objects-v2", "--bucket", &bucket],
-    );
-    let keys: Vec<&str> = listed["Contents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|o| o["Key"].as_str())
-        .collect();
+    let keys = world.keys();
     assert_eq!(keys.len(), 1, "{keys:?}");
-    let key = keys[0].to_owned();
+    let key = &keys[0];
     assert!(
         key.starts_with(backup::BACKUP_PREFIX) && key.ends_with("Z.sql"),
         "{key}"
     );
-    assert_eq!(
-        backup_metrics(&emulator),
-        [metrics::BACKUP_SIZE, metrics::BACKUPS]
-    );
-    // The bucket takes TLS only: the same upload over plain HTTP is refused by its policy.
-    let plain = run_as_task(
-        &emulator,
-        &backup_role,
-        &upload_env,
-        "aws s3 cp --only-show-errors \"$BACKUP_FILE\" \"s3://$BACKUP_BUCKET/${BACKUP_PREFIX}plain.sql\"",
-        &[
-            ("BACKUP_FILE", &file),
-            ("AWS_ENDPOINT_URL", emulator.endpoint()),
-        ],
-    );
-    assert!(!plain.status.success());
-    assert!(
-        String::from_utf8_lossy(&plain.stderr).contains("AccessDenied"),
-        "{plain:?}"
-    );
-
-    // Least privilege: the backup role cannot read a backup back.
-    let read_back = run_as_task(
-        &emulator,
-        &backup_role,
-        &fetch_env,
-        FETCH_SCRIPT,
-        &[("BACKUP_FILE", &file), ("BACKUP_KEY", &key)],
-    );
-    assert!(!read_back.status.success());
-    assert!(
-        String::from_utf8_lossy(&read_back.stderr).contains("403"),
-        "{read_back:?}"
-    );
-    let refused = emulator.take_denials().await;
-    assert!(!refused.is_empty());
-    assert!(
-        refused
-            .iter()
-            .all(|d| d["function"] == "backup-task" && d["action"] == "s3:GetObject"),
-        "{refused:#?}"
-    );
-    // A restore without a key says which variable is missing.
-    let no_key = run_as_task(
-        &emulator,
-        &restore_role,
-        &fetch_env,
-        FETCH_SCRIPT,
-        &[("BACKUP_FILE", &file)],
-    );
-    assert_eq!(no_key.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&no_key.stdout).contains("BACKUP_KEY is empty"));
+    assert_eq!(world.metrics(), [metrics::BACKUP_SIZE, metrics::BACKUPS]);
 
     // The restore task fetches the chosen backup and loads it into an empty server.
-    let fetched = dir.join("fetched.sql").display().to_string();
-    let fetch = run_as_task(
-        &emulator,
-        &restore_role,
-        &fetch_env,
-        FETCH_SCRIPT,
-        &[("BACKUP_FILE", &fetched), ("BACKUP_KEY", &key)],
+    let fetched = world.file("fetched.sql");
+    let fetch = world.fetch(
+        &world.restore_role,
+        &[("BACKUP_FILE", &fetched), ("BACKUP_KEY", key)],
     );
     assert!(fetch.status.success(), "{fetch:?}");
     let (fetched_bytes, dumped_bytes) = (
         std::fs::read(&fetched).unwrap(),
-        std::fs::read(&file).unwrap(),
+        std::fs::read(&dumped).unwrap(),
     );
     assert!(
         fetched_bytes == dumped_bytes,
@@ -370,29 +353,68 @@ async fn a_backup_goes_to_the_bucket_and_comes_back_as_the_task_roles_allow() {
     );
     let target = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
     target
-        .script(RESTORE_SCRIPT, &[("BACKUP_FILE", fetched.clone())])
+        .script(RESTORE_SCRIPT, &[("BACKUP_FILE", fetched)])
         .unwrap_or_else(|error| panic!("restore: {error}"));
-    assert_eq!(catalog(&target), expected);
+    assert_eq!(catalog(&target), catalog(&source));
+}
 
-    // A dump that failed leaves no file: the upload reports the failure and fails the task.
-    std::fs::remove_file(&file).unwrap();
-    let failed = run_as_task(
-        &emulator,
-        &backup_role,
-        &upload_env,
-        UPLOAD_SCRIPT,
-        &[("BACKUP_FILE", &file)],
+#[tokio::test]
+async fn the_bucket_takes_tls_only_and_each_task_role_works_one_way() {
+    let world = BucketWorld::start("bucket-refusals").await;
+    let file = world.file("datero.sql");
+    std::fs::write(&file, "-- a dump\n").unwrap();
+    let stored = world.upload(UPLOAD_SCRIPT, &[("BACKUP_FILE", &file)]);
+    assert!(stored.status.success(), "{stored:?}");
+    let key = world.keys().remove(0);
+
+    // The same upload over plain HTTP is refused by the bucket's policy.
+    let copy = "aws s3 cp --only-show-errors \"$BACKUP_FILE\" \"s3://$BACKUP_BUCKET/${BACKUP_PREFIX}plain.sql\"";
+    let plain = world.upload(
+        copy,
+        &[
+            ("BACKUP_FILE", &file),
+            ("AWS_ENDPOINT_URL", world.emulator.endpoint()),
+        ],
     );
-    assert_eq!(failed.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&failed.stdout).contains("backup failed: there is no dump"));
-    assert_eq!(
-        backup_metrics(&emulator),
-        [
-            metrics::BACKUP_FAILURES,
-            metrics::BACKUP_SIZE,
-            metrics::BACKUPS
-        ]
+    assert!(!plain.status.success());
+    assert!(text(&plain.stderr).contains("AccessDenied"), "{plain:?}");
+    assert_eq!(world.keys(), [key.as_str()]);
+
+    // The backup role cannot read a backup back; IAM refuses exactly that.
+    let read_back = world.fetch(
+        &world.backup_role,
+        &[("BACKUP_FILE", &world.file("x.sql")), ("BACKUP_KEY", &key)],
     );
+    assert!(!read_back.status.success());
+    assert!(text(&read_back.stderr).contains("403"), "{read_back:?}");
+    let refused = world.emulator.take_denials().await;
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|d| d["function"] == "backup-task" && d["action"] == "s3:GetObject"),
+        "{refused:#?}"
+    );
+
+    // A restore without a key says which variable is missing, and fetches nothing.
+    let no_key = world.fetch(
+        &world.restore_role,
+        &[("BACKUP_FILE", &world.file("y.sql"))],
+    );
+    assert_eq!(no_key.status.code(), Some(2));
+    assert!(text(&no_key.stdout).contains("BACKUP_KEY is empty"));
+    assert!(!std::path::Path::new(&world.file("y.sql")).exists());
     // Every other call was allowed: the emulator's guard checks at drop.
-    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_dump_that_failed_is_reported_as_a_backup_failure() {
+    let world = BucketWorld::start("bucket-failure").await;
+    // The dump script leaves no file when it fails (a_failed_dump_leaves_no_file_...).
+    let missing = world.file("datero.sql");
+    let failed = world.upload(UPLOAD_SCRIPT, &[("BACKUP_FILE", &missing)]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(text(&failed.stdout).contains("backup failed: there is no dump"));
+    assert!(world.keys().is_empty());
+    assert_eq!(world.metrics(), [metrics::BACKUP_FAILURES]);
 }

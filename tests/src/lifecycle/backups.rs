@@ -14,11 +14,15 @@ use datero_shared::backup;
 use serde_json::{Map, Value as Json, json};
 
 use super::progress::Progress;
-use super::{cluster_name, step};
+use super::{cluster_name, running_task, step};
 use crate::aws_cli;
 use crate::emulator::Emulator;
 use crate::iam::Principal;
 use crate::template::{Stack, Template};
+
+/// The dump the lifecycle plays the upload with.
+const STAND_IN: &str =
+    "-- stand-in: the emulator runs no container; tests/tests/backup.rs dumps a real PostgreSQL\n";
 
 /// The two task definitions the template registers natively.
 const TASK_DEFINITIONS: [&str; 2] = ["BackupTaskDefinition", "RestoreTaskDefinition"];
@@ -28,7 +32,7 @@ fn operator() -> Principal {
 }
 
 /// The bucket, with the encryption, public access block, ownership, retention rule and policy
-/// the template gives it (each property mapped to its S3 API call).
+/// the template gives it; plain HTTP must then be refused.
 pub async fn make_bucket(
     emulator: &Emulator,
     template: &Template,
@@ -40,69 +44,18 @@ pub async fn make_bucket(
     stack
         .attributes
         .insert("BackupBucket.Arn".into(), format!("arn:aws:s3:::{name}"));
-    let bucket = template.properties("BackupBucket", stack)?;
     let aws = |args: &[&str]| aws_cli::json(emulator, &operator(), args);
     aws(&["s3api", "create-bucket", "--bucket", &name])?;
-    let encryption = json!({"Rules": bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-        .as_array().into_iter().flatten()
-        .map(|rule| json!({"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}))
-        .collect::<Vec<_>>()});
-    aws(&[
-        "s3api",
-        "put-bucket-encryption",
-        "--bucket",
-        &name,
-        "--server-side-encryption-configuration",
-        &encryption.to_string(),
-    ])?;
-    let block = typed(&bucket["PublicAccessBlockConfiguration"]);
-    aws(&[
-        "s3api",
-        "put-public-access-block",
-        "--bucket",
-        &name,
-        "--public-access-block-configuration",
-        &block.to_string(),
-    ])?;
-    aws(&[
-        "s3api",
-        "put-bucket-ownership-controls",
-        "--bucket",
-        &name,
-        "--ownership-controls",
-        &bucket["OwnershipControls"].to_string(),
-    ])?;
-    let rules: Vec<Json> = bucket["LifecycleConfiguration"]["Rules"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|rule| {
-            json!({
-                "ID": rule["Id"],
-                "Status": rule["Status"],
-                "Filter": {"Prefix": rule["Prefix"]},
-                "Expiration": {"Days": number(&rule["ExpirationInDays"])},
-                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": number(&rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])},
-            })
-        })
-        .collect();
-    aws(&[
-        "s3api",
-        "put-bucket-lifecycle-configuration",
-        "--bucket",
-        &name,
-        "--lifecycle-configuration",
-        &json!({"Rules": rules}).to_string(),
-    ])?;
     let policy = template.properties("BackupBucketPolicy", stack)?;
-    aws(&[
-        "s3api",
+    let mut settings = bucket_settings(&template.properties("BackupBucket", stack)?);
+    settings.push((
         "put-bucket-policy",
-        "--bucket",
-        &name,
         "--policy",
-        &policy["PolicyDocument"].to_string(),
-    ])?;
+        policy["PolicyDocument"].clone(),
+    ));
+    for (call, option, value) in settings {
+        aws(&["s3api", call, "--bucket", &name, option, &value.to_string()])?;
+    }
     // The policy refuses plain HTTP, even to a caller IAM would allow.
     let plain = aws_cli::script(
         emulator,
@@ -128,6 +81,54 @@ pub async fn make_bucket(
         ),
     );
     Ok(())
+}
+
+/// Each property of a resolved `AWS::S3::Bucket` as the `s3api` call, option and JSON input
+/// that applies it (the API's names differ from CloudFormation's here and there).
+fn bucket_settings(bucket: &Json) -> Vec<(&'static str, &'static str, Json)> {
+    let encryption: Vec<Json> = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|rule| json!({"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}))
+        .collect();
+    let rules: Vec<Json> = bucket["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|rule| {
+            let abort = &rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"];
+            json!({
+                "ID": rule["Id"],
+                "Status": rule["Status"],
+                "Filter": {"Prefix": rule["Prefix"]},
+                "Expiration": {"Days": number(&rule["ExpirationInDays"])},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": number(abort)},
+            })
+        })
+        .collect();
+    vec![
+        (
+            "put-bucket-encryption",
+            "--server-side-encryption-configuration",
+            json!({ "Rules": encryption }),
+        ),
+        (
+            "put-public-access-block",
+            "--public-access-block-configuration",
+            typed(&bucket["PublicAccessBlockConfiguration"]),
+        ),
+        (
+            "put-bucket-ownership-controls",
+            "--ownership-controls",
+            bucket["OwnershipControls"].clone(),
+        ),
+        (
+            "put-bucket-lifecycle-configuration",
+            "--lifecycle-configuration",
+            json!({ "Rules": rules }),
+        ),
+    ]
 }
 
 /// Text CloudFormation sends as `"true"`, `"false"` or digits, as the JSON the APIs take.
@@ -235,15 +236,20 @@ pub async fn deregister_task_definitions(
 }
 
 /// Backups: the schedule starts the backup task, its upload stores a dump and the outputs'
-/// commands list it and start a restore that fetches it.
+/// commands list it and start a restore that fetches it. Without a schedule, nothing fires.
 pub async fn backup_and_restore(
     emulator: &Emulator,
     config: &SdkConfig,
     template: &Template,
     stack: &Stack,
-    datero_task: &str,
     progress: &Progress,
 ) -> Result<(), String> {
+    if !template.condition("HasBackupSchedule", stack)? {
+        progress.event("DateroBackupSchedule", "SKIPPED", "BackupSchedule is empty");
+        return Ok(());
+    }
+    let datero_task = running_task(config, stack).await?;
+    let datero_task = datero_task.as_str();
     let backup_task = step(
         progress,
         "the backup schedule starts the backup task through the capacity provider, beside Datero",
@@ -271,7 +277,7 @@ pub async fn backup_and_restore(
     Ok(())
 }
 
-/// Plays EventBridge Scheduler: RunTask with the schedule's ECS parameters, signed as its role.
+/// The schedule fires: the backup task runs through the capacity provider, beside Datero.
 async fn scheduled_backup(
     emulator: &Emulator,
     config: &SdkConfig,
@@ -280,53 +286,23 @@ async fn scheduled_backup(
     datero_task: &str,
     progress: &Progress,
 ) -> Result<String, String> {
-    let schedule = template.properties("DateroBackupSchedule", stack)?;
-    let target = &schedule["Target"];
-    let parameters = &target["EcsParameters"];
-    let role = Principal::of_role(template, stack, "BackupSchedulerRole", "scheduler")?;
-    emulator.enforce_iam(&role).await;
-    let ecs = aws_sdk_ecs::Client::new(&emulator.sdk_config_as(&role).await);
-    let mut run = ecs
-        .run_task()
-        .cluster(target["Arn"].as_str().unwrap_or_default())
-        .task_definition(parameters["TaskDefinitionArn"].as_str().unwrap_or_default())
-        .count(number(&parameters["TaskCount"]).as_i64().unwrap_or(1) as i32);
-    for item in parameters["CapacityProviderStrategy"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        run = run.capacity_provider_strategy(
-            aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
-                .capacity_provider(item["CapacityProvider"].as_str().unwrap_or_default())
-                .weight(number(&item["Weight"]).as_i64().unwrap_or(1) as i32)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let started = run
-        .send()
-        .await
-        .map_err(|e| format!("RunTask as the schedule's role: {e}"))?;
-    let task = started.tasks().first().ok_or("RunTask started no task")?;
+    let task = run_as_scheduler(emulator, template, stack).await?;
     let arn = task.task_arn().unwrap_or_default().to_owned();
+    let provider = stack.attributes["Cluster.CapacityProviderName"].as_str();
     progress.event(
         "DateroBackupSchedule",
         "FIRED",
         &format!(
-            "{} on {}",
-            arn,
+            "{arn} on {}",
             task.capacity_provider_name()
                 .unwrap_or("no capacity provider")
         ),
     );
-    let provider = stack.attributes["Cluster.CapacityProviderName"].as_str();
     if task.capacity_provider_name() != Some(provider) {
         return Err(format!("the backup task is not on {provider}: {task:?}"));
     }
     // One instance in the group: the backup runs where Datero runs, so 127.0.0.1 reaches it.
-    let client = aws_sdk_ecs::Client::new(config);
-    let described = client
+    let described = aws_sdk_ecs::Client::new(config)
         .describe_tasks()
         .cluster(cluster_name(stack))
         .tasks(&arn)
@@ -347,6 +323,52 @@ async fn scheduled_backup(
     }
 }
 
+/// Plays EventBridge Scheduler: RunTask with the schedule's ECS parameters, signed as its role.
+async fn run_as_scheduler(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &Stack,
+) -> Result<aws_sdk_ecs::types::Task, String> {
+    let schedule = template.properties("DateroBackupSchedule", stack)?;
+    let target = &schedule["Target"];
+    let parameters = &target["EcsParameters"];
+    let role = Principal::of_role(template, stack, "BackupSchedulerRole", "scheduler")?;
+    emulator.enforce_iam(&role).await;
+    let whole = |value: &Json| {
+        number(value)
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or(1)
+    };
+    let mut run = aws_sdk_ecs::Client::new(&emulator.sdk_config_as(&role).await)
+        .run_task()
+        .cluster(target["Arn"].as_str().unwrap_or_default())
+        .task_definition(parameters["TaskDefinitionArn"].as_str().unwrap_or_default())
+        .count(whole(&parameters["TaskCount"]));
+    for item in parameters["CapacityProviderStrategy"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        run = run.capacity_provider_strategy(
+            aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
+                .capacity_provider(item["CapacityProvider"].as_str().unwrap_or_default())
+                .weight(whole(&item["Weight"]))
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let started = run
+        .send()
+        .await
+        .map_err(|e| format!("RunTask as the schedule's role: {e}"))?;
+    started
+        .tasks()
+        .first()
+        .cloned()
+        .ok_or_else(|| format!("RunTask started no task: {:?}", started.failures()))
+}
+
 /// Plays the backup task's upload container (signed as the backup task's role) on a stand-in
 /// dump, then runs ListBackupsCommand; returns the stored key.
 async fn upload_and_list(
@@ -360,8 +382,7 @@ async fn upload_and_list(
     let dir = std::env::temp_dir().join(format!("datero-lifecycle-backup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let file = dir.join("datero.sql");
-    std::fs::write(&file, "-- stand-in: the emulator runs no container; tests/tests/backup.rs dumps a real PostgreSQL\n")
-        .map_err(|e| e.to_string())?;
+    std::fs::write(&file, STAND_IN).map_err(|e| e.to_string())?;
     let mut env = aws_cli::container_env(
         template,
         stack,
@@ -399,6 +420,50 @@ async fn restore(
     key: &str,
     progress: &Progress,
 ) -> Result<String, String> {
+    let task = run_restore_command(emulator, template, stack, key)?;
+    let arn = task["taskArn"].as_str().unwrap_or_default().to_owned();
+    progress.event(
+        "RestoreCommand",
+        "RUN_TASK",
+        &format!("{arn} with BACKUP_KEY={key}"),
+    );
+    let role = Principal::of_role(template, stack, "RestoreTaskRole", "restore-task")?;
+    emulator.enforce_iam(&role).await;
+    let dir = std::env::temp_dir().join(format!("datero-lifecycle-restore-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join("datero.sql");
+    let mut env = aws_cli::container_env(
+        template,
+        stack,
+        "RestoreTaskDefinition",
+        backup::FETCH_CONTAINER,
+    )?;
+    // The run-task override, as ECS applies it.
+    env.retain(|(name, _)| name != "BACKUP_KEY");
+    env.push(("BACKUP_KEY".into(), key.to_owned()));
+    env.push(("BACKUP_FILE".into(), file.display().to_string()));
+    let fetch = aws_cli::script(emulator, &role, &env, backup::FETCH_SCRIPT)?;
+    let fetched = std::fs::read_to_string(&file).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).ok();
+    if !fetch.status.success() || !fetched.starts_with(STAND_IN) {
+        return Err(format!("fetch: {}", String::from_utf8_lossy(&fetch.stderr)));
+    }
+    progress.event(
+        "fetch",
+        "EXITED 0",
+        String::from_utf8_lossy(&fetch.stdout).trim(),
+    );
+    Ok(arn)
+}
+
+/// The stack's RestoreCommand output with `key` in place of KEY, run as an operator; the task
+/// it started, checked: through the cluster's capacity provider, with BACKUP_KEY on `fetch`.
+fn run_restore_command(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &Stack,
+    key: &str,
+) -> Result<Json, String> {
     let command = output_command(template, stack, "RestoreCommand")?
         .replace("\"value\":\"KEY\"", &format!("\"value\":\"{key}\""));
     let started = aws_cli::script(
@@ -413,55 +478,20 @@ async fn restore(
             String::from_utf8_lossy(&started.stderr)
         )
     })?;
-    let task = &answer["tasks"][0];
-    let arn = task["taskArn"].as_str().unwrap_or_default().to_owned();
+    let task = answer["tasks"][0].clone();
     let provider = &stack.attributes["Cluster.CapacityProviderName"];
     if task["capacityProviderName"].as_str() != Some(provider) {
         return Err(format!(
             "the restore task did not use the cluster's capacity provider: {task}"
         ));
     }
-    let override_env = &answer["tasks"][0]["overrides"]["containerOverrides"][0];
-    if override_env["name"] != backup::FETCH_CONTAINER
-        || override_env["environment"][0]["value"] != key
-    {
+    let fetch = &task["overrides"]["containerOverrides"][0];
+    if fetch["name"] != backup::FETCH_CONTAINER || fetch["environment"][0]["value"] != key {
         return Err(format!(
-            "the restore task does not carry BACKUP_KEY={key}: {override_env}"
+            "the restore task does not carry BACKUP_KEY={key}: {fetch}"
         ));
     }
-    progress.event(
-        "RestoreCommand",
-        "RUN_TASK",
-        &format!("{arn} with BACKUP_KEY={key}"),
-    );
-    let role = Principal::of_role(template, stack, "RestoreTaskRole", "restore-task")?;
-    emulator.enforce_iam(&role).await;
-    let dir = std::env::temp_dir().join(format!("datero-lifecycle-restore-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let mut env = aws_cli::container_env(
-        template,
-        stack,
-        "RestoreTaskDefinition",
-        backup::FETCH_CONTAINER,
-    )?;
-    env.retain(|(name, _)| name != "BACKUP_KEY");
-    env.push(("BACKUP_KEY".into(), key.to_owned()));
-    env.push((
-        "BACKUP_FILE".into(),
-        dir.join("datero.sql").display().to_string(),
-    ));
-    let fetch = aws_cli::script(emulator, &role, &env, backup::FETCH_SCRIPT)?;
-    let fetched = std::fs::read_to_string(dir.join("datero.sql")).unwrap_or_default();
-    std::fs::remove_dir_all(&dir).ok();
-    if !fetch.status.success() || !fetched.starts_with("-- stand-in") {
-        return Err(format!("fetch: {}", String::from_utf8_lossy(&fetch.stderr)));
-    }
-    progress.event(
-        "fetch",
-        "EXITED 0",
-        String::from_utf8_lossy(&fetch.stdout).trim(),
-    );
-    Ok(arn)
+    Ok(task)
 }
 
 /// An output of the template, resolved for the stack: a command for the operator.

@@ -113,6 +113,7 @@ pub(crate) async fn step<T>(
     }
 }
 
+// Longer than 60 lines: the stack's life in order, one step or call per stage.
 /// The stack's whole life. Returns the first failing step's error.
 pub async fn run(
     template: &Template,
@@ -172,13 +173,7 @@ pub async fn run(
         progress,
     )
     .await?;
-    if template.condition("HasBackupSchedule", &stack)? {
-        let datero = running_task(&config, &stack).await?;
-        backups::backup_and_restore(&emulator, &config, template, &stack, &datero, progress)
-            .await?;
-    } else {
-        progress.event("DateroBackupSchedule", "SKIPPED", "BackupSchedule is empty");
-    }
+    backups::backup_and_restore(&emulator, &config, template, &stack, progress).await?;
     update_and_delete(
         template,
         options,
