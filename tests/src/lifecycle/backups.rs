@@ -209,6 +209,67 @@ pub async fn register_task_definitions(
         progress.event(resource, "CREATE_COMPLETE", &arn);
         stack.refs.insert(resource.to_owned(), arn);
     }
+    if template.condition("HasBackupSchedule", stack)? {
+        create_schedule(emulator, template, stack, progress)?;
+    }
+    Ok(())
+}
+
+/// The schedule's name on the emulator (CloudFormation makes one up from the stack's).
+fn schedule_name(stack: &Stack) -> String {
+    format!("{}-DateroBackupSchedule", stack.name)
+}
+
+/// The backup schedule, created on the emulator from its properties in template.yaml (in the
+/// API's casing: the strategy's keys are lower camel case there).
+fn create_schedule(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let schedule = template.properties("DateroBackupSchedule", stack)?;
+    let mut target = schedule["Target"].clone();
+    let ecs = &mut target["EcsParameters"];
+    ecs["TaskCount"] = number(&ecs["TaskCount"]);
+    let strategy: Vec<Json> = ecs["CapacityProviderStrategy"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| json!({"capacityProvider": item["CapacityProvider"], "weight": number(&item["Weight"])}))
+        .collect();
+    ecs["CapacityProviderStrategy"] = Json::Array(strategy);
+    for key in ["MaximumRetryAttempts", "MaximumEventAgeInSeconds"] {
+        target["RetryPolicy"][key] = number(&target["RetryPolicy"][key]);
+    }
+    let text = |key: &str| schedule[key].as_str().unwrap_or_default().to_owned();
+    aws_cli::json(
+        emulator,
+        &operator(),
+        &[
+            "scheduler",
+            "create-schedule",
+            "--name",
+            &schedule_name(stack),
+            "--schedule-expression",
+            &text("ScheduleExpression"),
+            "--schedule-expression-timezone",
+            &text("ScheduleExpressionTimezone"),
+            "--flexible-time-window",
+            "Mode=OFF",
+            "--target",
+            &target.to_string(),
+        ],
+    )?;
+    progress.event(
+        "DateroBackupSchedule",
+        "CREATE_COMPLETE",
+        &format!(
+            "{} ({})",
+            text("ScheduleExpression"),
+            text("ScheduleExpressionTimezone")
+        ),
+    );
     Ok(())
 }
 
@@ -329,10 +390,19 @@ async fn run_as_scheduler(
     template: &Template,
     stack: &Stack,
 ) -> Result<aws_sdk_ecs::types::Task, String> {
-    let schedule = template.properties("DateroBackupSchedule", stack)?;
-    let target = &schedule["Target"];
+    let stored = aws_cli::json(
+        emulator,
+        &operator(),
+        &["scheduler", "get-schedule", "--name", &schedule_name(stack)],
+    )?;
+    let target = &stored["Target"];
     let parameters = &target["EcsParameters"];
+    // Scheduler signs as the schedule's role.
     let role = Principal::of_role(template, stack, "BackupSchedulerRole", "scheduler")?;
+    let role_arn = &stack.attributes["BackupSchedulerRole.Arn"];
+    if target["RoleArn"].as_str() != Some(role_arn) {
+        return Err(format!("the schedule's role is not {role_arn}: {target}"));
+    }
     emulator.enforce_iam(&role).await;
     let whole = |value: &Json| {
         number(value)
@@ -352,8 +422,8 @@ async fn run_as_scheduler(
     {
         run = run.capacity_provider_strategy(
             aws_sdk_ecs::types::CapacityProviderStrategyItem::builder()
-                .capacity_provider(item["CapacityProvider"].as_str().unwrap_or_default())
-                .weight(whole(&item["Weight"]))
+                .capacity_provider(item["capacityProvider"].as_str().unwrap_or_default())
+                .weight(whole(&item["weight"]))
                 .build()
                 .map_err(|e| e.to_string())?,
         );

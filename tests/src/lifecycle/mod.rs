@@ -159,7 +159,7 @@ pub async fn run(
     .await?;
     step(
         progress,
-        "register the backup and restore task definitions",
+        "register the backup and restore task definitions; create the backup schedule",
         backups::register_task_definitions(&emulator, template, &mut stack, progress),
     )
     .await?;
