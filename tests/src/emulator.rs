@@ -301,19 +301,19 @@ impl Emulator {
     /// The calls IAM refused so far; resets, so that a test that provokes a refusal on purpose
     /// can check it and leave the rest to the guard at drop.
     pub async fn take_denials(&self) -> Vec<serde_json::Value> {
-        let response = reqwest::Client::new()
-            .post(format!("{}/_datero/iam/denials", self.endpoint))
-            .send()
-            .await
-            .expect("reach the emulator");
-        serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default()
+        self.take_json("iam/denials").await
     }
 
     /// The calls IAM allowed since the last call of this, each with the statement that allowed
     /// it; resets.
     pub async fn take_decisions(&self) -> Vec<serde_json::Value> {
+        self.take_json("iam/decisions").await
+    }
+
+    /// A control endpoint's records, read and reset (POST).
+    async fn take_json(&self, path: &str) -> Vec<serde_json::Value> {
         let response = reqwest::Client::new()
-            .post(format!("{}/_datero/iam/decisions", self.endpoint))
+            .post(format!("{}/_datero/{path}", self.endpoint))
             .send()
             .await
             .expect("reach the emulator");
