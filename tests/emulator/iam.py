@@ -439,6 +439,7 @@ def s3_checks(operation: str, params: Params, region: str, account: str, backend
         "HeadObject": "s3:GetObject",
         "PutObject": "s3:PutObject",
         "MultipartUpload": "s3:PutObject",
+        "DeleteObject": "s3:DeleteObject",
     }.get(operation)
     if action is None:
         raise Denied(f"the test bed does not know how AWS authorizes s3 {operation} on an object (tests/emulator/iam.py)")
@@ -489,7 +490,13 @@ def parse_call(headers: Any, body: bytes, method: str = "POST", path: str = "/")
     region, service = (scope.group(1), scope.group(2)) if scope else ("us-east-1", "")
     if service == "s3":
         bucket, _, key = path.lstrip("/").partition("/")
-        operation = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "POST": "MultipartUpload"}.get(method, method)
+        operation = {
+            "GET": "GetObject",
+            "HEAD": "HeadObject",
+            "PUT": "PutObject",
+            "POST": "MultipartUpload",
+            "DELETE": "DeleteObject",
+        }.get(method, method)
         return service, operation, {"bucket": bucket, "key": key}, region
     target = headers.get("X-Amz-Target")
     if target:

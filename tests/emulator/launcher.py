@@ -599,20 +599,27 @@ class _Backends:
         return dict(ec2_backends[self.account][self.region].tags.get(instance_id, {}))
 
 
-def _authorize(principal: iam.Principal, request: Request, body: bytes) -> Response | None:
-    service, operation, params, region = iam.parse_call(request.headers, body, request.method, request.path)
+Call = tuple[str, str, dict[str, Any], str]  # iam.parse_call: service, operation, params, region
+
+
+def _refusal(service: str, message: str) -> Response:
+    status, content_type, text = iam.error_response(service, message)
+    return Response(text, status=status, content_type=content_type)
+
+
+def _authorize(principal: iam.Principal, call: Call) -> Response | None:
+    service, operation, params, region = call
     try:
         iam.authorize_call(principal, service, operation, params, region, "123456789012", _Backends("123456789012", region))
     except iam.Denied as denied:
-        status, content_type, text = iam.error_response(service, denied.message)
-        return Response(text, status=status, content_type=content_type)
+        return _refusal(service, denied.message)
     return None
 
 
-def _bucket_policy(request: Request, body: bytes) -> Response | None:
+def _bucket_policy(call: Call, secure: bool) -> Response | None:
     """A bucket policy's Deny, evaluated as S3 does for every caller (moto's own evaluation
     ignores conditions, so it is switched off in tighten())."""
-    service, operation, params, region = iam.parse_call(request.headers, body, request.method, request.path)
+    service, operation, params, _ = call
     if service != "s3" or not params.get("key"):
         return None
     try:
@@ -621,14 +628,12 @@ def _bucket_policy(request: Request, body: bytes) -> Response | None:
         return None
     if not bucket.policy:
         return None
-    secure = "true" if request.scheme == "https" else "false"
-    message = iam.bucket_policy_denial(
-        json.loads(bucket.policy), service, operation, params, {"aws:SecureTransport": secure}
-    )
-    if message is None:
-        return None
-    status, content_type, text = iam.error_response("s3", message)
-    return Response(text, status=status, content_type=content_type)
+    context = {"aws:SecureTransport": "true" if secure else "false"}
+    try:
+        message = iam.bucket_policy_denial(json.loads(bucket.policy), service, operation, params, context)
+    except iam.Denied as unknown:
+        message = unknown.message
+    return None if message is None else _refusal("s3", message)
 
 
 def control_app(moto_app: Any) -> Any:
@@ -652,13 +657,13 @@ def control_app(moto_app: Any) -> Any:
         environ["wsgi.input"] = io.BytesIO(body)
         principal = iam.principal_for(environ.get("HTTP_AUTHORIZATION", ""))
         _caller.principal = principal
-        refused = _bucket_policy(Request(environ), body)
+        request = Request(environ)
+        call = iam.parse_call(request.headers, body, request.method, request.path)
+        refused = _bucket_policy(call, request.scheme == "https")
+        if refused is None and principal is not None:
+            refused = _authorize(principal, call)
         if refused is not None:
             return refused(environ, start_response)
-        if principal is not None:
-            denied = _authorize(principal, Request(environ), body)
-            if denied is not None:
-                return denied(environ, start_response)
         return moto_app(environ, start_response)
 
     return app
