@@ -7,8 +7,6 @@
 //! roles, on a stand-in dump; `tests/tests/backup.rs` dumps and restores a real PostgreSQL with
 //! the same scripts.
 
-use std::time::Duration;
-
 use aws_config::SdkConfig;
 use datero_shared::backup;
 use serde_json::{Map, Value as Json, json};
@@ -311,7 +309,7 @@ pub async fn backup_and_restore(
     }
     let datero_task = running_task(config, stack).await?;
     let datero_task = datero_task.as_str();
-    let backup_task = step(
+    step(
         progress,
         "the backup schedule starts the backup task through the capacity provider, beside Datero",
         scheduled_backup(emulator, config, template, stack, datero_task, progress),
@@ -323,18 +321,14 @@ pub async fn backup_and_restore(
         upload_and_list(emulator, template, stack, progress),
     )
     .await?;
-    let restore_task = step(
+    step(
         progress,
         "RestoreCommand starts the restore task; its fetch brings that backup back",
         restore(emulator, template, stack, &key, progress),
     )
     .await?;
-    // Both ran to completion; the cluster's deletion must not wait for them.
-    for task in [backup_task, restore_task] {
-        emulator
-            .crash_task(&cluster_name(stack), &task, 0, Duration::from_secs(30))
-            .await;
-    }
+    // Both tasks are left RUNNING: deleting the stack must stop them (the cluster function
+    // stops every task of the cluster).
     Ok(())
 }
 
@@ -346,7 +340,7 @@ async fn scheduled_backup(
     stack: &Stack,
     datero_task: &str,
     progress: &Progress,
-) -> Result<String, String> {
+) -> Result<(), String> {
     let task = run_as_scheduler(emulator, template, stack).await?;
     let arn = task.task_arn().unwrap_or_default().to_owned();
     let provider = stack.attributes["Cluster.CapacityProviderName"].as_str();
@@ -377,7 +371,7 @@ async fn scheduled_backup(
         .map(|t| t.container_instance_arn())
         .collect();
     match instances.as_slice() {
-        [Some(a), Some(b)] if a == b => Ok(arn),
+        [Some(a), Some(b)] if a == b => Ok(()),
         other => Err(format!(
             "the backup task and Datero are not on one instance: {other:?}"
         )),
@@ -489,7 +483,7 @@ async fn restore(
     stack: &Stack,
     key: &str,
     progress: &Progress,
-) -> Result<String, String> {
+) -> Result<(), String> {
     let task = run_restore_command(emulator, template, stack, key)?;
     let arn = task["taskArn"].as_str().unwrap_or_default().to_owned();
     progress.event(
@@ -523,7 +517,7 @@ async fn restore(
         "EXITED 0",
         String::from_utf8_lossy(&fetch.stdout).trim(),
     );
-    Ok(arn)
+    Ok(())
 }
 
 /// The stack's RestoreCommand output with `key` in place of KEY, run as an operator; the task
