@@ -30,6 +30,9 @@ pub enum Skip {
     /// ECS no longer has the instance registered and ACTIVE: a late or out-of-order event.
     NoLongerRegistered,
     AlreadyThere,
+    /// Datero's task runs on another registered instance: the address stays with it (during a
+    /// replacement two instances can be ACTIVE at once).
+    DateroElsewhere,
 }
 
 impl Skip {
@@ -41,6 +44,7 @@ impl Skip {
             Skip::AgentDisconnected => "agent-disconnected",
             Skip::NoLongerRegistered => "no-longer-registered",
             Skip::AlreadyThere => "already-there",
+            Skip::DateroElsewhere => "datero-elsewhere",
         }
     }
 }
@@ -56,6 +60,10 @@ impl fmt::Display for Skip {
                 "the instance is no longer registered and ACTIVE in the cluster (a late event)"
             ),
             Skip::AlreadyThere => write!(f, "the address is already on this instance"),
+            Skip::DateroElsewhere => write!(
+                f,
+                "Datero's task runs on another instance, which keeps the address"
+            ),
         }
     }
 }
@@ -85,10 +93,14 @@ pub fn screen(event: &ContainerInstanceStateChange, cluster_name: &str) -> Resul
 }
 
 /// The decision for a screened event, from the instance as ECS has it now (`None`: not
-/// registered any more) and the instance that holds the address now.
+/// registered any more), the container instances where ECS wants Datero's task running
+/// (`datero_on`), and the instance that holds the address now. The invariant (CONTRACT,
+/// Elastic IP keeper): while Datero's task runs, the address is on its instance; while none
+/// runs, on the newest ACTIVE instance.
 pub fn decide(
     event: &ContainerInstanceStateChange,
     now: Option<&RegisteredInstance>,
+    datero_on: &[String],
     holder: Option<&str>,
 ) -> Decision {
     match now {
@@ -97,6 +109,9 @@ pub fn decide(
                 && instance.agent_connected
                 && instance.ec2_instance_id == event.ec2_instance_id => {}
         _ => return Decision::Skip(Skip::NoLongerRegistered),
+    }
+    if !datero_on.is_empty() && !datero_on.contains(&event.container_instance_arn) {
+        return Decision::Skip(Skip::DateroElsewhere);
     }
     if holder == Some(event.ec2_instance_id.as_str()) {
         return Decision::Skip(Skip::AlreadyThere);
@@ -178,6 +193,35 @@ pub async fn associate(
     Ok(())
 }
 
+/// The container instances where ECS wants a task the provisioner started (Datero's) running.
+/// A task started a moment ago can be listed before DescribeTasks shows it (eventual
+/// consistency, RunTask API reference): it is waited for until `deadline`, after which the
+/// instances of the tasks seen so far are returned.
+pub async fn datero_instances(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<String>, ResourceError> {
+    let mut backoff = crate::poll::Backoff::ecs(deadline);
+    loop {
+        let arns = crate::ecs_tasks::started_by_provisioner(ecs, cluster).await?;
+        let tasks = crate::ecs_tasks::describe(ecs, cluster, &arns).await?;
+        if tasks.len() >= arns.len().min(100) || !backoff.wait().await {
+            if tasks.len() < arns.len().min(100) {
+                tracing::warn!(
+                    listed = arns.len(),
+                    described = tasks.len(),
+                    "Datero tasks not all visible yet at the deadline; deciding on those seen"
+                );
+            }
+            return Ok(tasks
+                .iter()
+                .filter_map(|task| task.container_instance_arn().map(str::to_owned))
+                .collect());
+        }
+    }
+}
+
 /// The container instance `arn` of `cluster` as ECS describes it now; `None` when ECS no
 /// longer knows it.
 pub async fn registered_instance(
@@ -254,15 +298,15 @@ mod tests {
     fn the_address_moves_only_to_a_live_instance_that_lacks_it() {
         let live = registered("ACTIVE", "i-new");
         assert_eq!(
-            decide(&event(), Some(&live), Some("i-old")),
+            decide(&event(), Some(&live), &[], Some("i-old")),
             Decision::Associate("i-new".into())
         );
         assert_eq!(
-            decide(&event(), Some(&live), None),
+            decide(&event(), Some(&live), &[], None),
             Decision::Associate("i-new".into())
         );
         assert_eq!(
-            decide(&event(), Some(&live), Some("i-new")),
+            decide(&event(), Some(&live), &[], Some("i-new")),
             Decision::Skip(Skip::AlreadyThere)
         );
         // A late event about an instance ECS has deregistered, or that is going away.
@@ -272,9 +316,36 @@ mod tests {
             Some(registered("DRAINING", "i-new")),
         ] {
             assert_eq!(
-                decide(&event(), now.as_ref(), Some("i-old")),
+                decide(&event(), now.as_ref(), &[], Some("i-old")),
                 Decision::Skip(Skip::NoLongerRegistered)
             );
         }
+    }
+
+    #[test]
+    fn the_address_stays_with_the_instance_that_runs_datero() {
+        let live = registered("ACTIVE", "i-new");
+        let old_instance =
+            "arn:aws:ecs:us-east-1:123456789012:container-instance/prod-datero/old".to_owned();
+        // A replacement joins while Datero still runs on the old instance.
+        assert_eq!(
+            decide(
+                &event(),
+                Some(&live),
+                std::slice::from_ref(&old_instance),
+                Some("i-old")
+            ),
+            Decision::Skip(Skip::DateroElsewhere)
+        );
+        // Datero was started on the new instance (the event of its placement): the address follows.
+        assert_eq!(
+            decide(
+                &event(),
+                Some(&live),
+                &[old_instance, event().container_instance_arn],
+                Some("i-old")
+            ),
+            Decision::Associate("i-new".into())
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.
 //! - [`ecs_event`]: the ECS events the event functions read.
 //! - [`backup`]: the dump and restore commands of Datero's database.
+//! - [`refusal`]: which ECS refusals are transient while the cluster resource creates.
 //!
 //! AWS calls and plumbing
 //! - [`aws`]: SDK configuration, AWS errors as [`ResourceError`]s.
@@ -40,6 +41,7 @@ pub mod marks;
 pub mod metrics;
 pub mod poll;
 pub mod properties;
+pub mod refusal;
 pub mod resources;
 pub mod restart_policy;
 pub mod schedule;

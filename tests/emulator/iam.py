@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
+import sar
+
 _lock = threading.Lock()
 # access key id -> Principal
 _principals: dict[str, "Principal"] = {}
@@ -238,12 +240,22 @@ def _record_denial(principal: Principal, operation: str, check: Check, message: 
         )
 
 
+def as_evaluated(check: Check) -> Check:
+    """`check` as IAM evaluates it, by the Service Authorization Reference's data (sar.py)."""
+    try:
+        resource, context, _dropped = sar.evaluated(check.action, check.resource, check.context)
+    except (sar.UnknownAction, ValueError) as wrong:
+        raise Denied(f"{wrong} (tests/emulator/sar.py)") from wrong
+    return Check(check.action, resource, context)
+
+
 def enforce(principal: Principal, service: str, operation: str, checks: list[Check]) -> None:
-    for check in checks:
+    for derived in checks:
         try:
+            check = as_evaluated(derived)
             index = authorize(principal, check)
         except Denied as denied:
-            _record_denial(principal, f"{service}:{operation}", check, denied.message)
+            _record_denial(principal, f"{service}:{operation}", derived, denied.message)
             raise
         with _lock:
             _decisions.append(
@@ -339,10 +351,20 @@ def ecs_checks(operation: str, params: Params, region: str, account: str, backen
             "CreateCluster", arn, params.get("tags")
         )
     if operation == "CreateCapacityProvider":
-        # No resource type: "*" is the only resource this action can be granted on.
         arn = provider(params["name"])
-        return [Check("ecs:CreateCapacityProvider", "*", _request_tags(params.get("tags")))] + _tag_on_create(
-            "CreateCapacityProvider", arn, params.get("tags")
+        # ECS tags the group AmazonECSManaged with the caller's rights: CloudFormation's schema of
+        # AWS::ECS::CapacityProvider lists autoscaling:CreateOrUpdateTags among its create
+        # permissions (cfnlint/data/schemas), and ECS's service-linked role cannot do it.
+        group = (params.get("autoScalingGroupProvider") or {}).get("autoScalingGroupArn", "")
+        tagging = Check(
+            "autoscaling:CreateOrUpdateTags",
+            backends.group_arn(group.split("autoScalingGroupName/")[-1]),
+            _request_tags([{"key": "AmazonECSManaged", "value": ""}]),
+        )
+        return (
+            [Check("ecs:CreateCapacityProvider", arn, _request_tags(params.get("tags")))]
+            + _tag_on_create("CreateCapacityProvider", arn, params.get("tags"))
+            + [tagging]
         )
     if operation in ("UpdateCapacityProvider",):
         return [Check("ecs:UpdateCapacityProvider", provider(params["name"]))]
@@ -365,7 +387,7 @@ def ecs_checks(operation: str, params: Params, region: str, account: str, backen
             for arn in params.get("containerInstances") or []
         ]
     if operation == "DescribeTaskDefinition":
-        return [Check("ecs:DescribeTaskDefinition", "*")]
+        return [Check("ecs:DescribeTaskDefinition", task_definition(params["taskDefinition"]))]
     if operation == "RegisterTaskDefinition":
         family = params["family"]
         revision = backends.next_revision(family)
@@ -387,9 +409,12 @@ def ecs_checks(operation: str, params: Params, region: str, account: str, backen
                 provider(item["capacityProvider"]) for item in strategy
             ]
         context.update(_request_tags(params.get("tags")))
+        # "the task definition revision [is resolved] before authorization" (RunTask, ECS API
+        # Reference): a family alone is authorized as its latest ACTIVE revision's ARN.
+        resolved = backends.task_definition_arn(definition) or task_definition(definition)
         # The new task's ARN is not known before the call; AWS authorizes the tag against it.
         return (
-            [Check("ecs:RunTask", task_definition(definition), context)]
+            [Check("ecs:RunTask", resolved, context)]
             + _tag_on_create("RunTask", task("*"), params.get("tags"))
             + _pass_roles(*roles)
         )
@@ -416,6 +441,16 @@ def ec2_checks(operation: str, params: Params, region: str, account: str, backen
         if instance:
             tags = {f"aws:ResourceTag/{k}": v for k, v in backends.instance_tags(instance).items()}
             checks.append(Check("ec2:AssociateAddress", _arn("ec2", region, account, f"instance/{instance}"), tags))
+            # The address lands on the instance's primary network interface, a resource type the
+            # SAR lists for AssociateAddress: authorized too, with its VPC and subnet.
+            interface = backends.primary_interface(instance)
+            if interface is not None:
+                eni, vpc, subnet = interface
+                context = {
+                    "ec2:Vpc": _arn("ec2", region, account, f"vpc/{vpc}"),
+                    "ec2:Subnet": _arn("ec2", region, account, f"subnet/{subnet}"),
+                }
+                checks.append(Check("ec2:AssociateAddress", _arn("ec2", region, account, f"network-interface/{eni}"), context))
         return checks
     raise Denied(f"the test bed does not know how AWS authorizes ec2:{operation} (tests/emulator/iam.py)")
 

@@ -17,11 +17,14 @@ Test-only controls (never part of AWS):
   at once (default), stay PENDING, or stop before running.
 - POST /_datero/instance-gone {"cluster", "containerInstance", "reason"}: the instance was
   terminated: its tasks stop with that reason and ECS deregisters it.
-- POST /_datero/settings {"stopSeconds", "consistencySeconds"}: how AWS's timing is played.
+- POST /_datero/settings {"stopSeconds", "consistencySeconds", "serviceLinkedRoleSeconds"}: how
+  AWS's timing is played.
   stopSeconds: a task stopped by StopTask stays STOPPING that long before it is STOPPED (the
   container's stop timeout), and keeps its capacity provider "in use" until then.
   consistencySeconds: a task just started is missing from DescribeTasks that long, and a cluster or
   capacity provider just created stays PROVISIONING that long (eventual consistency).
+  serviceLinkedRoleSeconds: a new account: the first CreateCluster creates ECS's service-linked
+  role; CreateCluster is refused for half that long after it, CreateCapacityProvider for all of it.
 - POST /_datero/iam/principal {"accessKeyId", "name", "role", "policies"}: calls signed with that
   key are authorized against those policy documents as AWS would (see iam.py);
   GET (POST resets) /_datero/iam/denials lists the calls refused; GET (POST resets) /_datero/iam/decisions
@@ -59,7 +62,10 @@ Backend = ecs.EC2ContainerServiceBackend
 # One lock for every change of state made outside moto's own handlers (werkzeug serves each
 # request on a thread of its own).
 _lock = threading.RLock()
-_settings: dict[str, float] = {"stopSeconds": 0.0, "consistencySeconds": 0.0}
+_settings: dict[str, float] = {"stopSeconds": 0.0, "consistencySeconds": 0.0, "serviceLinkedRoleSeconds": 0.0}
+# When the first CreateCluster made the account's ECS service-linked role (epoch seconds);
+# empty before.
+_service_linked_role_usable_at: list[float] = []
 # The function (iam.Principal) whose call this thread serves, or None for the tests' own calls.
 _caller = threading.local()
 # (due, kind, subject): transitions AWS makes by itself, applied when due by _settle().
@@ -89,7 +95,29 @@ _original_create_cluster = Backend.create_cluster
 _original_delete_cluster = Backend.delete_cluster
 
 
+def _service_linked_role_refusal(message: str, exception: type, share: float) -> None:
+    # "Using service-linked roles for Amazon ECS": the account's first CreateCluster creates
+    # AWSServiceRoleForECS, and IAM takes a few seconds to make it usable; until then ECS refuses
+    # the calls that need it (reported: CreateCluster with InvalidParameterException "Unable to
+    # assume the service linked role", CreateCapacityProvider with ClientException "ECS Service
+    # Linked Role does not exist"). Played when serviceLinkedRoleSeconds > 0 (a new account):
+    # each call is refused for its `share` of that time after the first CreateCluster.
+    if _settings["serviceLinkedRoleSeconds"] <= 0:
+        return
+    with _lock:
+        if not _service_linked_role_usable_at:
+            _service_linked_role_usable_at.append(time.time())
+        made_at = _service_linked_role_usable_at[0]
+    if time.time() < made_at + share * _settings["serviceLinkedRoleSeconds"]:
+        raise exception(message)
+
+
 def create_cluster(self: Backend, cluster_name: str, *args: Any, **kwargs: Any) -> Any:
+    _service_linked_role_refusal(
+        "Unable to assume the service linked role. Please verify that the ECS service linked role exists.",
+        InvalidParameterException,
+        0.5,
+    )
     # API_CreateCluster: creating an ACTIVE cluster that exists returns it unchanged; moto
     # replaced it and dropped its capacity providers.
     existing = self.clusters.get(cluster_name)
@@ -137,6 +165,7 @@ def _asg_name(asg_arn_or_name: str) -> str:
 
 
 def create_capacity_provider(self: Backend, name: str, asg_details: dict, tags: Any) -> Any:
+    _service_linked_role_refusal("ECS Service Linked Role does not exist", EcsClientException, 1.0)
     # API_CreateCapacityProvider: names are unique per account and Region; names starting with
     # "aws", "ecs" or "fargate" are reserved (ClientException).
     if self._get_provider(name) is not None:
@@ -587,11 +616,30 @@ class _Backends:
             return []
         return [r for r in (getattr(found, "execution_role_arn", None), getattr(found, "task_role_arn", None)) if r]
 
+    def task_definition_arn(self, definition: str) -> str | None:
+        try:
+            return self._ecs().describe_task_definition(definition).arn
+        except Exception:  # an unknown definition: RunTask itself will say so
+            return None
+
     def group_arn(self, name: str) -> str:
         group = asg_models.autoscaling_backends[self.account][self.region].autoscaling_groups.get(name)
         if group is None:
             return f"arn:aws:autoscaling:{self.region}:{self.account}:autoScalingGroup:*:autoScalingGroupName/{name}"
         return group.arn
+
+    def primary_interface(self, instance_id: str) -> tuple[str, str, str] | None:
+        """(interface id, VPC id, subnet id) of the instance's device-0 interface."""
+        from moto.ec2.models import ec2_backends
+
+        try:
+            instance = ec2_backends[self.account][self.region].get_instance(instance_id)
+        except Exception:  # an unknown instance: AssociateAddress itself will say so
+            return None
+        nic = instance.nics.get(0)
+        if nic is None:
+            return None
+        return nic.id, nic.subnet.vpc_id, nic.subnet.id
 
     def instance_tags(self, instance_id: str) -> dict[str, str]:
         from moto.ec2.models import ec2_backends

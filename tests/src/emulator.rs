@@ -59,6 +59,9 @@ pub struct Timing {
     /// A new task is missing from DescribeTasks, and a new cluster or provider is PROVISIONING,
     /// this long.
     pub consistency: Duration,
+    /// A new account: ECS's service-linked role, made by the first CreateCluster, is not
+    /// usable for this long (CreateCluster and CreateCapacityProvider are refused meanwhile).
+    pub service_linked_role: Duration,
 }
 
 impl Timing {
@@ -67,6 +70,7 @@ impl Timing {
     pub const AWS_LIKE: Timing = Timing {
         stop: Duration::from_secs(2),
         consistency: Duration::from_millis(1500),
+        service_linked_role: Duration::ZERO,
     };
 }
 
@@ -284,11 +288,12 @@ impl Emulator {
         env
     }
 
-    /// Plays AWS's timing: slow stops and eventual consistency.
+    /// Plays AWS's timing: slow stops, eventual consistency, a new account's first ECS use.
     pub async fn set_timing(&self, timing: Timing) {
         let body = serde_json::json!({
             "stopSeconds": timing.stop.as_secs_f64(),
             "consistencySeconds": timing.consistency.as_secs_f64(),
+            "serviceLinkedRoleSeconds": timing.service_linked_role.as_secs_f64(),
         });
         self.control("settings", body).await;
     }

@@ -248,6 +248,21 @@ pub async fn instance_of_task(config: &SdkConfig, task: &aws_sdk_ecs::types::Tas
         .to_owned()
 }
 
+/// The emulator's default VPC, where the groups' instances run.
+pub async fn default_vpc(config: &SdkConfig) -> String {
+    let vpcs = aws_sdk_ec2::Client::new(config)
+        .describe_vpcs()
+        .send()
+        .await
+        .expect("describe the VPCs");
+    vpcs.vpcs()
+        .iter()
+        .find(|vpc| vpc.is_default() == Some(true))
+        .and_then(|vpc| vpc.vpc_id())
+        .expect("the emulator's default VPC")
+        .to_owned()
+}
+
 /// A new Elastic IP (VPC); its allocation id and public address.
 pub async fn allocate_address(config: &SdkConfig) -> (String, String) {
     let address = aws_sdk_ec2::Client::new(config)

@@ -150,13 +150,17 @@ pub fn principal(binary: &str) -> Principal {
         .unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// Like [`principal`], for a test stack whose Elastic IP is `allocation_id`.
-pub fn principal_with_address(binary: &str, allocation_id: &str) -> Principal {
+/// Like [`principal`], for a test stack whose Elastic IP is `allocation_id`, in the VPC
+/// `vpc_id` (the emulator's, where the instances are: the address's grants name it).
+pub fn principal_with_address(binary: &str, allocation_id: &str, vpc_id: &str) -> Principal {
     let template = Template::load().unwrap_or_else(|error| panic!("{error}"));
     let mut stack = fixtures::test_stack(&template);
     stack
         .attributes
         .insert("Eip.AllocationId".to_owned(), allocation_id.to_owned());
+    stack
+        .parameters
+        .insert("VpcId".to_owned(), serde_json::json!(vpc_id));
     Principal::of_function(&template, &stack, binary).unwrap_or_else(|error| panic!("{error}"))
 }
 

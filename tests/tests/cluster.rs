@@ -4,7 +4,7 @@ use aws_config::SdkConfig;
 use aws_sdk_ecs::types::{
     CapacityProviderStatus, DesiredStatus, ManagedScalingStatus, ManagedTerminationProtection,
 };
-use datero_testbed::emulator::Emulator;
+use datero_testbed::emulator::{Emulator, Timing};
 use datero_testbed::fixtures::{CLUSTER, GROUP, PROVIDER};
 use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::iam::Principal;
@@ -186,6 +186,44 @@ async fn create_makes_cluster_provider_strategy_and_protection() {
 }
 
 #[tokio::test]
+async fn a_new_accounts_service_linked_role_is_waited_out() {
+    // The account's first CreateCluster makes ECS's service-linked role, which IAM makes
+    // usable seconds later: CreateCluster, then CreateCapacityProvider, are refused meanwhile.
+    let bed = bed(1).await;
+    let wait = std::time::Duration::from_secs(3);
+    bed.harness
+        .emulator
+        .set_timing(Timing {
+            service_linked_role: wait,
+            ..Timing::default()
+        })
+        .await;
+    let started = std::time::Instant::now();
+    let answer = bed.create(properties()).await;
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert!(
+        started.elapsed() >= wait,
+        "answered before the role was usable"
+    );
+    assert_eq!(bed.cluster_status(CLUSTER).await.as_deref(), Some("ACTIVE"));
+    assert!(bed.provider_exists(PROVIDER).await);
+    let retries: Vec<String> = bed
+        .harness
+        .process
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["why"] == "ECS service-linked role not usable yet")
+        .map(|line| line["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(retries.first().map(String::as_str), Some("CreateCluster"));
+    assert_eq!(
+        retries.last().map(String::as_str),
+        Some("CreateCapacityProvider")
+    );
+}
+
+#[tokio::test]
 async fn defaults_come_from_the_stack_name() {
     // The product's template names the provider itself; a user's template that leaves the
     // default grants its role the default name.
@@ -298,7 +336,7 @@ async fn a_new_group_replaces_the_provider_in_place() {
     // another group grants its role that group.
     let principal = harness::principal("cluster").grant(json!({
         "Effect": "Allow",
-        "Action": ["autoscaling:UpdateAutoScalingGroup", "autoscaling:SetInstanceProtection"],
+        "Action": ["autoscaling:UpdateAutoScalingGroup", "autoscaling:SetInstanceProtection", "autoscaling:CreateOrUpdateTags"],
         "Resource": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/datero-asg-2",
     }));
     let bed = bed_as(principal, 1).await;

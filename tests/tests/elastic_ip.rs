@@ -25,7 +25,11 @@ async fn bed() -> Bed {
     let config = emulator.sdk_config().await;
     fixtures::ready_cluster(&config, 2).await;
     let (allocation, _) = fixtures::allocate_address(&config).await;
-    let principal = harness::principal_with_address("elastic-ip", &allocation);
+    let principal = harness::principal_with_address(
+        "elastic-ip",
+        &allocation,
+        &fixtures::default_vpc(&config).await,
+    );
     let ecs = aws_sdk_ecs::Client::new(&config);
     let arns = ecs
         .list_container_instances()
@@ -198,6 +202,55 @@ async fn events_it_must_not_act_on_are_skipped_with_their_reason() {
             "the instance is no longer registered and ACTIVE in the cluster (a late event)",
         ]
     );
+}
+
+#[tokio::test]
+async fn the_address_stays_with_the_instance_that_runs_datero() {
+    // During a replacement two instances are ACTIVE at once, and each sends events (agent
+    // reconnects, task placements): only Datero's instance may hold the address.
+    let bed = bed().await;
+    let definition = fixtures::task_definition(&bed.config, fixtures::FAMILY).await;
+    let task = fixtures::run_datero(&bed.config, &definition).await;
+    let host = fixtures::instance_of_task(&bed.config, &task).await;
+    let (datero, other) = if bed.ec2_id(0) == host {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_ok(&bed.send(bed.joined(other)).await);
+    assert_eq!(
+        bed.holder().await,
+        None,
+        "the empty instance took the address"
+    );
+    assert_ok(&bed.send(bed.joined(datero)).await);
+    assert_eq!(bed.holder().await, Some(bed.ec2_id(datero)));
+    assert_ok(&bed.send(bed.joined(other)).await);
+    assert_eq!(
+        bed.holder().await,
+        Some(bed.ec2_id(datero)),
+        "the address left Datero's instance"
+    );
+    // Datero stopped for good: the newest ACTIVE instance that reports takes the address.
+    aws_sdk_ecs::Client::new(&bed.config)
+        .stop_task()
+        .cluster(CLUSTER)
+        .task(task.task_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    fixtures::stopped(&bed.config, task.task_arn().unwrap()).await;
+    assert_ok(&bed.send(bed.joined(other)).await);
+    assert_eq!(bed.holder().await, Some(bed.ec2_id(other)));
+    let reasons: Vec<(String, String)> = bed.decisions();
+    assert_eq!(
+        reasons[0],
+        (
+            "skip".into(),
+            "Datero's task runs on another instance, which keeps the address".into()
+        )
+    );
+    assert_eq!(reasons[2].1, reasons[0].1);
 }
 
 #[tokio::test]

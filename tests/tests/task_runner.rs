@@ -89,7 +89,11 @@ async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
     fixtures::ready_cluster(&config, 1).await;
     let revision = fixtures::task_definition(&config, FAMILY).await;
     let (allocation, public_ip) = fixtures::allocate_address(&config).await;
-    let principal = harness::principal_with_address("task-runner", &allocation);
+    let principal = harness::principal_with_address(
+        "task-runner",
+        &allocation,
+        &fixtures::default_vpc(&config).await,
+    );
     let harness = FunctionHarness::start_as(emulator, principal, &[]).await;
     let mut properties = properties(&revision);
     properties["ElasticIpAllocationId"] = json!(allocation);
@@ -255,6 +259,22 @@ async fn delete_stops_every_datero_task_and_is_repeatable() {
             .request(events::delete(TYPE, &id, properties(&bed.revisions[0]), ""))
             .await;
         assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+        // Answered only once every task is STOPPED (its stop timeout played out): what
+        // CloudFormation deletes next (the EFS mount targets) is no longer in use.
+        let ecs = aws_sdk_ecs::Client::new(&bed.config);
+        let arns = ecs
+            .list_tasks()
+            .cluster(CLUSTER)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .send()
+            .await
+            .unwrap()
+            .task_arns()
+            .to_vec();
+        assert_eq!(arns.len(), 2);
+        for task in fixtures::describe_tasks(&bed.config, &arns).await {
+            assert_eq!(task.last_status(), Some("STOPPED"), "{task:?}");
+        }
     }
     assert!(bed.wanted().await.is_empty());
     // The cluster deleted meanwhile (the cluster resource goes after the task on a stack's

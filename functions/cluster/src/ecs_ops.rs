@@ -1,7 +1,13 @@
 //! The ECS calls the cluster resource makes, each tolerant of "already so" where that is safe.
 
+use std::future::Future;
 use std::time::Duration;
 
+use aws_sdk_ecs::config::http::HttpResponse;
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::operation::create_capacity_provider::CreateCapacityProviderError;
+use aws_sdk_ecs::operation::create_cluster::CreateClusterError;
+use aws_sdk_ecs::operation::put_cluster_capacity_providers::PutClusterCapacityProvidersError;
 use aws_sdk_ecs::types::{
     AutoScalingGroupProvider, AutoScalingGroupProviderUpdate, CapacityProvider,
     CapacityProviderStatus, CapacityProviderStrategyItem, Cluster, ClusterField, ClusterSetting,
@@ -12,6 +18,7 @@ use datero_shared::ResourceError;
 use datero_shared::aws::{aws_error, error_message};
 use datero_shared::custom_resource::CustomResourceRequest;
 use datero_shared::poll::Backoff;
+use datero_shared::refusal::{self, EcsRefusal};
 use datero_shared::resources::cluster::ClusterSpec;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -100,20 +107,89 @@ fn insights(enabled: bool) -> ClusterSetting {
         .build()
 }
 
+/// Sends `call` until it succeeds, ECS refuses it for good, or `deadline`: refusals that
+/// [`refusal::while_creating`] calls transient are waited out.
+async fn settled<T, E, F, Fut>(
+    action: &'static str,
+    deadline: Instant,
+    refusal_of: fn(&E) -> EcsRefusal<'_>,
+    mut call: F,
+) -> Result<T, ResourceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut backoff = Backoff::ecs(deadline);
+    loop {
+        let error = match call().await {
+            Ok(answer) => return Ok(answer),
+            Err(error) => error,
+        };
+        let transient = error
+            .as_service_error()
+            .and_then(|service| refusal::while_creating(refusal_of(service)));
+        match transient {
+            Some(why) if backoff.has_time() => {
+                info!(action, why = why.as_str(), error = %error_message(&error), "refused for now; retrying");
+                backoff.wait().await;
+            }
+            _ => return Err(aws_error(action, error)),
+        }
+    }
+}
+
+/// A client or invalid-parameter refusal with its message, from any ECS error.
+macro_rules! client_refusal {
+    ($name:ident, $error:ty) => {
+        fn $name(error: &$error) -> EcsRefusal<'_> {
+            if error.is_client_exception() || error.is_invalid_parameter_exception() {
+                EcsRefusal::Client {
+                    message: error.meta().message().unwrap_or_default(),
+                }
+            } else {
+                EcsRefusal::Other
+            }
+        }
+    };
+}
+client_refusal!(create_cluster_refusal, CreateClusterError);
+client_refusal!(create_provider_refusal, CreateCapacityProviderError);
+
+fn attach_refusal(error: &PutClusterCapacityProvidersError) -> EcsRefusal<'_> {
+    if error.is_update_in_progress_exception() {
+        EcsRefusal::UpdateInProgress
+    } else if error.is_client_exception() || error.is_invalid_parameter_exception() {
+        EcsRefusal::Client {
+            message: error.meta().message().unwrap_or_default(),
+        }
+    } else {
+        EcsRefusal::Other
+    }
+}
+
+/// Creates the cluster; the account's first one may meet an ECS service-linked role that IAM
+/// has not made usable yet, which is waited out until the request's deadline.
 pub async fn create_cluster(
     clients: &Clients,
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
 ) -> Result<Cluster, ResourceError> {
-    let answer = clients
-        .ecs
-        .create_cluster()
-        .cluster_name(&spec.cluster_name)
-        .settings(insights(spec.container_insights))
-        .set_tags(Some(ownership_tags(request)))
-        .send()
-        .await
-        .map_err(|error| aws_error("CreateCluster", error))?;
+    let answer = settled(
+        "CreateCluster",
+        request.deadline,
+        create_cluster_refusal,
+        || {
+            clients
+                .ecs
+                .create_cluster()
+                .cluster_name(&spec.cluster_name)
+                .settings(insights(spec.container_insights))
+                .set_tags(Some(ownership_tags(request)))
+                .send()
+        },
+    )
+    .await?;
     answer.cluster().cloned().ok_or(ResourceError::EmptyAnswer {
         action: "CreateCluster",
         missing: "cluster",
@@ -165,15 +241,21 @@ pub async fn create_provider(
         .managed_termination_protection(termination_protection(spec))
         .managed_draining(ManagedDraining::Disabled)
         .build()?;
-    clients
-        .ecs
-        .create_capacity_provider()
-        .name(&spec.capacity_provider_name)
-        .auto_scaling_group_provider(provider)
-        .set_tags(Some(ownership_tags(request)))
-        .send()
-        .await
-        .map_err(|error| aws_error("CreateCapacityProvider", error))?;
+    settled(
+        "CreateCapacityProvider",
+        request.deadline,
+        create_provider_refusal,
+        || {
+            clients
+                .ecs
+                .create_capacity_provider()
+                .name(&spec.capacity_provider_name)
+                .auto_scaling_group_provider(provider.clone())
+                .set_tags(Some(ownership_tags(request)))
+                .send()
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -195,8 +277,7 @@ pub async fn update_provider(clients: &Clients, spec: &ClusterSpec) -> Result<()
 }
 
 /// Makes `provider` the cluster's only provider and its default strategy. A cluster or provider
-/// just created may not be ACTIVE yet ("Cluster was not ACTIVE", "... is not in an ACTIVE
-/// state": hashicorp/terraform-provider-aws#11285, #45693): that is waited out until `deadline`.
+/// just created may not be ACTIVE yet: that is waited out until `deadline`.
 pub async fn attach(
     clients: &Clients,
     cluster: &str,
@@ -208,31 +289,22 @@ pub async fn attach(
         .weight(1)
         .base(0)
         .build()?;
-    let mut backoff = Backoff::ecs(deadline);
-    loop {
-        let result = clients
-            .ecs
-            .put_cluster_capacity_providers()
-            .cluster(cluster)
-            .capacity_providers(provider)
-            .default_capacity_provider_strategy(strategy.clone())
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
-        };
-        let not_active_yet = error.as_service_error().is_some_and(|e| {
-            (e.is_client_exception() || e.is_invalid_parameter_exception())
-                && e.meta().message().is_some_and(|m| m.contains("ACTIVE"))
-                || e.is_update_in_progress_exception()
-        });
-        if !not_active_yet || !backoff.has_time() {
-            return Err(aws_error("PutClusterCapacityProviders", error));
-        }
-        info!(cluster, provider, error = %error_message(&error), "not ready yet; retrying");
-        backoff.wait().await;
-    }
+    settled(
+        "PutClusterCapacityProviders",
+        deadline,
+        attach_refusal,
+        || {
+            clients
+                .ecs
+                .put_cluster_capacity_providers()
+                .cluster(cluster)
+                .capacity_providers(provider)
+                .default_capacity_provider_strategy(strategy.clone())
+                .send()
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Removes every provider from the cluster; a cluster already gone is fine. A provider still

@@ -61,6 +61,12 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
+/// How long a just-started Datero task may stay invisible to DescribeTasks before the keeper
+/// decides on what it sees: well within the function's 30 s timeout.
+fn visibility_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(15)
+}
+
 async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result<(), Error> {
     let event: EventBridgeEvent<ContainerInstanceStateChange> = serde_json::from_value(payload)
         .map_err(|error| {
@@ -85,10 +91,18 @@ async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result
         &detail.container_instance_arn,
     )
     .await?;
+    let datero_on =
+        elastic_ip::datero_instances(&context.ecs, &config.cluster_name, visibility_deadline())
+            .await?;
     let address = elastic_ip::describe(&context.ec2, &config.allocation_id).await?;
-    match elastic_ip::decide(detail, now.as_ref(), address.instance_id.as_deref()) {
+    match elastic_ip::decide(
+        detail,
+        now.as_ref(),
+        &datero_on,
+        address.instance_id.as_deref(),
+    ) {
         Decision::Skip(reason) => {
-            info!(event_id, instance, decision = "skip", reason = %reason, "address left where it is");
+            info!(event_id, instance, datero_on = ?datero_on, decision = "skip", reason = %reason, "address left where it is");
             metrics.record(&Measurement::SkippedAddressMove {
                 reason: reason.key(),
             });
@@ -99,9 +113,10 @@ async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result
                 event_id,
                 instance = %target,
                 previous = address.instance_id.as_deref().unwrap_or("none"),
+                datero_on = ?datero_on,
                 address = %address.public_ip,
                 decision = "associate",
-                "Elastic IP moved to the instance that joined the cluster"
+                "Elastic IP moved to the instance that runs (or will run) Datero"
             );
             metrics.record(&Measurement::AddressMove);
         }

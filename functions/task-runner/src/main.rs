@@ -51,7 +51,7 @@ async fn handle(
         }
         Action::Delete {
             physical_resource_id,
-        } => delete(physical_resource_id, &request.properties, clients).await,
+        } => delete(physical_resource_id, &request, clients).await,
     }
 }
 
@@ -108,12 +108,17 @@ async fn outcome(
     }
 }
 
-/// Stops every Datero task of the cluster; a cluster already gone has none.
+/// Stops every Datero task of the cluster and waits until they are STOPPED; a cluster already
+/// gone has none. The wait matters: CloudFormation deletes what Datero's task depends on (the
+/// EFS mount targets) once this answers, and PostgreSQL needs its stop timeout to shut down
+/// cleanly ("deleting a mount target breaks any existing file system mounts", EFS guide,
+/// "Managing mount targets").
 async fn delete(
     physical_resource_id: &str,
-    properties: &Value,
+    request: &CustomResourceRequest,
     clients: &Clients,
 ) -> Result<Outcome, ResourceError> {
+    let properties = &request.properties;
     let done = Outcome::new(physical_resource_id);
     let Some(cluster) = cluster_for_delete(physical_resource_id, properties) else {
         info!(
@@ -137,11 +142,22 @@ async fn delete(
     for task in &tasks {
         ecs_tasks::stop(&clients.ecs, &cluster, task, "stack deleted").await?;
     }
-    info!(
-        decision = "stopped",
-        cluster,
-        stopped = tasks.len(),
-        "Datero tasks stopped"
-    );
+    let tasks: Vec<String> = tasks.into_iter().collect();
+    if ecs_tasks::wait_stopped(&clients.ecs, &cluster, &tasks, request.deadline).await? {
+        info!(
+            decision = "stopped",
+            cluster,
+            stopped = tasks.len(),
+            "Datero tasks STOPPED"
+        );
+    } else {
+        // A Delete that fails leaves the stack in DELETE_FAILED; the stop is on its way.
+        warn!(
+            decision = "stopped",
+            cluster,
+            stopping = tasks.len(),
+            "Datero tasks still stopping at the deadline; going on"
+        );
+    }
     Ok(done)
 }

@@ -73,11 +73,12 @@ fn generalize(text: &str) -> String {
         text = text.replace(stack, "<stack>");
     }
     let text = text.replace("us-east-1", "<region>");
-    // Each test allocates its own address; the template names the stack's one. CloudFormation
-    // names the bucket with a suffix of its own.
+    // Each test allocates its own address, and each emulator run has a VPC of its own; the
+    // template names the stack's. CloudFormation names the bucket with a suffix of its own.
     let mut text = text;
     for (pattern, general) in [
         ("eipalloc-[0-9a-f]+", "<allocation id>"),
+        ("vpc/vpc-[0-9a-f]+", "vpc/<vpc id>"),
         ("-backupbucket-[0-9a-z]+", "-backupbucket-<suffix>"),
     ] {
         if let Ok(found) = regex_lite::Regex::new(pattern) {
