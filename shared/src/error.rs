@@ -67,6 +67,12 @@ pub enum ResourceError {
     /// `then` says what the user can do.
     #[error("{what} did not stop in time{then}")]
     NotStopped { what: String, then: &'static str },
+    /// An update would replace the instance that holds Datero's data (DataPersistence=instance)
+    /// and the stack does not accept losing it; nothing was stopped.
+    #[error(
+        "this update replaces Datero's instance ({why}), and its data is on that instance's disk (DataPersistence=instance): refused. Back up, then deploy again with AllowInstanceDataLoss=true, or revert the change"
+    )]
+    InstanceReplacementRefused { why: String },
     /// ECS ran no task; `reasons` are its placement failures.
     #[error("ECS placed no Datero task on cluster {cluster}: {reasons}")]
     NotPlaced { cluster: String, reasons: String },

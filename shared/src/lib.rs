@@ -18,6 +18,7 @@
 //! - [`ecs_event`]: the ECS events the event functions read.
 //! - [`backup`]: the dump and restore commands of Datero's database.
 //! - [`refusal`]: which ECS refusals are transient while the cluster resource creates.
+//! - [`replacement`]: which of the group's instances a stack update must replace.
 //!
 //! AWS calls and plumbing
 //! - [`aws`]: SDK configuration, AWS errors as [`ResourceError`]s.
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod poll;
 pub mod properties;
 pub mod refusal;
+pub mod replacement;
 pub mod resources;
 pub mod restart_policy;
 pub mod schedule;

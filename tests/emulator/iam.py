@@ -381,6 +381,11 @@ def ecs_checks(operation: str, params: Params, region: str, account: str, backen
     if operation == "ListTasks":
         # Resource type container-instance, condition key ecs:cluster.
         return [Check("ecs:ListTasks", container_instance("*"), dict(on_cluster))]
+    if operation == "UpdateContainerInstancesState":
+        return [
+            Check("ecs:UpdateContainerInstancesState", container_instance(arn), dict(on_cluster))
+            for arn in params.get("containerInstances") or []
+        ]
     if operation == "DescribeContainerInstances":
         return [
             Check("ecs:DescribeContainerInstances", container_instance(arn), dict(on_cluster))
@@ -427,6 +432,9 @@ def autoscaling_checks(operation: str, params: Params, region: str, account: str
     if operation in ("UpdateAutoScalingGroup", "SetInstanceProtection"):
         name = params["AutoScalingGroupName"][0]
         return [Check(f"autoscaling:{operation}", backends.group_arn(name))]
+    if operation == "TerminateInstanceInAutoScalingGroup":
+        group = backends.group_of_instance(params["InstanceId"][0])
+        return [Check("autoscaling:TerminateInstanceInAutoScalingGroup", backends.group_arn(group or "?"))]
     raise Denied(f"the test bed does not know how AWS authorizes autoscaling:{operation} (tests/emulator/iam.py)")
 
 

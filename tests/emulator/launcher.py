@@ -15,8 +15,6 @@ Test-only controls (never part of AWS):
 - POST /_datero/task-start {"mode": "running" | "pending" | "fail", "reason", "taskDefinition"}
   sets how tasks started from now on behave (only those of `taskDefinition`, when given): run
   at once (default), stay PENDING, or stop before running.
-- POST /_datero/instance-gone {"cluster", "containerInstance", "reason"}: the instance was
-  terminated: its tasks stop with that reason and ECS deregisters it.
 - POST /_datero/settings {"stopSeconds", "consistencySeconds", "serviceLinkedRoleSeconds"}: how
   AWS's timing is played.
   stopSeconds: a task stopped by StopTask stays STOPPING that long before it is STOPPED (the
@@ -525,6 +523,47 @@ def validate_container_defs(memory: str | None, container_definitions: list[dict
             raise ecs_exceptions.TaskDefinitionMemoryError(cd.get("name", cd.get("Name")))
 
 
+# --- Auto Scaling: instances keep the settings they were launched with ------------------------
+
+_original_instance_state_init = asg_models.InstanceState.__init__
+_original_terminate_instance = asg_models.AutoScalingBackend.terminate_instance
+
+
+def instance_state_init(self: Any, instance: Any, *args: Any, **kwargs: Any) -> None:
+    _original_instance_state_init(self, instance, *args, **kwargs)
+    # "Existing instances continue to run with the configuration that they were originally
+    # launched with" (UpdateAutoScalingGroup): an instance reports the launch template version it
+    # was launched from (moto reported the template's default version now).
+    group = getattr(instance, "autoscaling_group", None)
+    template = getattr(group, "ec2_launch_template", None)
+    self.launched_version = None
+    if template is not None:
+        try:
+            self.launched_version = str(template.get_version(group.launch_template_version).number)
+        except Exception:
+            self.launched_version = str(template.default_version_number)
+
+
+def instance_launch_template(self: Any) -> dict[str, Any] | None:
+    group = self.auto_scaling_group
+    if group is None or group.ec2_launch_template is None:
+        return None
+    return {
+        "LaunchTemplateId": group.ec2_launch_template.id,
+        "LaunchTemplateName": group.ec2_launch_template.name,
+        "Version": getattr(self, "launched_version", None) or group.ec2_launch_template.default_version_number,
+    }
+
+
+def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+    activity = _original_terminate_instance(self, instance_id, should_decrement)
+    with _lock:
+        for account, regions in list(ecs.ecs_backends.items()):
+            for region, backend in list(regions.items()):
+                _container_instance_gone(backend, instance_id, "Host EC2 instance terminated")
+    return activity
+
+
 def tighten() -> None:
     Backend._validate_container_defs = staticmethod(validate_container_defs)
     # Bucket policies are evaluated in _bucket_policy, with their conditions.
@@ -542,6 +581,9 @@ def tighten() -> None:
     ecs.Container.__init__ = container_init
     ecs_responses.EC2ContainerServiceResponse.run_task = run_task_response
     asg_models.AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+    asg_models.InstanceState.__init__ = instance_state_init
+    asg_models.InstanceState.launch_template = property(instance_launch_template)
+    asg_models.AutoScalingBackend.terminate_instance = terminate_instance
     # Tasks stay RUNNING until something stops them, as on AWS (moto walked them to STOPPED
     # one step per DescribeTasks).
     state_manager.set_transition(
@@ -574,8 +616,6 @@ def _control(request: Request) -> Response | None:
         return Response(snapshot, mimetype="application/json")
     if path == "/_datero/stop-task" and method == "POST":
         return _crash_task(request)
-    if path == "/_datero/instance-gone" and method == "POST":
-        return _instance_gone(request)
     body = json.loads(request.get_data() or b"{}") if method == "POST" else {}
     if path == "/_datero/task-start" and method == "POST":
         _task_start.update(
@@ -627,6 +667,13 @@ class _Backends:
         if group is None:
             return f"arn:aws:autoscaling:{self.region}:{self.account}:autoScalingGroup:*:autoScalingGroupName/{name}"
         return group.arn
+
+    def group_of_instance(self, instance_id: str) -> str | None:
+        backend = asg_models.autoscaling_backends[self.account][self.region]
+        for group in backend.autoscaling_groups.values():
+            if any(state.instance.id == instance_id for state in group.instance_states):
+                return group.name
+        return None
 
     def primary_interface(self, instance_id: str) -> tuple[str, str, str] | None:
         """(interface id, VPC id, subnet id) of the instance's device-0 interface."""
@@ -717,19 +764,18 @@ def control_app(moto_app: Any) -> Any:
     return app
 
 
-def _instance_gone(request: Request) -> Response:
-    # The instance was terminated: its tasks stop with the given reason and ECS deregisters it.
-    body = json.loads(request.get_data() or b"{}")
-    backend = ecs.ecs_backends[body.get("account", "123456789012")][body.get("region", "us-east-1")]
-    with _lock:
-        cluster = backend._get_cluster(body["cluster"])
-        instance_id = body["containerInstance"].split("/")[-1]
-        for task in backend.tasks.get(cluster.name, {}).values():
-            if task.last_status != "STOPPED" and (task.container_instance_arn or "").endswith(instance_id):
-                _release(backend, cluster, task)
-                _mark_stopped(task, "TerminationNotice", body.get("reason", "Host EC2 instance terminated"), None)
-        backend.deregister_container_instance(cluster.name, instance_id, True)
-    return Response("{}", mimetype="application/json")
+def _container_instance_gone(backend: Backend, ec2_instance_id: str, reason: str) -> None:
+    # The EC2 instance was terminated: its tasks stop and ECS deregisters its container instance.
+    for cluster_name, instances in list(backend.container_instances.items()):
+        cluster = backend.clusters.get(cluster_name)
+        for arn_id, container_instance in list(instances.items()):
+            if container_instance.ec2_instance_id != ec2_instance_id or cluster is None:
+                continue
+            for task in backend.tasks.get(cluster.name, {}).values():
+                if task.last_status != "STOPPED" and (task.container_instance_arn or "").endswith(arn_id):
+                    _release(backend, cluster, task)
+                    _mark_stopped(task, "TerminationNotice", reason, None)
+            backend.deregister_container_instance(cluster.name, arn_id, True)
 
 
 def _crash_task(request: Request) -> Response:

@@ -187,15 +187,6 @@ impl Emulator {
         self.control("stop-task", body).await;
     }
 
-    /// The instance behind `container_instance` was terminated: its tasks stop with `reason`
-    /// and ECS deregisters it (test-only control).
-    pub async fn deregister_instance(&self, cluster: &str, container_instance: &str, reason: &str) {
-        let body = serde_json::json!({
-            "cluster": cluster, "containerInstance": container_instance, "reason": reason,
-        });
-        self.control("instance-gone", body).await;
-    }
-
     /// How tasks started from now on behave (test-only control).
     pub async fn set_task_start(&self, start: TaskStart) {
         let body = match start {

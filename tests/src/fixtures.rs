@@ -58,11 +58,25 @@ pub async fn register_instances(
     cluster: &str,
     group: &AutoScalingGroup,
 ) -> Vec<String> {
+    let ids: Vec<String> = group
+        .instances()
+        .iter()
+        .filter_map(|instance| instance.instance_id().map(str::to_owned))
+        .collect();
+    register_instance_ids(config, cluster, &ids).await
+}
+
+/// Registers the EC2 instances `ids` with the cluster, as the ECS agent does at boot.
+pub async fn register_instance_ids(
+    config: &SdkConfig,
+    cluster: &str,
+    ids: &[String],
+) -> Vec<String> {
     let ecs = aws_sdk_ecs::Client::new(config);
     let mut arns = Vec::new();
-    for instance in group.instances() {
+    for id in ids {
         let document = json!({
-            "instanceId": instance.instance_id(),
+            "instanceId": id,
             "region": REGION,
             "availabilityZone": format!("{REGION}a"),
         });
@@ -138,6 +152,110 @@ pub fn test_stack(template: &crate::template::Template) -> crate::template::Stac
 /// ECS agent would: ready to run Datero. Returns the group.
 pub async fn ready_cluster(config: &SdkConfig, instances: i32) -> AutoScalingGroup {
     let group = auto_scaling_group(config, GROUP, instances).await;
+    attach_group(config, &group).await;
+    group
+}
+
+/// The test group as the template makes it: instances from a launch template (version 1,
+/// t3.small) in the emulator's first default subnet, one instance. Returns the template's id.
+pub async fn launch_template_group(config: &SdkConfig) -> (AutoScalingGroup, String) {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let template = ec2
+        .create_launch_template()
+        .launch_template_name(format!("{GROUP}-lt"))
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .instance_type(aws_sdk_ec2::types::InstanceType::T3Small)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create launch template");
+    let template_id = template
+        .launch_template()
+        .and_then(|t| t.launch_template_id())
+        .expect("a launch template id")
+        .to_owned();
+    let subnet = default_subnets(config).await.remove(0);
+    aws_sdk_autoscaling::Client::new(config)
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(GROUP)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&template_id)
+                .version("1")
+                .build(),
+        )
+        .min_size(0)
+        .max_size(1)
+        .desired_capacity(1)
+        .vpc_zone_identifier(subnet)
+        .send()
+        .await
+        .expect("create auto scaling group");
+    let group = describe_group(config, GROUP)
+        .await
+        .expect("the group exists");
+    (group, template_id)
+}
+
+/// The emulator's default subnets.
+pub async fn default_subnets(config: &SdkConfig) -> Vec<String> {
+    aws_sdk_ec2::Client::new(config)
+        .describe_subnets()
+        .send()
+        .await
+        .expect("describe subnets")
+        .subnets()
+        .iter()
+        .filter(|subnet| subnet.default_for_az() == Some(true))
+        .filter_map(|subnet| subnet.subnet_id().map(str::to_owned))
+        .collect()
+}
+
+/// The ECS agent on every instance the group launches from now on: registers each new one
+/// with the cluster, as the agent does at boot, until dropped.
+pub struct Agent(tokio::task::JoinHandle<()>);
+
+impl Agent {
+    /// The agent for the test group and cluster.
+    pub fn start(config: &SdkConfig) -> Self {
+        Self::start_for(config, GROUP, CLUSTER)
+    }
+
+    /// The agent for the instances of `group`, joining `cluster`.
+    pub fn start_for(config: &SdkConfig, group: &str, cluster: &str) -> Self {
+        let config = config.clone();
+        let (group_name, cluster) = (group.to_owned(), cluster.to_owned());
+        Self(tokio::spawn(async move {
+            let mut known = std::collections::BTreeSet::new();
+            loop {
+                if let Some(group) = describe_group(&config, &group_name).await {
+                    let fresh: Vec<String> = group
+                        .instances()
+                        .iter()
+                        .filter_map(|i| i.instance_id().map(str::to_owned))
+                        .filter(|id| !known.contains(id))
+                        .collect();
+                    register_instance_ids(&config, &cluster, &fresh).await;
+                    known.extend(fresh);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The cluster and its provider over `group`, as the cluster function leaves them, with the
+/// group's instances registered.
+pub async fn attach_group(config: &SdkConfig, group: &AutoScalingGroup) {
     let ecs = aws_sdk_ecs::Client::new(config);
     ecs.create_cluster()
         .cluster_name(CLUSTER)
@@ -166,8 +284,7 @@ pub async fn ready_cluster(config: &SdkConfig, instances: i32) -> AutoScalingGro
         .send()
         .await
         .expect("attach provider");
-    register_instances(config, CLUSTER, &group).await;
-    group
+    register_instances(config, CLUSTER, group).await;
 }
 
 /// Tasks of the family ECS wants running on the ready cluster.
@@ -188,12 +305,21 @@ pub async fn wanted(config: &SdkConfig) -> Vec<aws_sdk_ecs::types::Task> {
 
 /// Tasks as the emulator holds them now.
 pub async fn describe_tasks(config: &SdkConfig, arns: &[String]) -> Vec<aws_sdk_ecs::types::Task> {
+    describe_tasks_in(config, CLUSTER, arns).await
+}
+
+/// Like [`describe_tasks`], on `cluster`.
+pub async fn describe_tasks_in(
+    config: &SdkConfig,
+    cluster: &str,
+    arns: &[String],
+) -> Vec<aws_sdk_ecs::types::Task> {
     if arns.is_empty() {
         return Vec::new();
     }
     aws_sdk_ecs::Client::new(config)
         .describe_tasks()
-        .cluster(CLUSTER)
+        .cluster(cluster)
         .set_tasks(Some(arns.to_vec()))
         .send()
         .await
@@ -235,9 +361,18 @@ pub async fn stopped(config: &SdkConfig, task_arn: &str) -> aws_sdk_ecs::types::
 
 /// The EC2 instance behind the container instance that runs `task` on the test cluster.
 pub async fn instance_of_task(config: &SdkConfig, task: &aws_sdk_ecs::types::Task) -> String {
+    instance_of_task_in(config, CLUSTER, task).await
+}
+
+/// Like [`instance_of_task`], on `cluster`.
+pub async fn instance_of_task_in(
+    config: &SdkConfig,
+    cluster: &str,
+    task: &aws_sdk_ecs::types::Task,
+) -> String {
     let described = aws_sdk_ecs::Client::new(config)
         .describe_container_instances()
-        .cluster(CLUSTER)
+        .cluster(cluster)
         .container_instances(task.container_instance_arn().expect("the task is placed"))
         .send()
         .await

@@ -2,6 +2,7 @@
 //! capacity provider, and rolls it onto a new task-definition revision on Update.
 
 mod address;
+mod instances;
 mod rollout;
 mod wait;
 
@@ -22,6 +23,7 @@ use tracing::{info, warn};
 pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub ec2: aws_sdk_ec2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -31,6 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = Clients {
         ecs: aws_sdk_ecs::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
+        autoscaling: aws_sdk_autoscaling::Client::new(&config),
     };
     serve(|request| handle(request, &clients)).await
 }
@@ -55,8 +58,9 @@ async fn handle(
     }
 }
 
-/// parse (done) -> decide ([`plan_update`]) -> gather the running task if it may be kept ->
-/// act (roll out) -> answer.
+/// parse (done) -> decide ([`plan_update`]) -> replace outdated instances where the instance
+/// settings changed ([`instances`]) -> gather the running task if it may be kept -> act (roll
+/// out) -> answer.
 async fn update(
     request: &CustomResourceRequest,
     spec: &TaskSpec,
@@ -65,7 +69,12 @@ async fn update(
 ) -> Result<Outcome, ResourceError> {
     let old = TaskSpec::parse(old_properties).ok();
     let plan = plan_update(old.as_ref(), spec);
-    if plan.keep_running_task {
+    let replaced = if plan.check_instances {
+        instances::replace_outdated(spec, plan.restore.as_ref(), clients, request.deadline).await?
+    } else {
+        0
+    };
+    if plan.keep_running_task && replaced == 0 {
         let wanted = ecs_tasks::wanted(&clients.ecs, &spec.cluster_name, spec.family()).await?;
         let current = ecs_tasks::describe(&clients.ecs, &spec.cluster_name, &wanted).await?;
         if let Some(task) = current

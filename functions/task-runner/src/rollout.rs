@@ -101,7 +101,7 @@ async fn adopt_or_start(
 /// Datero tasks ECS wants running now, of the new and the previous family: every listed ARN,
 /// and those DescribeTasks shows already (a task started a moment ago may be listed but not
 /// described yet: RunTask API reference, eventual consistency).
-async fn current_tasks(
+pub(crate) async fn current_tasks(
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
     clients: &Clients,
@@ -157,7 +157,7 @@ async fn start(
 
 /// Stops the tasks and waits until ECS reports them STOPPED (PostgreSQL's clean shutdown takes
 /// up to the container's stop timeout), so that the port and the data are free.
-async fn stop_and_wait(
+pub(crate) async fn stop_and_wait(
     clients: &Clients,
     cluster: &str,
     arns: &[String],

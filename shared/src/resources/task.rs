@@ -5,13 +5,17 @@ use serde_json::Value;
 use super::names::{self, invalid};
 use crate::error::PropertyError;
 use crate::properties::Properties;
+pub use crate::replacement::Policy;
 
 /// Every property the resource accepts.
-pub const ACCEPTED: [&str; 4] = [
+pub const ACCEPTED: [&str; 7] = [
     "ClusterName",
     "CapacityProviderName",
     "TaskDefinitionArn",
     "ElasticIpAllocationId",
+    "AutoScalingGroupName",
+    "InstanceSettings",
+    "InstanceReplacement",
 ];
 
 /// What the user asked for.
@@ -22,6 +26,14 @@ pub struct TaskSpec {
     pub task_definition_arn: String,
     /// The stack's Elastic IP (`eipalloc-...`): put on the task's instance before answering.
     pub elastic_ip_allocation_id: Option<String>,
+    /// The group whose instances run Datero: with it, an Update that changes
+    /// `instance_settings` replaces the instances launched with older settings.
+    pub auto_scaling_group_name: Option<String>,
+    /// What the group's instances are launched with (launch template version, subnets),
+    /// as the template writes it; only its changes matter.
+    pub instance_settings: Option<String>,
+    /// Whether an update may replace Datero's instance (`refuse` when the data is on it).
+    pub instance_replacement: Policy,
 }
 
 impl TaskSpec {
@@ -62,11 +74,21 @@ impl TaskSpec {
                 ));
             }
         }
+        let instance_replacement = match props.string("InstanceReplacement")?.as_deref() {
+            None | Some("replace") => Policy::Replace,
+            Some("refuse") => Policy::Refuse,
+            Some(other) => {
+                return Err(invalid("InstanceReplacement", "replace or refuse", other));
+            }
+        };
         Ok(Self {
             cluster_name,
             capacity_provider_name,
             task_definition_arn,
             elastic_ip_allocation_id,
+            auto_scaling_group_name: props.string("AutoScalingGroupName")?,
+            instance_settings: props.string("InstanceSettings")?,
+            instance_replacement,
         })
     }
 
@@ -79,8 +101,12 @@ impl TaskSpec {
 /// What an Update of `Custom::DateroTask` does, decided from the old and new properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdatePlan {
-    /// Same cluster and revision: a task of it that is RUNNING already is kept as it is.
+    /// Same cluster and revision: a task of it that is RUNNING already is kept as it is,
+    /// unless its instance is replaced.
     pub keep_running_task: bool,
+    /// The group's instance settings changed (or the old ones are unknown): instances launched
+    /// with other settings are replaced, Datero stopped first.
+    pub check_instances: bool,
     /// The revision to start again if the new one does not run: the old properties, when they
     /// still parse and name the same cluster (on another cluster, the old task is
     /// CloudFormation's to delete, since the physical id changes).
@@ -90,9 +116,15 @@ pub struct UpdatePlan {
 /// The plan for an Update from `old` (`None`: the old properties no longer parse) to `new`.
 pub fn plan_update(old: Option<&TaskSpec>, new: &TaskSpec) -> UpdatePlan {
     let same_cluster = old.filter(|old| old.cluster_name == new.cluster_name);
+    let check_instances = new.auto_scaling_group_name.is_some()
+        && old.is_none_or(|old| {
+            old.instance_settings != new.instance_settings
+                || old.auto_scaling_group_name != new.auto_scaling_group_name
+        });
     UpdatePlan {
         keep_running_task: same_cluster
             .is_some_and(|old| old.task_definition_arn == new.task_definition_arn),
+        check_instances,
         restore: same_cluster.cloned(),
     }
 }
@@ -194,6 +226,7 @@ mod tests {
             same,
             UpdatePlan {
                 keep_running_task: true,
+                check_instances: false,
                 restore: Some(spec("c", 1))
             }
         );
@@ -202,6 +235,7 @@ mod tests {
             new_revision,
             UpdatePlan {
                 keep_running_task: false,
+                check_instances: false,
                 restore: Some(spec("c", 1))
             }
         );
@@ -210,6 +244,7 @@ mod tests {
             other_cluster,
             UpdatePlan {
                 keep_running_task: false,
+                check_instances: false,
                 restore: None
             }
         );
@@ -217,6 +252,7 @@ mod tests {
             plan_update(None, &spec("c", 1)),
             UpdatePlan {
                 keep_running_task: false,
+                check_instances: false,
                 restore: None
             }
         );
@@ -224,6 +260,39 @@ mod tests {
         assert_eq!(
             cluster_for_delete(&physical_id("c"), &json!(null)).as_deref(),
             Some("c")
+        );
+    }
+
+    #[test]
+    fn new_instance_settings_replace_the_instances_even_with_the_same_revision() {
+        let spec = |settings: &str| {
+            TaskSpec::parse(&json!({"ClusterName": "c", "CapacityProviderName": "p",
+                "TaskDefinitionArn": ARN, "AutoScalingGroupName": "c", "InstanceSettings": settings}))
+            .unwrap()
+        };
+        let changed = plan_update(Some(&spec("lt 3; subnet-a")), &spec("lt 4; subnet-a"));
+        assert!(changed.check_instances);
+        let same = plan_update(Some(&spec("lt 3; subnet-a")), &spec("lt 3; subnet-a"));
+        assert!(!same.check_instances);
+        assert!(same.keep_running_task);
+        // Unknown old properties: the group is looked at.
+        assert!(plan_update(None, &spec("lt 3")).check_instances);
+    }
+
+    #[test]
+    fn instance_replacement_is_replace_or_refuse() {
+        let with = |policy: &str| {
+            TaskSpec::parse(&json!({"ClusterName": "c", "CapacityProviderName": "p",
+                "TaskDefinitionArn": ARN, "InstanceReplacement": policy}))
+        };
+        assert_eq!(with("refuse").unwrap().instance_replacement, Policy::Refuse);
+        assert_eq!(
+            with("replace").unwrap().instance_replacement,
+            Policy::Replace
+        );
+        assert_eq!(
+            with("yes").unwrap_err().to_string(),
+            "property InstanceReplacement is invalid: expected replace or refuse, got \"yes\""
         );
     }
 

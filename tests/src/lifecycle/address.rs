@@ -7,7 +7,6 @@ use aws_sdk_ecs::types::ContainerInstance;
 use super::cloudformation::Function;
 use super::progress::Progress;
 use super::{cluster_name, running_task, stopped_event, url_host};
-use crate::emulator::Emulator;
 use crate::events;
 use crate::fixtures;
 use crate::template::{Stack, Template};
@@ -239,7 +238,6 @@ async fn inbound_rules(config: &SdkConfig, stack: &Stack) -> Result<Vec<(i32, St
 #[allow(clippy::too_many_arguments)] // the lifecycle's context, passed as it is
 pub async fn replace_instance(
     template: &Template,
-    emulator: &Emulator,
     config: &SdkConfig,
     stack: &Stack,
     restarter: &Function,
@@ -250,15 +248,7 @@ pub async fn replace_instance(
     let before = check_public(template, config, stack, task, progress).await?;
     let old = instance_of_task(config, stack, task).await?;
     let old_container_instance = container_instance(config, stack, &old).await?;
-    let new = terminate_and_replace(
-        emulator,
-        config,
-        stack,
-        &old,
-        &old_container_instance,
-        progress,
-    )
-    .await?;
+    let new = terminate_and_replace(config, stack, &old, progress).await?;
     instance_joined(config, stack, elastic_ip, &new, progress).await?;
     // The old task's STOPPED event reaches the restarter.
     let event = stopped_event(config, stack, task).await?;
@@ -296,11 +286,9 @@ pub async fn replace_instance(
 /// EC2 terminates `old`: its agent goes, ECS deregisters it and stops its task; the group
 /// launches a replacement, whose agent registers. Returns the new instance's id.
 async fn terminate_and_replace(
-    emulator: &Emulator,
     config: &SdkConfig,
     stack: &Stack,
     old: &str,
-    old_container_instance: &ContainerInstance,
     progress: &Progress,
 ) -> Result<String, String> {
     aws_sdk_autoscaling::Client::new(config)
@@ -310,15 +298,7 @@ async fn terminate_and_replace(
         .send()
         .await
         .map_err(|e| format!("TerminateInstanceInAutoScalingGroup: {e}"))?;
-    emulator
-        .deregister_instance(
-            &cluster_name(stack),
-            old_container_instance
-                .container_instance_arn()
-                .unwrap_or_default(),
-            "Host EC2 instance terminated",
-        )
-        .await;
+    // The emulator, as AWS, stops the instance's task and deregisters it from the cluster.
     progress.event("Instances", "TERMINATED", old);
     // The group replaces it; the new instance's agent registers.
     let group = fixtures::describe_group(config, &stack.refs["Instances"])

@@ -329,34 +329,86 @@ async fn make_group(
         .as_str()
         .unwrap_or("t3.small")
         .to_owned();
-    let autoscaling = aws_sdk_autoscaling::Client::new(config);
-    autoscaling
-        .create_launch_configuration()
-        .launch_configuration_name(format!("{name}-lc"))
-        .image_id("ami-12c6146b")
-        .instance_type(&instance_type)
-        .send()
-        .await
-        .map_err(|e| format!("CreateLaunchConfiguration: {e}"))?;
-    autoscaling
+    let template_id = launch_template_version(config, None, &instance_type).await?;
+    stack
+        .refs
+        .insert("LaunchTemplate".into(), template_id.clone());
+    stack
+        .attributes
+        .insert("LaunchTemplate.LatestVersionNumber".into(), "1".into());
+    let subnets = template
+        .resolve(&definition["VPCZoneIdentifier"], stack)?
+        .and_then(|v| {
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+        })
+        .unwrap_or_default();
+    aws_sdk_autoscaling::Client::new(config)
         .create_auto_scaling_group()
         .auto_scaling_group_name(&name)
-        .launch_configuration_name(format!("{name}-lc"))
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&template_id)
+                .version("1")
+                .build(),
+        )
         .min_size(min)
         .max_size(max)
         .desired_capacity(0)
         .new_instances_protected_from_scale_in(protected)
-        .availability_zones(format!("{}a", stack.region))
+        .vpc_zone_identifier(&subnets)
         .send()
         .await
         .map_err(|e| format!("CreateAutoScalingGroup: {e}"))?;
     progress.event(
         "Instances",
         "CREATE_COMPLETE",
-        &format!("{name} ({instance_type}, {min}..{max}, scale-in protected: {protected})"),
+        &format!(
+            "{name} ({instance_type}, {min}..{max}, scale-in protected: {protected}, subnets {subnets})"
+        ),
     );
     stack.refs.insert("Instances".into(), name);
     Ok(())
+}
+
+/// The launch template (made when `template_id` is None) with a new version launching
+/// `instance_type`: what CloudFormation does for `LaunchTemplate`. Returns the template's id.
+pub async fn launch_template_version(
+    config: &SdkConfig,
+    template_id: Option<&str>,
+    instance_type: &str,
+) -> Result<String, String> {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let data = aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::from(instance_type))
+        .build();
+    match template_id {
+        None => ec2
+            .create_launch_template()
+            .launch_template_name(format!("lt-{}", rand_seed()))
+            .launch_template_data(data)
+            .send()
+            .await
+            .map_err(|e| format!("CreateLaunchTemplate: {e}"))?
+            .launch_template()
+            .and_then(|t| t.launch_template_id())
+            .map(str::to_owned)
+            .ok_or_else(|| "CreateLaunchTemplate answered no id".to_owned()),
+        Some(id) => {
+            ec2.create_launch_template_version()
+                .launch_template_id(id)
+                .launch_template_data(data)
+                .send()
+                .await
+                .map_err(|e| format!("CreateLaunchTemplateVersion: {e}"))?;
+            Ok(id.to_owned())
+        }
+    }
 }
 
 fn record(stack: &mut Stack, progress: &Progress, resource: &str, value: &str) {

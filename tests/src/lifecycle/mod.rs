@@ -198,7 +198,7 @@ async fn update_and_delete(
 ) -> Result<(), String> {
     step(
         progress,
-        "a new image tag rolls out a new revision; the old one is deregistered",
+        "a new image tag and instance type: Datero moves to a new instance on the new revision; the old revision is deregistered",
         new_image(template, options, cloudformation, config, stack, progress),
     )
     .await?;
@@ -311,7 +311,7 @@ async fn heal(
             progress,
             "the instance is replaced; the Elastic IP follows it; the URL stays the same",
             address::replace_instance(
-                template, emulator, config, stack, &restarter, elastic_ip, &restarted, progress,
+                template, config, stack, &restarter, elastic_ip, &restarted, progress,
             ),
         )
         .await?;
@@ -640,9 +640,43 @@ async fn new_image(
     let old_definition = template.properties("TaskDefinition", stack)?;
     let old_task = template.properties("DateroTask", stack)?;
     let old_arn = stack.refs["TaskDefinition"].clone();
+    let old_instance = datero_instance(config, stack).await?;
     stack
         .parameters
         .insert("DateroImage".into(), json!(options.next_image));
+    // A new instance type: CloudFormation makes a new launch template version and points the
+    // group at it; the group keeps its running instance (no UpdatePolicy).
+    stack
+        .parameters
+        .insert("InstanceType".into(), json!(NEXT_INSTANCE_TYPE));
+    infrastructure::launch_template_version(
+        config,
+        Some(&stack.refs["LaunchTemplate"]),
+        NEXT_INSTANCE_TYPE,
+    )
+    .await?;
+    aws_sdk_autoscaling::Client::new(config)
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&stack.refs["Instances"])
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(&stack.refs["LaunchTemplate"])
+                .version("2")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("UpdateAutoScalingGroup: {e}"))?;
+    stack
+        .attributes
+        .insert("LaunchTemplate.LatestVersionNumber".into(), "2".into());
+    progress.event(
+        "LaunchTemplate",
+        "UPDATE_COMPLETE",
+        &format!("version 2 ({NEXT_INSTANCE_TYPE})"),
+    );
+    // The ECS agent on whatever instance the group launches meanwhile.
+    let _agent = fixtures::Agent::start_for(config, &stack.refs["Instances"], &cluster_name(stack));
     cloudformation
         .update(
             template,
@@ -672,6 +706,38 @@ async fn new_image(
             "expected one RUNNING task of {new_arn}, found {wanted:?}"
         ));
     }
+    let new_instance = datero_instance(config, stack).await?;
+    let described = aws_sdk_ec2::Client::new(config)
+        .describe_instances()
+        .instance_ids(&new_instance)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeInstances: {e}"))?;
+    let instance_type = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find_map(|i| i.instance_type().map(|t| t.as_str().to_owned()))
+        .unwrap_or_default();
+    progress.event(
+        "Instances",
+        "REPLACED",
+        &format!("Datero moved from {old_instance} to {new_instance} ({instance_type})"),
+    );
+    if new_instance == old_instance || instance_type != NEXT_INSTANCE_TYPE {
+        return Err(format!(
+            "Datero runs on {new_instance} ({instance_type}), expected a new {NEXT_INSTANCE_TYPE} instance"
+        ));
+    }
+    if let Some(allocation) = stack.attributes.get("Eip.AllocationId") {
+        let holder = elastic_ip_holder(config, allocation).await?;
+        if holder.as_deref() != Some(new_instance.as_str()) {
+            return Err(format!(
+                "the Elastic IP is on {holder:?}, not on Datero's new instance {new_instance}"
+            ));
+        }
+        progress.event("Eip", "FOLLOWED", &new_instance);
+    }
     let old = aws_sdk_ecs::Client::new(config)
         .describe_task_definition()
         .task_definition(&old_arn)
@@ -693,6 +759,32 @@ async fn new_image(
     } else {
         Err(format!("the old revision is {status}"))
     }
+}
+
+/// The instance type a stack update moves Datero to.
+const NEXT_INSTANCE_TYPE: &str = "t3.medium";
+
+/// The EC2 instance that runs Datero's one wanted task.
+async fn datero_instance(config: &SdkConfig, stack: &Stack) -> Result<String, String> {
+    let arn = running_task(config, stack).await?;
+    let tasks = fixtures::describe_tasks_in(config, &cluster_name(stack), &[arn]).await;
+    let task = tasks.first().ok_or("Datero's task is not described")?;
+    Ok(fixtures::instance_of_task_in(config, &cluster_name(stack), task).await)
+}
+
+async fn elastic_ip_holder(config: &SdkConfig, allocation: &str) -> Result<Option<String>, String> {
+    let described = aws_sdk_ec2::Client::new(config)
+        .describe_addresses()
+        .allocation_ids(allocation)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeAddresses: {e}"))?;
+    Ok(described
+        .addresses()
+        .first()
+        .and_then(|a| a.instance_id())
+        .map(str::to_owned)
+        .filter(|id| !id.is_empty()))
 }
 
 async fn delete_stack(
