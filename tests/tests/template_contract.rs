@@ -404,6 +404,41 @@ fn conditions_follow_the_subnet_count() {
     assert!(template.condition("EfsInThirdSubnet", &stack).unwrap());
 }
 
+#[test]
+fn with_efs_the_instance_runs_only_where_a_mount_target_is() {
+    // The default VPC of us-east-1 has six subnets; mount targets go in the first three.
+    let template = Template::load().unwrap();
+    let six = json!([
+        "subnet-1", "subnet-2", "subnet-3", "subnet-4", "subnet-5", "subnet-6"
+    ]);
+    let group_subnets = |persistence: &str| {
+        let mut stack = sample_stack(&template, persistence);
+        stack.parameters.insert("SubnetIds".into(), six.clone());
+        template
+            .resolve(
+                &template.resource("Instances")["Properties"]["VPCZoneIdentifier"],
+                &stack,
+            )
+            .unwrap()
+            .unwrap()
+    };
+    let mut stack = sample_stack(&template, "efs");
+    stack.parameters.insert("SubnetIds".into(), six.clone());
+    let mount_targets: Vec<Json> = ["MountTarget1", "MountTarget2", "MountTarget3"]
+        .iter()
+        .filter(|name| template.exists(name, &stack).unwrap())
+        .map(|name| {
+            template
+                .resolve(&template.resource(name)["Properties"]["SubnetId"], &stack)
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(group_subnets("efs"), Json::Array(mount_targets));
+    // Without EFS, every subnet given.
+    assert_eq!(group_subnets("instance"), six);
+}
+
 fn stack_with(template: &Template, parameters: &[(&str, &str)]) -> Stack {
     sample_stack(template, "efs").with(parameters)
 }
