@@ -447,6 +447,51 @@ def _apply_start_mode(task: Any) -> None:
     elif mode == "fail":
         _mark_stopped(task, "TaskFailedToStart", _task_start["reason"] or "CannotPullContainerError", None)
         task.started_at = None
+
+
+def _mount_efs(backend: Backend, cluster: Any, task: Any) -> None:
+    # An EFS volume is mounted through the mount target of the instance's Availability Zone;
+    # without one the task never starts: "At a minimum, you should create a mount target in each
+    # Availability Zone from which you want to access the file system" (EFS guide, "Creating
+    # mount targets"); efs-utils then cannot resolve the zone's mount target (aws/efs-utils#308).
+    # Checked for file systems the emulator knows (a test that only names one is not affected).
+    from moto.ec2.models import ec2_backends
+    from moto.efs.models import efs_backends
+
+    if task.last_status == "STOPPED":
+        return
+    definition = backend.describe_task_definition(task.task_definition_arn)
+    efs = efs_backends[backend.account_id][backend.region_name]
+    for volume in getattr(definition, "volumes", None) or []:
+        file_system_id = (volume.get("efsVolumeConfiguration") or {}).get("fileSystemId")
+        file_system = efs.file_systems_by_id.get(file_system_id or "")
+        if file_system is None:
+            continue
+        instance_id = task.container_instance_arn.split("/")[-1]
+        container_instance = backend.container_instances.get(cluster.name, {}).get(instance_id)
+        if container_instance is None:
+            continue
+        ec2 = ec2_backends[backend.account_id][backend.region_name]
+        instance = ec2.get_instance(container_instance.ec2_instance_id)
+        # The zone of the instance's subnet (moto's `placement` of a group's instance is a random
+        # zone of the group's, whatever its subnet).
+        zone = ec2.get_subnet(instance.subnet_id).availability_zone if instance.subnet_id else instance.placement
+        if any(target.availability_zone_name == zone for target in file_system.iter_mount_targets()):
+            continue
+        _release(backend, cluster, task)
+        _mark_stopped(
+            task,
+            "TaskFailedToStart",
+            "ResourceInitializationError: failed to invoke EFS utils commands to set up EFS volumes: "
+            f'stderr: Failed to resolve "{file_system_id}.efs.{backend.region_name}.amazonaws.com" - check that '
+            "your file system ID is correct, and ensure that the VPC has an EFS mount target for this file "
+            f"system ID (no mount target in {zone})",
+            None,
+        )
+        task.started_at = None
+        return
+
+
 _original_run_task_response = ecs_responses.EC2ContainerServiceResponse.run_task
 
 
@@ -485,6 +530,7 @@ def run_task_response(self: Any) -> Any:
                 task.capacity_provider_name = (strategy or [{}])[0].get("capacityProvider")
                 task.visible_at = time.time() + _settings["consistencySeconds"]
                 _apply_start_mode(task)
+                _mount_efs(backend, cluster, task)
         if token:
             _client_tokens[key] = result
         return ActionResult(result)

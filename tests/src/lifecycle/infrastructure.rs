@@ -239,11 +239,33 @@ async fn file_system(
             "FileSystem",
             created["FileSystemId"].as_str().unwrap_or_default(),
         );
-        progress.event(
-            "MountTargets",
-            "SKIPPED",
-            "not emulated; the EFS volume is only referenced",
-        );
+        // One mount target per resource the template makes, in its subnet (EFS refuses a
+        // second one in a zone, and a task on an instance in a zone without one cannot mount).
+        for target in ["MountTarget1", "MountTarget2", "MountTarget3"] {
+            if !template.exists(target, stack)? {
+                continue;
+            }
+            let subnet = template
+                .resolve(&template.resource(target)["Properties"]["SubnetId"], stack)?
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let made = raw_aws::rest_json(
+                endpoint,
+                "elasticfilesystem",
+                "/2015-02-01/mount-targets",
+                &json!({"FileSystemId": stack.refs["FileSystem"], "SubnetId": subnet}),
+            )
+            .await?;
+            progress.event(
+                target,
+                "CREATE_COMPLETE",
+                &format!(
+                    "{} in {subnet} ({})",
+                    made["MountTargetId"].as_str().unwrap_or_default(),
+                    made["AvailabilityZoneName"].as_str().unwrap_or_default()
+                ),
+            );
+        }
     }
     stack.refs.insert("StorageReady".into(), "ready".into());
     Ok(())
