@@ -331,6 +331,14 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // The launcher's per-run certificate folder (it cannot remove it itself: it is killed).
+        if let Some(folder) = self.certificate.parent().filter(|folder| {
+            folder
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("datero-emulator-tls-"))
+        }) {
+            let _ = std::fs::remove_dir_all(folder);
+        }
         if std::thread::panicking() {
             return;
         }
