@@ -403,7 +403,7 @@ fn control_now(endpoint: &str, path: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(python) = std::env::var("DATERO_PYTHON") {
         return PathBuf::from(python);
     }

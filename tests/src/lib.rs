@@ -6,6 +6,7 @@
 //! - [`events`]: CloudFormation requests built from the shared fixtures.
 
 pub mod aws_cli;
+pub mod cfn_update;
 pub mod costs;
 pub mod emulator;
 pub mod events;
