@@ -47,6 +47,22 @@ pub async fn rest_json(
     decode(path, response).await
 }
 
+/// A REST-JSON call of another method (`GET`, `DELETE`) without a body, as EFS speaks.
+pub async fn rest_call(
+    endpoint: &str,
+    service: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> Result<Value, String> {
+    let response = reqwest::Client::new()
+        .request(method, format!("{endpoint}{path}"))
+        .header("authorization", authorization(service))
+        .send()
+        .await
+        .map_err(|error| format!("{path}: {error}"))?;
+    decode(path, response).await
+}
+
 async fn decode(what: &str, response: reqwest::Response) -> Result<Value, String> {
     let status = response.status();
     let text = response

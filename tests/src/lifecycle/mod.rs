@@ -21,6 +21,7 @@ use crate::emulator::{Emulator, Timing};
 use crate::events;
 use crate::fixtures;
 use crate::harness;
+use crate::raw_aws;
 use crate::template::{Stack, Template};
 use cloudformation::{CloudFormation, Function};
 use progress::Progress;
@@ -207,7 +208,15 @@ async fn update_and_delete(
         "delete the stack in reverse order; the group is deletable",
         async {
             backups::deregister_task_definitions(emulator, stack, progress).await?;
-            delete_stack(template, cloudformation, config, stack, progress).await
+            delete_stack(
+                template,
+                cloudformation,
+                emulator.endpoint(),
+                config,
+                stack,
+                progress,
+            )
+            .await
         },
     )
     .await?;
@@ -787,9 +796,82 @@ async fn elastic_ip_holder(config: &SdkConfig, allocation: &str) -> Result<Optio
         .filter(|id| !id.is_empty()))
 }
 
+/// Every task of the cluster is STOPPED.
+async fn all_stopped(config: &SdkConfig, stack: &Stack) -> Result<(), String> {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let mut arns = Vec::new();
+    for desired in [
+        aws_sdk_ecs::types::DesiredStatus::Running,
+        aws_sdk_ecs::types::DesiredStatus::Stopped,
+    ] {
+        let listed = ecs
+            .list_tasks()
+            .cluster(cluster_name(stack))
+            .desired_status(desired)
+            .send()
+            .await
+            .map_err(|e| format!("ListTasks: {e}"))?;
+        arns.extend(listed.task_arns().iter().cloned());
+    }
+    let described = fixtures::describe_tasks_in(config, &cluster_name(stack), &arns).await;
+    let running: Vec<String> = described
+        .iter()
+        .filter(|task| task.last_status() != Some("STOPPED"))
+        .map(|task| {
+            format!(
+                "{} {}",
+                task.task_arn().unwrap_or_default(),
+                task.last_status().unwrap_or_default()
+            )
+        })
+        .collect();
+    if running.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "DateroTask answered its Delete while tasks still run: {running:?}"
+        ))
+    }
+}
+
+/// Deletes the file system's mount targets, as CloudFormation does after DateroTask's Delete.
+async fn delete_mount_targets(
+    endpoint: &str,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let Some(file_system) = stack.refs.get("FileSystem") else {
+        return Ok(());
+    };
+    let listed = raw_aws::rest_call(
+        endpoint,
+        "elasticfilesystem",
+        reqwest::Method::GET,
+        &format!("/2015-02-01/mount-targets?FileSystemId={file_system}"),
+    )
+    .await?;
+    for target in listed["MountTargets"].as_array().into_iter().flatten() {
+        let id = target["MountTargetId"].as_str().unwrap_or_default();
+        raw_aws::rest_call(
+            endpoint,
+            "elasticfilesystem",
+            reqwest::Method::DELETE,
+            &format!("/2015-02-01/mount-targets/{id}"),
+        )
+        .await?;
+        progress.event(
+            "MountTargets",
+            "DELETE_COMPLETE",
+            &format!("{id}, every Datero task STOPPED first"),
+        );
+    }
+    Ok(())
+}
+
 async fn delete_stack(
     template: &Template,
     cloudformation: &CloudFormation,
+    endpoint: &str,
     config: &SdkConfig,
     stack: &Stack,
     progress: &Progress,
@@ -806,6 +888,13 @@ async fn delete_stack(
                 progress,
             )
             .await?;
+        if resource == "DateroTask" {
+            // CloudFormation deletes what the task depends on next: the EFS mount targets.
+            // PostgreSQL must be down by then ("deleting a mount target breaks any existing
+            // file system mounts", EFS guide).
+            all_stopped(config, stack).await?;
+            delete_mount_targets(endpoint, stack, progress).await?;
+        }
     }
     let group = &stack.refs["Instances"];
     aws_sdk_autoscaling::Client::new(config)
