@@ -361,18 +361,9 @@ pub async fn stopped(config: &SdkConfig, task_arn: &str) -> aws_sdk_ecs::types::
 
 /// The EC2 instance behind the container instance that runs `task` on the test cluster.
 pub async fn instance_of_task(config: &SdkConfig, task: &aws_sdk_ecs::types::Task) -> String {
-    instance_of_task_in(config, CLUSTER, task).await
-}
-
-/// Like [`instance_of_task`], on `cluster`.
-pub async fn instance_of_task_in(
-    config: &SdkConfig,
-    cluster: &str,
-    task: &aws_sdk_ecs::types::Task,
-) -> String {
     let described = aws_sdk_ecs::Client::new(config)
         .describe_container_instances()
-        .cluster(cluster)
+        .cluster(CLUSTER)
         .container_instances(task.container_instance_arn().expect("the task is placed"))
         .send()
         .await

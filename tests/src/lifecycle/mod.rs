@@ -738,11 +738,11 @@ async fn new_image(
             "Datero runs on {new_instance} ({instance_type}), expected a new {NEXT_INSTANCE_TYPE} instance"
         ));
     }
-    if let Some(allocation) = stack.attributes.get("Eip.AllocationId") {
-        let holder = elastic_ip_holder(config, allocation).await?;
-        if holder.as_deref() != Some(new_instance.as_str()) {
+    if stack.attributes.contains_key("Eip.AllocationId") {
+        let (holder, _) = address::address_holder(config, stack).await?;
+        if holder != new_instance {
             return Err(format!(
-                "the Elastic IP is on {holder:?}, not on Datero's new instance {new_instance}"
+                "the Elastic IP is on {holder}, not on Datero's new instance {new_instance}"
             ));
         }
         progress.event("Eip", "FOLLOWED", &new_instance);
@@ -776,24 +776,7 @@ const NEXT_INSTANCE_TYPE: &str = "t3.medium";
 /// The EC2 instance that runs Datero's one wanted task.
 async fn datero_instance(config: &SdkConfig, stack: &Stack) -> Result<String, String> {
     let arn = running_task(config, stack).await?;
-    let tasks = fixtures::describe_tasks_in(config, &cluster_name(stack), &[arn]).await;
-    let task = tasks.first().ok_or("Datero's task is not described")?;
-    Ok(fixtures::instance_of_task_in(config, &cluster_name(stack), task).await)
-}
-
-async fn elastic_ip_holder(config: &SdkConfig, allocation: &str) -> Result<Option<String>, String> {
-    let described = aws_sdk_ec2::Client::new(config)
-        .describe_addresses()
-        .allocation_ids(allocation)
-        .send()
-        .await
-        .map_err(|e| format!("DescribeAddresses: {e}"))?;
-    Ok(described
-        .addresses()
-        .first()
-        .and_then(|a| a.instance_id())
-        .map(str::to_owned)
-        .filter(|id| !id.is_empty()))
+    address::instance_of_task(config, stack, &arn).await
 }
 
 /// Every task of the cluster is STOPPED.
