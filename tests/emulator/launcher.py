@@ -811,7 +811,9 @@ def control_app(moto_app: Any) -> Any:
 
 
 def _container_instance_gone(backend: Backend, ec2_instance_id: str, reason: str) -> None:
-    # The EC2 instance was terminated: its tasks stop and ECS deregisters its container instance.
+    # The EC2 instance was terminated: its tasks stop and "If you terminate a running container
+    # instance, Amazon ECS automatically removes the instance from the cluster" (ECS guide,
+    # "Deregistering an Amazon ECS container instance").
     for cluster_name, instances in list(backend.container_instances.items()):
         cluster = backend.clusters.get(cluster_name)
         for arn_id, container_instance in list(instances.items()):

@@ -61,6 +61,10 @@ pub async fn replace_outdated(
     .await?;
     let ids: Vec<String> = outdated.iter().map(|(id, _)| id.clone()).collect();
     drain(clients, &spec.cluster_name, &ids).await?;
+    // Without lowering the desired capacity, "Amazon EC2 Auto Scaling launches instances to
+    // replace the ones that are terminated" (TerminateInstanceInAutoScalingGroup, Auto Scaling
+    // API Reference) from the group's current launch template and subnets; scale-in protection
+    // does not stop a termination asked for by name ("Using instance scale-in protection").
     for id in &ids {
         clients
             .autoscaling
@@ -211,6 +215,8 @@ async fn gather(
                     .iter()
                     .find(|(instance, _)| *instance == id)
                     .map(|(_, subnet)| subnet.clone()),
+                // An instance's own launch template: the one it was launched from
+                // (DescribeAutoScalingGroups, `Instance.LaunchTemplate`).
                 launch_template_version: instance
                     .launch_template()
                     .and_then(|template| template.version())
