@@ -36,6 +36,38 @@ pub async fn list(
     .await
 }
 
+/// Tasks of `family` that ECS wants running on one container instance.
+pub async fn wanted_on(
+    ecs: &Client,
+    cluster: &str,
+    family: &str,
+    container_instance: &str,
+) -> Result<Vec<String>, ResourceError> {
+    all_arns(
+        ecs.list_tasks()
+            .cluster(cluster)
+            .family(family)
+            .container_instance(container_instance)
+            .desired_status(DesiredStatus::Running),
+    )
+    .await
+}
+
+/// Tasks of `family` that are RUNNING now (wanted, and past PROVISIONING and PENDING).
+pub async fn running(
+    ecs: &Client,
+    cluster: &str,
+    family: &str,
+) -> Result<Vec<String>, ResourceError> {
+    let wanted = wanted(ecs, cluster, family).await?;
+    Ok(describe(ecs, cluster, &wanted)
+        .await?
+        .iter()
+        .filter(|task| task.last_status() == Some("RUNNING"))
+        .filter_map(|task| task.task_arn().map(str::to_owned))
+        .collect())
+}
+
 /// Every page of a ListTasks; a missing cluster has no tasks.
 async fn all_arns(request: ListTasksFluentBuilder) -> Result<Vec<String>, ResourceError> {
     let listed = request
@@ -141,11 +173,31 @@ pub async fn stop(
     task_arn: &str,
     why: &str,
 ) -> Result<(), ResourceError> {
+    stop_with_reason(ecs, cluster, task_arn, &stop_reason(why)).await
+}
+
+/// Stops a task with `reason` as it is: not the provisioner's, so the restarter restarts it
+/// when its STOPPED event arrives. ECS gives the container its stop timeout (StopTask).
+pub async fn stop_for_restart(
+    ecs: &Client,
+    cluster: &str,
+    task_arn: &str,
+    reason: &str,
+) -> Result<(), ResourceError> {
+    stop_with_reason(ecs, cluster, task_arn, reason).await
+}
+
+async fn stop_with_reason(
+    ecs: &Client,
+    cluster: &str,
+    task_arn: &str,
+    reason: &str,
+) -> Result<(), ResourceError> {
     let result = ecs
         .stop_task()
         .cluster(cluster)
         .task(task_arn)
-        .reason(stop_reason(why))
+        .reason(reason)
         .send()
         .await;
     match result {

@@ -9,7 +9,9 @@
 //!
 //! Decisions over plain data (no AWS call; unit-tested)
 //! - [`restart_policy`]: whether and when the restarter restarts Datero (skip, now, later).
-//! - [`schedule`]: the office-hours event, and whether a firing starts, stops or skips.
+//! - [`schedule`]: the office-hours event, whether a firing starts, stops or skips, and the
+//!   mark that bars restarts once office hours have closed.
+//! - [`down_alarm`]: what the restarter does to the down alarm after office hours begin.
 //! - [`elastic_ip`]: whether the keeper moves the address (`screen`, `decide`), beside the
 //!   two calls that gather and act for it.
 //! - [`container`]: Datero's container definition built from its spec.
@@ -33,6 +35,7 @@ pub mod backup;
 pub mod config;
 pub mod container;
 pub mod custom_resource;
+pub mod down_alarm;
 pub mod ecs_event;
 pub mod ecs_tasks;
 pub mod elastic_ip;

@@ -8,6 +8,9 @@ pub const STACK_TAG: &str = "datero-ecs:stack-id";
 pub const LOGICAL_ID_TAG: &str = "datero-ecs:logical-id";
 /// Tag key holding the CloudFormation request that started a task.
 pub const REQUEST_TAG: &str = "datero-ecs:request-id";
+/// Tag key, on the cluster, holding whether office hours are open or closed and since when
+/// (written by the restarter at each scheduled start and stop; [`crate::schedule::HoursMark`]).
+pub const OFFICE_HOURS_TAG: &str = "datero-ecs:office-hours";
 /// Prefix of the physical id a failed Create answers with.
 pub const FAILED_CREATE_PREFIX: &str = "datero-ecs:failed-create:";
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::ecs_event::TaskStateChange;
+use crate::ecs_event::{ContainerInstanceStateChange, TaskStateChange};
 use crate::marks;
 
 /// A task that stops sooner than this after it started counts as a failed start.
@@ -33,6 +33,10 @@ pub enum Skip {
     StoppedByProvisioner(String),
     AlreadyWanted(String),
     Paused,
+    /// The task stopped before office hours closed: nothing starts Datero until they open.
+    AfterHours,
+    /// A container-instance event that is not our cluster's instance going DRAINING.
+    NotDraining(String),
 }
 
 impl Skip {
@@ -45,6 +49,8 @@ impl Skip {
             Self::StoppedByProvisioner(_) => "provisioner-stop",
             Self::AlreadyWanted(_) => "already-wanted",
             Self::Paused => "paused",
+            Self::AfterHours => "after-hours",
+            Self::NotDraining(_) => "not-draining",
         }
     }
 }
@@ -66,6 +72,11 @@ impl std::fmt::Display for Skip {
                 write!(f, "a Datero task is already running or starting ({task})")
             }
             Self::Paused => write!(f, "restarts are paused (RESTARTS_PAUSED=true)"),
+            Self::AfterHours => write!(
+                f,
+                "office hours closed after the task stopped; the next scheduled start brings Datero back"
+            ),
+            Self::NotDraining(what) => write!(f, "not our instance going DRAINING ({what})"),
         }
     }
 }
@@ -90,6 +101,26 @@ pub fn screen(event: &TaskStateChange, scope: &Scope) -> Result<(), Skip> {
     }
     Ok(())
 }
+
+/// The checks on an `ECS Container Instance State Change`: our cluster's instance, going
+/// DRAINING (a Spot interruption notice, a scale-in, an instance replacement).
+pub fn screen_draining(event: &ContainerInstanceStateChange, scope: &Scope) -> Result<(), Skip> {
+    let cluster = event.cluster_arn.rsplit('/').next().unwrap_or_default();
+    if cluster != scope.cluster_name {
+        return Err(Skip::ForeignCluster(event.cluster_arn.clone()));
+    }
+    if event.status != "DRAINING" {
+        return Err(Skip::NotDraining(format!(
+            "{} is {}",
+            event.ec2_instance_id, event.status
+        )));
+    }
+    Ok(())
+}
+
+/// The stop reason of a Datero task stopped because its instance drains. Not the provisioner's:
+/// the STOPPED event that follows is a restart like any other, onto capacity that is not draining.
+pub const DRAINING_STOP_REASON: &str = "its container instance is draining (Spot interruption notice or scale-in); restarting elsewhere";
 
 /// One finished task, as far as the backoff cares (times in milliseconds since the epoch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +237,8 @@ pub struct Facts {
     pub streak: u32,
     /// Whether a delay queue is configured (`RESTART_QUEUE_URL`).
     pub has_delay_queue: bool,
+    /// Office hours closed after the task stopped ([`crate::schedule::restart_barred`]).
+    pub after_hours: bool,
 }
 
 /// What to do about a stopped task.
@@ -225,11 +258,15 @@ pub enum Decision {
     },
 }
 
-/// The restarter's decision, from what it gathered. A pause wins over everything; a Datero
-/// task already wanted means there is nothing to restart; otherwise the backoff decides.
+/// The restarter's decision, from what it gathered. A pause wins over everything, then closed
+/// office hours; a Datero task already wanted means there is nothing to restart; otherwise the
+/// backoff decides.
 pub fn decide(facts: &Facts) -> Decision {
     if facts.paused {
         return Decision::Skip(Skip::Paused);
+    }
+    if facts.after_hours {
+        return Decision::Skip(Skip::AfterHours);
     }
     if let Some(task) = &facts.wanted {
         return Decision::Skip(Skip::AlreadyWanted(task.clone()));
@@ -258,6 +295,9 @@ pub struct DelayedRestart {
     pub stopped_task_arn: String,
     pub streak: u32,
     pub delay_seconds: u64,
+    /// When the task stopped (ms since the epoch); absent in messages queued by older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at_ms: Option<i64>,
 }
 
 /// FNV-1a: stable across builds and platforms, unlike std's hasher.
@@ -389,7 +429,54 @@ mod tests {
             wanted: None,
             streak: 0,
             has_delay_queue: true,
+            after_hours: false,
         }
+    }
+
+    #[test]
+    fn closed_office_hours_bar_a_restart_unless_paused_says_so_first() {
+        let closed = Facts {
+            after_hours: true,
+            streak: 3,
+            ..facts()
+        };
+        assert_eq!(decide(&closed), Decision::Skip(Skip::AfterHours));
+        assert_eq!(
+            decide(&Facts {
+                paused: true,
+                ..closed
+            }),
+            Decision::Skip(Skip::Paused)
+        );
+    }
+
+    fn instance(status: &str) -> ContainerInstanceStateChange {
+        ContainerInstanceStateChange {
+            cluster_arn: "arn:aws:ecs:us-east-1:1:cluster/datero-prod-datero".into(),
+            container_instance_arn:
+                "arn:aws:ecs:us-east-1:1:container-instance/datero-prod-datero/ci".into(),
+            ec2_instance_id: "i-1".into(),
+            status: status.into(),
+            agent_connected: true,
+        }
+    }
+
+    #[test]
+    fn only_our_instance_going_draining_passes_the_draining_screen() {
+        assert_eq!(screen_draining(&instance("DRAINING"), &scope()), Ok(()));
+        assert!(matches!(
+            screen_draining(&instance("ACTIVE"), &scope()),
+            Err(Skip::NotDraining(_))
+        ));
+        let mut other = instance("DRAINING");
+        other.cluster_arn = "arn:aws:ecs:us-east-1:1:cluster/other".into();
+        assert!(matches!(
+            screen_draining(&other, &scope()),
+            Err(Skip::ForeignCluster(_))
+        ));
+        assert!(!crate::marks::is_provisioner_stop(Some(
+            DRAINING_STOP_REASON
+        )));
     }
 
     #[test]

@@ -98,6 +98,68 @@ pub fn decide(event: &ScheduledEvent, paused: bool, wanted: &[String]) -> Decisi
     }
 }
 
+/// Whether office hours are open, and since when: the value of the cluster's
+/// [`crate::marks::OFFICE_HOURS_TAG`], written at each scheduled start and stop, so that a
+/// restart decided later (a crash-loop restart waiting in the delay queue, a crash just before
+/// the stop) knows the hours closed after its task stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoursMark {
+    pub open: bool,
+    /// The firing's scheduled time, in ms since the epoch.
+    pub since_ms: i64,
+}
+
+impl HoursMark {
+    /// The mark a firing leaves; `None` when its time cannot be read.
+    pub fn of(event: &ScheduledEvent) -> Option<Self> {
+        let since = chrono::DateTime::parse_from_rfc3339(&event.scheduled_time).ok()?;
+        Some(Self {
+            open: event.schedule == Action::Start,
+            since_ms: since.timestamp_millis(),
+        })
+    }
+
+    /// The tag value: `open <ms>` or `closed <ms>`.
+    pub fn tag_value(&self) -> String {
+        let state = if self.open { "open" } else { "closed" };
+        format!("{state} {}", self.since_ms)
+    }
+
+    /// Reads a tag value; anything else is no mark (hours treated as open).
+    pub fn parse(value: &str) -> Option<Self> {
+        let (state, since) = value.split_once(' ')?;
+        let open = match state {
+            "open" => true,
+            "closed" => false,
+            _ => return None,
+        };
+        Some(Self {
+            open,
+            since_ms: since.trim().parse().ok()?,
+        })
+    }
+}
+
+/// Whether a restart of a task that stopped at `stopped_at_ms` is barred: office hours are
+/// closed, and they closed after the task stopped (or its stop time is unknown). A task that
+/// stopped after the close ran because someone started it deliberately; its restart goes on.
+pub fn restart_barred(mark: Option<&HoursMark>, stopped_at_ms: Option<i64>) -> bool {
+    match mark {
+        Some(mark) if !mark.open => stopped_at_ms.is_none_or(|stopped| stopped <= mark.since_ms),
+        _ => false,
+    }
+}
+
+/// Whether the restarter checks the down alarm [`crate::down_alarm::CHECK_DELAY`] after this
+/// decision: after every start of office hours where Datero should come up (started now, or
+/// already running); not while paused (the pause keeps the alarm silent) and not at a stop.
+pub fn checks_down_alarm(decision: &Decision) -> bool {
+    matches!(
+        decision,
+        Decision::Start { .. } | Decision::Skip(Skip::AlreadyWanted(_))
+    )
+}
+
 /// The `clientToken` of the start at `scheduled_time`: every delivery of one firing starts one
 /// task at most (ECS keeps a token's answer for a while, RunTask API reference).
 pub fn client_token(scheduled_time: &str) -> String {
@@ -163,6 +225,73 @@ mod tests {
             decide(&event(Action::Stop), false, &[]),
             Decision::Skip(Skip::NothingRunning)
         );
+    }
+
+    #[test]
+    fn starts_check_the_down_alarm_later_stops_and_pauses_do_not() {
+        assert!(checks_down_alarm(&decide(
+            &event(Action::Start),
+            false,
+            &[]
+        )));
+        assert!(checks_down_alarm(&decide(
+            &event(Action::Start),
+            false,
+            &["arn:t".into()]
+        )));
+        assert!(!checks_down_alarm(&decide(
+            &event(Action::Start),
+            true,
+            &[]
+        )));
+        assert!(!checks_down_alarm(&decide(
+            &event(Action::Stop),
+            false,
+            &["arn:t".into()]
+        )));
+        assert!(!checks_down_alarm(&decide(
+            &event(Action::Stop),
+            false,
+            &[]
+        )));
+    }
+
+    #[test]
+    fn a_mark_is_written_and_read_back() {
+        let stop = ScheduledEvent {
+            schedule: Action::Stop,
+            scheduled_time: "2026-11-26T20:00:00Z".into(),
+        };
+        let mark = HoursMark::of(&stop).unwrap();
+        assert!(!mark.open);
+        assert_eq!(HoursMark::parse(&mark.tag_value()), Some(mark));
+        assert_eq!(HoursMark::parse("ajar 5"), None);
+        assert_eq!(HoursMark::parse("open soon"), None);
+        assert_eq!(
+            HoursMark::of(&ScheduledEvent {
+                schedule: Action::Start,
+                scheduled_time: "yesterday".into()
+            }),
+            None
+        );
+    }
+
+    #[test]
+    fn closed_hours_bar_restarts_of_tasks_that_stopped_before_the_close() {
+        let closed = HoursMark {
+            open: false,
+            since_ms: 1_000,
+        };
+        assert!(restart_barred(Some(&closed), Some(999)));
+        assert!(restart_barred(Some(&closed), None));
+        // Started by hand after the close: its crash is restarted.
+        assert!(!restart_barred(Some(&closed), Some(1_001)));
+        let open = HoursMark {
+            open: true,
+            since_ms: 1_000,
+        };
+        assert!(!restart_barred(Some(&open), Some(1)));
+        assert!(!restart_barred(None, Some(1)));
     }
 
     #[test]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
+import cloudwatch_cbor
 import sar
 
 _lock = threading.Lock()
@@ -343,6 +344,8 @@ def ecs_checks(operation: str, params: Params, region: str, account: str, backen
             Check("ecs:DescribeClusters", _arn("ecs", region, account, f"cluster/{_name(c, 'cluster/')}"))
             for c in params.get("clusters") or ["default"]
         ]
+    if operation == "TagResource":
+        return [Check("ecs:TagResource", params["resourceArn"], _request_tags(params.get("tags")))]
     if operation in on_cluster_only:
         return [Check(f"ecs:{operation}", cluster)]
     if operation == "CreateCluster":
@@ -496,6 +499,9 @@ def cloudwatch_checks(operation: str, params: Params, region: str, account: str,
         namespace = params.get("Namespace")
         namespace = namespace[0] if isinstance(namespace, list) else namespace
         return [Check("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace or ""})]
+    if operation in ("SetAlarmState", "EnableAlarmActions", "DisableAlarmActions"):
+        names = params.get("AlarmNames") or [params.get("AlarmName", "")]
+        return [Check(f"cloudwatch:{operation}", _arn("cloudwatch", region, account, f"alarm:{name}")) for name in names]
     raise Denied(f"the test bed does not know how AWS authorizes cloudwatch:{operation} (tests/emulator/iam.py)")
 
 
@@ -541,6 +547,8 @@ def parse_call(headers: Any, body: bytes, method: str = "POST", path: str = "/")
             "DELETE": "DeleteObject",
         }.get(method, method)
         return service, operation, {"bucket": bucket, "key": key}, region
+    if cloudwatch_cbor.is_cbor_call(path):
+        return service, cloudwatch_cbor.operation_of(path), cloudwatch_cbor.params_of(body), region
     target = headers.get("X-Amz-Target")
     if target:
         operation = target.rsplit(".", 1)[-1]

@@ -54,6 +54,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+import cloudwatch_cbor
 import iam
 
 Backend = ecs.EC2ContainerServiceBackend
@@ -678,6 +679,8 @@ def _control(request: Request) -> Response | None:
         return _json({})
     if path == "/_datero/iam/denials":
         return _json(iam.denials(reset=method == "POST"))
+    if path == "/_datero/cloudwatch/alarm-calls":
+        return _json(cloudwatch_cbor.calls(reset=method == "POST"))
     if path == "/_datero/iam/decisions":
         return _json(iam.decisions(reset=method == "POST"))
     return None
@@ -803,8 +806,13 @@ def control_app(moto_app: Any) -> Any:
         refused = _bucket_policy(call, request.scheme == "https")
         if refused is None and principal is not None:
             refused = _authorize(principal, call)
+        if refused is not None and cloudwatch_cbor.is_cbor_call(request.path):
+            message = json.loads(refused.get_data()).get("message", "")
+            refused = cloudwatch_cbor.error("AccessDenied", message, 403)
         if refused is not None:
             return refused(environ, start_response)
+        if cloudwatch_cbor.is_cbor_call(request.path):
+            return cloudwatch_cbor.handle(request.path, body, call[3])(environ, start_response)
         return moto_app(environ, start_response)
 
     return app

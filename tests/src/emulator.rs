@@ -289,6 +289,13 @@ impl Emulator {
         self.control("settings", body).await;
     }
 
+    /// The CloudWatch alarm calls served since the last call of this (SetAlarmState,
+    /// Enable/DisableAlarmActions, in order, each with its `operation`, `at` in epoch seconds,
+    /// and its parameters); resets.
+    pub async fn take_alarm_calls(&self) -> Vec<serde_json::Value> {
+        self.take_json("cloudwatch/alarm-calls").await
+    }
+
     /// The calls IAM refused so far: function, action, resource and why.
     pub async fn denials(&self) -> Vec<serde_json::Value> {
         self.get_json("iam/denials").await

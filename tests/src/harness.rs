@@ -150,6 +150,13 @@ pub fn principal(binary: &str) -> Principal {
         .unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// Like [`principal`], for a test stack deployed with `parameters` (office hours, say).
+pub fn principal_with(binary: &str, parameters: &[(&str, &str)]) -> Principal {
+    let template = Template::load().unwrap_or_else(|error| panic!("{error}"));
+    let stack = fixtures::test_stack(&template).with(parameters);
+    Principal::of_function(&template, &stack, binary).unwrap_or_else(|error| panic!("{error}"))
+}
+
 /// Like [`principal`], for a test stack whose Elastic IP is `allocation_id`, in the VPC
 /// `vpc_id` (the emulator's, where the instances are: the address's grants name it).
 pub fn principal_with_address(binary: &str, allocation_id: &str, vpc_id: &str) -> Principal {

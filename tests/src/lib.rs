@@ -5,6 +5,7 @@
 //! - [`runtime_api`]: a local Lambda Runtime API that runs the real function binaries.
 //! - [`events`]: CloudFormation requests built from the shared fixtures.
 
+pub mod alarm_eval;
 pub mod aws_cli;
 pub mod cfn_update;
 pub mod costs;

@@ -1,5 +1,5 @@
 //! Calls to the emulator for services this test bed has no SDK crate for (Secrets Manager,
-//! CloudWatch Logs, EFS), in their JSON protocols. moto routes by the credential scope of the
+//! CloudWatch Logs, EFS in their JSON protocols; CloudWatch in the query protocol moto serves). moto routes by the credential scope of the
 //! Authorization header and does not check the signature.
 
 use serde_json::Value;
@@ -61,6 +61,41 @@ pub async fn rest_call(
         .await
         .map_err(|error| format!("{path}: {error}"))?;
     decode(path, response).await
+}
+
+/// A query-protocol call (form-encoded `Action=...`), as moto serves CloudWatch; its XML answer.
+pub async fn query(
+    endpoint: &str,
+    service: &str,
+    params: &[(&str, &str)],
+) -> Result<String, String> {
+    let action = params
+        .iter()
+        .find(|(key, _)| *key == "Action")
+        .map_or("query", |(_, value)| *value)
+        .to_owned();
+    let form = reqwest::Url::parse_with_params("http://form/", params)
+        .map_err(|error| format!("{action}: {error}"))?
+        .query()
+        .unwrap_or_default()
+        .to_owned();
+    let response = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", authorization(service))
+        .body(form)
+        .send()
+        .await
+        .map_err(|error| format!("{action}: {error}"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|error| format!("{action}: {error}"))?;
+    if !status.is_success() {
+        return Err(format!("{action}: HTTP {status}: {text}"));
+    }
+    Ok(text)
 }
 
 async fn decode(what: &str, response: reqwest::Response) -> Result<Value, String> {

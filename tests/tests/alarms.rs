@@ -158,13 +158,11 @@ fn every_alarm_notifies_the_topic_that_only_this_stacks_alarms_may_publish_to() 
             (&office_hours, "OKActions"),
         ] {
             let resolved = template.resolve(&properties[actions], stack).unwrap();
-            // With office hours, Datero coming up each morning is no news: the down alarm
-            // alone sends no OK then.
+            // With office hours too the down alarm announces a recovery: Datero coming up
+            // each morning returns it to OK while its actions are off (issue 23).
             // A failed backup's alarm clears by itself an hour later, which proves nothing:
             // no OK message.
-            let silent_ok = (name == "DateroDownAlarm"
-                && stack.parameters.contains_key("ScheduleStart"))
-                || name == "BackupFailedAlarm";
+            let silent_ok = name == "BackupFailedAlarm";
             if actions == "OKActions" && silent_ok {
                 assert!(
                     matches!(resolved, None | Some(serde_json::Value::Null)),

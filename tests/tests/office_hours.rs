@@ -44,8 +44,9 @@ fn schedules_and_spot_exist_only_when_their_parameters_ask_for_them() {
         &template,
         &[("ScheduleStart", START), ("ScheduleStop", STOP)],
     );
-    assert_eq!(schedules(&template, &hours).len(), 5);
-    // While paused, nothing turns the down alarm's actions back on.
+    assert_eq!(schedules(&template, &hours).len(), 3);
+    // While paused, nothing turns the down alarm's actions back on: the restarter is not told
+    // of it.
     let paused = stack_with(
         &template,
         &[
@@ -62,6 +63,18 @@ fn schedules_and_spot_exist_only_when_their_parameters_ask_for_them() {
             "DownAlarmOffSchedule"
         ]
     );
+    let told = |stack: &Stack| {
+        template
+            .resolve(
+                &template.resource("TaskRestarterFunction")["Properties"]["Environment"]
+                    ["Variables"]["DOWN_ALARM_NAME"],
+                stack,
+            )
+            .unwrap()
+    };
+    assert!(told(&paused).is_none());
+    assert!(told(&plain).is_none());
+    assert!(told(&hours).is_some());
 
     let spot = group(&template, &stack_with(&template, &[("UseSpot", "true")]));
     assert!(spot.get("LaunchTemplate").is_none());
@@ -178,27 +191,32 @@ fn the_schedules_send_the_restarter_the_products_event_and_mind_the_down_alarm()
         )
         .unwrap()
         .unwrap();
-    for (name, expression, operation) in [
-        ("DownAlarmOffSchedule", STOP, "disableAlarmActions"),
-        ("DownAlarmOnSchedule", START, "enableAlarmActions"),
-        ("DownAlarmResetSchedule", START, "setAlarmState"),
-    ] {
-        let properties = target(name);
-        assert_eq!(properties["ScheduleExpression"], expression, "{name}");
-        assert_eq!(
-            properties["Target"]["Arn"],
-            format!("arn:aws:scheduler:::aws-sdk:cloudwatch:{operation}")
+    // Scheduler only switches the down alarm's actions off at the stop; the restarter brings
+    // them back after the start (shared/src/down_alarm.rs), for the alarm it is told of.
+    for name in ["DownAlarmOnSchedule", "DownAlarmResetSchedule"] {
+        assert!(
+            template.resource(name).is_null(),
+            "{name}: an action at the start itself re-alarms at once (issue 23)"
         );
-        let input: Json =
-            serde_json::from_str(properties["Target"]["Input"].as_str().unwrap()).unwrap();
-        let named = input["AlarmNames"][0].clone();
-        let named = if named.is_null() {
-            input["AlarmName"].clone()
-        } else {
-            named
-        };
-        assert_eq!(named, alarm_name, "{name}");
     }
+    let told = template
+        .resolve(
+            &template.resource("TaskRestarterFunction")["Properties"]["Environment"]["Variables"]
+                ["DOWN_ALARM_NAME"],
+            &stack,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(told, alarm_name);
+    let properties = target("DownAlarmOffSchedule");
+    assert_eq!(properties["ScheduleExpression"], STOP);
+    assert_eq!(
+        properties["Target"]["Arn"],
+        "arn:aws:scheduler:::aws-sdk:cloudwatch:disableAlarmActions"
+    );
+    let input: Json =
+        serde_json::from_str(properties["Target"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input["AlarmNames"][0], alarm_name);
     // The role may invoke the restarter and touch that one alarm, nothing else.
     let role = template
         .resolve(

@@ -9,6 +9,7 @@ use datero_testbed::events;
 use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::lambda_async::{self, AsyncOutcome};
+use datero_testbed::raw_aws;
 use datero_testbed::runtime_api::{FunctionProcess, Invocation};
 use datero_testbed::template::Template;
 use serde_json::{Value, json};
@@ -25,6 +26,11 @@ struct Bed {
 }
 
 async fn bed_with(env: &[(&str, String)], instances: i32) -> Bed {
+    bed_for(env, instances, &[]).await
+}
+
+/// A bed whose restarter has the role of a stack deployed with `parameters`.
+async fn bed_for(env: &[(&str, String)], instances: i32, parameters: &[(&str, &str)]) -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
     fixtures::ready_cluster(&config, instances).await;
@@ -49,7 +55,8 @@ async fn bed_with(env: &[(&str, String)], instances: i32) -> Bed {
         ("RESTART_QUEUE_URL", queue_url.clone()),
     ];
     all_env.extend(env.iter().map(|(key, value)| (*key, value.clone())));
-    let harness = FunctionHarness::start_on(emulator, "task-restarter", &all_env).await;
+    let principal = harness::principal_with("task-restarter", parameters);
+    let harness = FunctionHarness::start_as(emulator, principal, &all_env).await;
     Bed {
         harness,
         config,
@@ -533,4 +540,210 @@ async fn a_scheduled_start_while_paused_or_while_datero_runs_does_nothing() {
         [running.task_arn().unwrap().to_owned()]
     );
     assert_eq!(bed.decisions().pop().unwrap()["decision"], "skip");
+}
+
+// --- Office hours over time (issue 23) ----------------------------------------------------
+
+const HOURS: [(&str, &str); 2] = [
+    ("ScheduleStart", "cron(0 8 ? * MON-FRI *)"),
+    ("ScheduleStop", "cron(0 20 ? * MON-FRI *)"),
+];
+const DOWN_ALARM: &str = "datero-prod-datero-down";
+
+/// A bed for a stack with office hours: the restarter's office-hours role and environment, and
+/// the down alarm as the template makes it, its actions off as at night.
+async fn office_hours_bed() -> Bed {
+    let bed = bed_for(&[("DOWN_ALARM_NAME", DOWN_ALARM.to_owned())], 1, &HOURS).await;
+    let endpoint = bed.harness.emulator.endpoint().to_owned();
+    raw_aws::query(
+        &endpoint,
+        "monitoring",
+        &[
+            ("Action", "PutMetricAlarm"),
+            ("Version", "2010-08-01"),
+            ("AlarmName", DOWN_ALARM),
+            ("Namespace", "AWS/ECS"),
+            ("MetricName", "MemoryReservation"),
+            ("Dimensions.member.1.Name", "ClusterName"),
+            ("Dimensions.member.1.Value", CLUSTER),
+            ("Statistic", "Maximum"),
+            ("Period", "60"),
+            ("EvaluationPeriods", "10"),
+            ("DatapointsToAlarm", "10"),
+            ("Threshold", "1"),
+            ("ComparisonOperator", "LessThanThreshold"),
+            ("TreatMissingData", "breaching"),
+            ("ActionsEnabled", "false"),
+        ],
+    )
+    .await
+    .unwrap();
+    bed
+}
+
+/// The down alarm's calls the restarter made, as (operation, state set).
+async fn alarm_calls(bed: &Bed) -> Vec<(String, String)> {
+    bed.harness
+        .emulator
+        .take_alarm_calls()
+        .await
+        .iter()
+        .map(|call| {
+            assert_eq!(
+                call["AlarmNames"][0]
+                    .as_str()
+                    .or(call["AlarmName"].as_str()),
+                Some(DOWN_ALARM),
+                "{call}"
+            );
+            (
+                call["operation"].as_str().unwrap_or_default().to_owned(),
+                call["StateValue"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn queued(body: Value) -> Value {
+    json!({"Records": [{"messageId": "m", "body": body.to_string(), "eventSource": "aws:sqs"}]})
+}
+
+#[tokio::test]
+async fn a_scheduled_start_brings_the_down_alarm_back_only_after_datero_had_time_to_start() {
+    let bed = office_hours_bed().await;
+    assert_ok(&bed.send(scheduled("start", "2026-11-30T07:00:00Z")).await);
+    // At the start itself nothing touches the alarm: its 10 empty minutes are rightly ALARM.
+    assert!(alarm_calls(&bed).await.is_empty());
+    assert_eq!(
+        bed.delayed_messages().await,
+        1,
+        "the check waits in the queue"
+    );
+    let logged = bed.decisions();
+    let check = logged
+        .iter()
+        .find(|line| line["decision"] == "check down alarm later")
+        .expect("the check is queued");
+    assert_eq!(check["delay_seconds"], 900);
+
+    // 15 minutes later (SQS delivers the message): Datero is up, so the alarm is set OK while
+    // its actions are still off, then they come back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let body = json!({"officeHoursBegan": "2026-11-30T07:00:00Z"});
+    assert_ok(&bed.send(queued(body.clone())).await);
+    assert_eq!(
+        alarm_calls(&bed).await,
+        [
+            ("SetAlarmState".to_owned(), "OK".to_owned()),
+            ("EnableAlarmActions".to_owned(), String::new()),
+        ]
+    );
+
+    // A morning where Datero is not up by then: one transition into ALARM, actions on.
+    let running = bed.wanted_arns().await;
+    bed.harness
+        .emulator
+        .crash_task(CLUSTER, &running[0], 1, QUICK)
+        .await;
+    assert_ok(&bed.send(queued(body)).await);
+    assert_eq!(
+        alarm_calls(&bed).await,
+        [
+            ("EnableAlarmActions".to_owned(), String::new()),
+            ("SetAlarmState".to_owned(), "INSUFFICIENT_DATA".to_owned()),
+            ("SetAlarmState".to_owned(), "ALARM".to_owned()),
+        ]
+    );
+    bed.harness.assert_logs_clean(&[]);
+}
+
+#[tokio::test]
+async fn a_restart_put_off_before_the_scheduled_stop_does_not_start_datero_for_the_night() {
+    let bed = office_hours_bed().await;
+    // A crash loop at 19:50: its next restart waits in the queue.
+    let event = bed.crashed_task(QUICK).await;
+    let stopped_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_ok(&bed.send(scheduled("stop", "2099-11-30T19:00:00Z")).await);
+    // The queue delivers the restart after the stop.
+    let delayed = json!({"stoppedTaskArn": event["detail"]["taskArn"], "streak": 3, "delaySeconds": 240, "stoppedAtMs": stopped_at});
+    assert_ok(&bed.send(queued(delayed)).await);
+    assert!(
+        bed.wanted_arns().await.is_empty(),
+        "Datero started after hours"
+    );
+    let last = bed.decisions().pop().unwrap();
+    assert_eq!(last["decision"], "skip", "{last}");
+    assert!(
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("office hours closed"),
+        "{last}"
+    );
+    // So does the STOPPED event of a crash just before the stop, delivered after it.
+    assert_ok(&bed.send(event).await);
+    assert!(bed.wanted_arns().await.is_empty());
+
+    // A Datero started by hand after the close is restarted when it crashes.
+    let by_hand = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let crashed = bed
+        .crash(by_hand.task_arn().unwrap(), Duration::from_secs(3600))
+        .await;
+    let mut crashed = crashed;
+    crashed["detail"]["stoppedAt"] = json!("2099-11-30T21:00:00Z");
+    assert_ok(&bed.send(crashed).await);
+    assert_eq!(bed.wanted_arns().await.len(), 1);
+    // The next scheduled start opens the hours again.
+    assert_ok(&bed.send(scheduled("start", "2099-12-01T07:00:00Z")).await);
+}
+
+#[tokio::test]
+async fn datero_on_a_draining_instance_is_stopped_cleanly_and_restarted_elsewhere() {
+    let bed = bed_with(&[], 2).await;
+    let task = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let task_arn = task.task_arn().unwrap().to_owned();
+    let ecs = aws_sdk_ecs::Client::new(&bed.config);
+    let instance_arn = task.container_instance_arn().unwrap().to_owned();
+    // A Spot interruption notice: the agent drains the instance (ECS_ENABLE_SPOT_INSTANCE_DRAINING).
+    ecs.update_container_instances_state()
+        .cluster(CLUSTER)
+        .container_instances(&instance_arn)
+        .status(aws_sdk_ecs::types::ContainerInstanceStatus::Draining)
+        .send()
+        .await
+        .unwrap();
+    let instance = ecs
+        .describe_container_instances()
+        .cluster(CLUSTER)
+        .container_instances(&instance_arn)
+        .send()
+        .await
+        .unwrap()
+        .container_instances()[0]
+        .clone();
+    let cluster_arn = task.cluster_arn().unwrap().to_owned();
+    let draining = events::container_instance_state_change(&instance, &cluster_arn, "drain-1");
+    assert_eq!(draining["detail"]["status"], "DRAINING");
+    assert_ok(&bed.send(draining).await);
+    // Stopped with its stop timeout, not by the provisioner: its STOPPED event restarts it.
+    let stopped = fixtures::stopped(&bed.config, &task_arn).await;
+    let reason = stopped.stopped_reason().unwrap_or_default().to_owned();
+    assert!(reason.contains("draining"), "{reason}");
+    assert!(!reason.starts_with("datero-provisioner"), "{reason}");
+    let event = events::task_state_change(&stopped, "after-drain");
+    assert_ok(&bed.send(event).await);
+    let wanted = fixtures::wanted(&bed.config).await;
+    assert_eq!(wanted.len(), 1);
+    assert_ne!(
+        wanted[0].container_instance_arn(),
+        Some(instance_arn.as_str())
+    );
+    // An ACTIVE instance's event, or another cluster's, stops nothing.
+    let mut active = events::container_instance_state_change(&instance, &cluster_arn, "drain-2");
+    active["detail"]["status"] = json!("ACTIVE");
+    assert_ok(&bed.send(active).await);
+    assert_eq!(fixtures::wanted(&bed.config).await.len(), 1);
 }

@@ -153,11 +153,10 @@ fn the_restarter_environment_and_rule_match_the_contract() {
         .as_mapping()
         .unwrap()
         .iter()
-        .map(|(key, value)| {
-            (
-                key.as_str().unwrap().to_owned(),
-                template.resolve(value, &stack).unwrap().unwrap(),
-            )
+        .filter_map(|(key, value)| {
+            // A variable under a false condition (AWS::NoValue) is not set.
+            let value = template.resolve(value, &stack).unwrap()?;
+            Some((key.as_str().unwrap().to_owned(), value))
         })
         .collect();
     assert_eq!(env["CLUSTER_NAME"], json!(format!("{STACK}-datero")));
@@ -172,7 +171,11 @@ fn the_restarter_environment_and_rule_match_the_contract() {
         "TASK_FAMILY",
         "RESTART_QUEUE_URL",
         "RESTARTS_PAUSED",
+        // Beyond CONTRACT.md (issue 23): the down alarm the restarter brings back after
+        // office hours begin; set only with office hours.
+        "DOWN_ALARM_NAME",
     ];
+    assert!(!env.contains_key("DOWN_ALARM_NAME"), "no office hours here");
     assert!(
         env.keys().all(|name| allowed.contains(&name.as_str())),
         "{env:?}"
@@ -201,6 +204,31 @@ fn the_restarter_environment_and_rule_match_the_contract() {
         })
     );
     let target = &rule["Targets"][0];
+    assert!(target["RetryPolicy"].is_mapping() && target["DeadLetterConfig"].is_mapping());
+
+    // Beyond CONTRACT.md (issue 23): the cluster's instances going DRAINING reach the restarter
+    // in the shape its parser reads (event.rs, INSTANCE_STATE_CHANGE).
+    let draining = &template.resource("InstanceDrainingRule")["Properties"];
+    assert_eq!(
+        named_function(&draining["Targets"][0]["Arn"]).as_deref(),
+        Some("TaskRestarterFunction")
+    );
+    let pattern = template
+        .resolve(&draining["EventPattern"], &stack)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pattern,
+        json!({
+            "source": ["aws.ecs"],
+            "detail-type": ["ECS Container Instance State Change"],
+            "detail": {
+                "clusterArn": [stack.attributes["Cluster.ClusterArn"]],
+                "status": ["DRAINING"],
+            }
+        })
+    );
+    let target = &draining["Targets"][0];
     assert!(target["RetryPolicy"].is_mapping() && target["DeadLetterConfig"].is_mapping());
 }
 

@@ -11,11 +11,13 @@ pub struct Config {
     pub queue_url: Option<String>,
     /// Operators' switch: while `true`, stopped tasks are not restarted.
     pub paused: bool,
+    /// The down alarm whose actions come back after office hours begin (set with office hours).
+    pub down_alarm_name: Option<String>,
 }
 
 impl Config {
     /// Reads `CLUSTER_NAME`, `CAPACITY_PROVIDER_NAME`, `TASK_FAMILY`, and the optional
-    /// `RESTART_QUEUE_URL` and `RESTARTS_PAUSED`.
+    /// `RESTART_QUEUE_URL`, `RESTARTS_PAUSED` and `DOWN_ALARM_NAME`.
     pub fn from_env() -> Result<Self, String> {
         use datero_shared::config::{optional, required};
         Ok(Self {
@@ -27,6 +29,7 @@ impl Config {
             queue_url: optional("RESTART_QUEUE_URL"),
             paused: optional("RESTARTS_PAUSED")
                 .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
+            down_alarm_name: optional("DOWN_ALARM_NAME"),
         })
     }
 }

@@ -1,23 +1,43 @@
-//! What the restarter accepts: a STOPPED task from EventBridge, a batch of restarts that the
-//! backoff put off, back from the delay queue, or an office-hours start or stop from
+//! What the restarter accepts: a STOPPED task or a DRAINING container instance from
+//! EventBridge, a batch of delayed work back from the delay queue (restarts the backoff put
+//! off, the down alarm's check after office hours begin), or an office-hours start or stop from
 //! EventBridge Scheduler.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEventObj;
-use datero_shared::ecs_event::TaskStateChange;
+use datero_shared::down_alarm::MorningCheck;
+use datero_shared::ecs_event::{ContainerInstanceStateChange, TaskStateChange};
 use datero_shared::restart_policy::DelayedRestart;
 use datero_shared::schedule::ScheduledEvent;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The `detail-type` of the container-instance events (ECS guide, "Amazon ECS container
+/// instance state change events").
+pub const INSTANCE_STATE_CHANGE: &str = "ECS Container Instance State Change";
 
 /// One invocation's payload.
 #[derive(Debug)]
 pub enum Incoming {
     /// `ECS Task State Change`, from the rule on the cluster's Datero tasks.
     Stopped(Box<EventBridgeEvent<TaskStateChange>>),
-    /// Delayed restarts from the SQS queue (the body of each record is a [`DelayedRestart`]).
-    Delayed(SqsEventObj<DelayedRestart>),
+    /// `ECS Container Instance State Change`, from the rule on the cluster's instances going
+    /// DRAINING.
+    Draining(Box<EventBridgeEvent<ContainerInstanceStateChange>>),
+    /// Delayed work from the SQS queue.
+    Delayed(SqsEventObj<Queued>),
     /// The product's own event from an office-hours schedule.
     Scheduled(ScheduledEvent),
+}
+
+/// The body of a message on the delay queue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Queued {
+    /// The down alarm's check, [`datero_shared::down_alarm::CHECK_DELAY`] after a start.
+    MorningCheck(MorningCheck),
+    /// A restart the backoff put off.
+    Restart(DelayedRestart),
 }
 
 impl Incoming {
@@ -34,6 +54,13 @@ impl Incoming {
             return serde_json::from_value(payload)
                 .map(Self::Delayed)
                 .map_err(|error| format!("malformed SQS batch of delayed restarts: {error}"));
+        }
+        if payload.get("detail-type").and_then(Value::as_str) == Some(INSTANCE_STATE_CHANGE) {
+            return serde_json::from_value(payload)
+                .map(|event| Self::Draining(Box::new(event)))
+                .map_err(|error| {
+                    format!("malformed ECS Container Instance State Change event: {error}")
+                });
         }
         serde_json::from_value(payload)
             .map(|event| Self::Stopped(Box::new(event)))
@@ -70,9 +97,30 @@ mod tests {
         match Incoming::parse(payload).unwrap() {
             Incoming::Delayed(batch) => {
                 assert_eq!(batch.records.len(), 1);
-                assert_eq!(batch.records[0].body.streak, 3);
-                assert_eq!(batch.records[0].body.delay_seconds, 120);
+                let super::Queued::Restart(restart) = &batch.records[0].body else {
+                    panic!("{batch:?}")
+                };
+                assert_eq!(restart.streak, 3);
+                assert_eq!(restart.delay_seconds, 120);
             }
+            other => panic!("{other:?}"),
+        }
+        let check = json!({"officeHoursBegan": "2026-11-30T08:00:00Z"});
+        let payload = json!({"Records": [{"messageId": "m", "body": check.to_string()}]});
+        match Incoming::parse(payload).unwrap() {
+            Incoming::Delayed(batch) => assert!(matches!(
+                batch.records[0].body,
+                super::Queued::MorningCheck(_)
+            )),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_container_instance_event_is_read_as_one() {
+        let payload = fixture("ecs-container-instance-state-change-active.json");
+        match Incoming::parse(payload).unwrap() {
+            Incoming::Draining(event) => assert!(!event.detail.ec2_instance_id.is_empty()),
             other => panic!("{other:?}"),
         }
     }

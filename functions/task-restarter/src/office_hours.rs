@@ -1,0 +1,180 @@
+//! Office hours: a scheduled start or stop from EventBridge Scheduler, and the down alarm's
+//! check [`CHECK_DELAY`] after a start.
+//!
+//! Each firing leaves a mark on the cluster (a tag, [`marks::OFFICE_HOURS_TAG`]): once the
+//! hours have closed, no restart of a task that stopped before the close is made, whether it
+//! was decided before the stop and waited in the delay queue, or arrives just after it.
+
+use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_ecs::types::ClusterField;
+use datero_shared::aws::aws_error;
+use datero_shared::down_alarm::{self, CHECK_DELAY, MorningCheck, Step};
+use datero_shared::ecs_tasks;
+use datero_shared::metrics::{Measurement, Recorder};
+use datero_shared::schedule::{self, HoursMark, ScheduledEvent};
+use datero_shared::{ResourceError, marks};
+use lambda_runtime::Error;
+use tracing::{info, warn};
+
+use crate::Context;
+use crate::restarts::{enqueue, start_one};
+
+/// An office-hours start or stop: mark the hours, gather the wanted tasks, decide, act. A stop
+/// carries the provisioner's reason, so the STOPPED events that follow are skipped, not
+/// restarted. A start (made or not needed) queues the down alarm's check.
+pub async fn on_scheduled(
+    event: &ScheduledEvent,
+    context: &Context,
+    metrics: &Recorder,
+) -> Result<(), Error> {
+    let scope = &context.config.scope;
+    let time = event.scheduled_time.as_str();
+    // The mark first: a crash racing the stop then finds the hours closed. A start by hand
+    // (README: its time is not a timestamp) leaves the hours and the down alarm as they are.
+    let mark = HoursMark::of(event);
+    if let Some(mark) = &mark {
+        write_mark(context, mark).await?;
+    }
+    let wanted = ecs_tasks::wanted(&context.ecs, &scope.cluster_name, &scope.family).await?;
+    let decision = schedule::decide(event, context.config.paused, &wanted);
+    match &decision {
+        schedule::Decision::Skip(reason) => {
+            info!(scheduled_time = time, decision = "skip", reason = %reason, "schedule changes nothing");
+            metrics.record(&Measurement::SkippedSchedule {
+                reason: reason.key(),
+            });
+        }
+        schedule::Decision::Start { client_token } => {
+            let started = start_one(client_token, context).await?;
+            info!(scheduled_time = time, decision = "scheduled start", new_task = %started, "office hours begin: Datero started");
+            metrics.record(&Measurement::ScheduledStart);
+        }
+        schedule::Decision::Stop { tasks } => {
+            for task in tasks {
+                ecs_tasks::stop(&context.ecs, &scope.cluster_name, task, schedule::STOP_WHY)
+                    .await?;
+            }
+            info!(scheduled_time = time, decision = "scheduled stop", tasks = ?tasks, "office hours end: Datero stopped");
+            metrics.record(&Measurement::ScheduledStop { tasks: tasks.len() });
+        }
+    }
+    if mark.is_some() && schedule::checks_down_alarm(&decision) {
+        queue_morning_check(event, context).await?;
+    }
+    Ok(())
+}
+
+async fn queue_morning_check(event: &ScheduledEvent, context: &Context) -> Result<(), Error> {
+    let (Some(queue), Some(alarm)) = (
+        context.config.queue_url.as_deref(),
+        context.config.down_alarm_name.as_deref(),
+    ) else {
+        // No office hours with restarts on in the template: no alarm to bring back.
+        info!(
+            "DOWN_ALARM_NAME or RESTART_QUEUE_URL is not set: the down alarm's actions stay as they are"
+        );
+        return Ok(());
+    };
+    let check = MorningCheck {
+        office_hours_began: event.scheduled_time.clone(),
+    };
+    enqueue(queue, &check, CHECK_DELAY, context).await?;
+    info!(
+        alarm,
+        delay_seconds = CHECK_DELAY.as_secs(),
+        decision = "check down alarm later",
+        "the down alarm's actions come back once Datero has had time to start"
+    );
+    Ok(())
+}
+
+/// The down alarm's check: gather (is Datero running?) -> decide ([`down_alarm::after_start`])
+/// -> act (the calls on the alarm, in order).
+pub async fn on_morning_check(check: &MorningCheck, context: &Context) -> Result<(), Error> {
+    let Some(alarm) = context.config.down_alarm_name.as_deref() else {
+        warn!(
+            decision = "skip",
+            "DOWN_ALARM_NAME is not set: no down alarm to bring back"
+        );
+        return Ok(());
+    };
+    let scope = &context.config.scope;
+    let running = ecs_tasks::running(&context.ecs, &scope.cluster_name, &scope.family).await?;
+    let steps = down_alarm::after_start(!running.is_empty(), check);
+    for step in &steps {
+        apply(alarm, step, context).await?;
+    }
+    info!(alarm, datero_running = !running.is_empty(), office_hours_began = %check.office_hours_began, steps = ?steps, decision = "down alarm back on", "office hours: the down alarm watches Datero again");
+    Ok(())
+}
+
+async fn apply(alarm: &str, step: &Step, context: &Context) -> Result<(), ResourceError> {
+    match step {
+        Step::EnableActions => context
+            .cloudwatch
+            .enable_alarm_actions()
+            .alarm_names(alarm)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| aws_error("EnableAlarmActions", error)),
+        Step::SetState { state, reason } => context
+            .cloudwatch
+            .set_alarm_state()
+            .alarm_name(alarm)
+            .state_value(StateValue::from(state.as_str()))
+            .state_reason(reason)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| aws_error("SetAlarmState", error)),
+    }
+}
+
+/// The office-hours mark on the cluster; none when there is no schedule yet (or no cluster).
+pub async fn read_mark(context: &Context) -> Result<Option<HoursMark>, ResourceError> {
+    let described = context
+        .ecs
+        .describe_clusters()
+        .clusters(&context.config.scope.cluster_name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeClusters", error))?;
+    Ok(described
+        .clusters()
+        .iter()
+        .flat_map(|cluster| cluster.tags())
+        .find(|tag| tag.key() == Some(marks::OFFICE_HOURS_TAG))
+        .and_then(|tag| tag.value())
+        .and_then(HoursMark::parse))
+}
+
+async fn write_mark(context: &Context, mark: &HoursMark) -> Result<(), ResourceError> {
+    let described = context
+        .ecs
+        .describe_clusters()
+        .clusters(&context.config.scope.cluster_name)
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeClusters", error))?;
+    let Some(arn) = described
+        .clusters()
+        .first()
+        .and_then(|cluster| cluster.cluster_arn())
+    else {
+        return Ok(());
+    };
+    context
+        .ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(marks::ecs_tags([(
+            marks::OFFICE_HOURS_TAG,
+            mark.tag_value(),
+        )])))
+        .send()
+        .await
+        .map_err(|error| aws_error("TagResource", error))?;
+    Ok(())
+}
