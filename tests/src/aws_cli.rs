@@ -20,7 +20,8 @@ pub fn script(
     Command::new("sh")
         .args(["-c", script])
         .env_clear()
-        .envs(emulator.aws_cli_env_as(principal))
+        // No Region from the test bed: a container has only what its task definition gives it.
+        .envs(emulator.task_cli_env_as(principal))
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .map_err(|error| format!("sh: {error}"))

@@ -279,6 +279,16 @@ impl Emulator {
         env
     }
 
+    /// Like [`aws_cli_env_as`](Self::aws_cli_env_as) without a Region: what a container of a
+    /// task has before its task definition's variables (the ECS agent on EC2 set none for
+    /// years: aws/containers-roadmap#1611), so that a task definition missing one fails here.
+    pub fn task_cli_env_as(&self, principal: &Principal) -> Vec<(&'static str, String)> {
+        self.aws_cli_env_as(principal)
+            .into_iter()
+            .filter(|(key, _)| !matches!(*key, "AWS_REGION" | "AWS_DEFAULT_REGION"))
+            .collect()
+    }
+
     /// Plays AWS's timing: slow stops, eventual consistency, a new account's first ECS use.
     pub async fn set_timing(&self, timing: Timing) {
         let body = serde_json::json!({

@@ -113,6 +113,35 @@ fn spot_with_the_data_on_the_instance_is_refused_naming_both_parameters() {
 }
 
 #[test]
+fn office_hours_with_the_nightly_default_backup_are_refused_with_the_fix() {
+    let template = Template::load().unwrap();
+    let refused = template
+        .check_rules(&stack_with(
+            &template,
+            &[("ScheduleStart", START), ("ScheduleStop", STOP)],
+        ))
+        .unwrap_err();
+    assert!(
+        refused.contains("BackupSchedule") && refused.contains("cron(0 12 ? * MON-FRI *)"),
+        "{refused}"
+    );
+    for backup in ["cron(0 12 ? * MON-FRI *)", ""] {
+        template
+            .check_rules(&stack_with(
+                &template,
+                &[
+                    ("ScheduleStart", START),
+                    ("ScheduleStop", STOP),
+                    ("BackupSchedule", backup),
+                ],
+            ))
+            .unwrap();
+    }
+    // The defaults work together: always on, a backup each night.
+    template.check_rules(&stack_with(&template, &[])).unwrap();
+}
+
+#[test]
 fn a_bad_schedule_is_refused_before_anything_is_made() {
     let template = Template::load().unwrap();
     for bad in [
