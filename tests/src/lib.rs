@@ -9,6 +9,7 @@ pub mod alarm_eval;
 pub mod aws_cli;
 pub mod cfn_update;
 pub mod costs;
+pub mod cron;
 pub mod emulator;
 pub mod events;
 pub mod fixtures;
@@ -22,6 +23,7 @@ pub mod raw_aws;
 pub mod runtime_api;
 pub mod sink;
 pub mod template;
+pub mod week;
 
 use std::path::PathBuf;
 
