@@ -5,17 +5,24 @@
 //! `pg_dumpall` of every database and role, taken from the running Datero with the client
 //! tools its image ships, so that the dump tool always matches the server's version.
 //!
-//! Each task has two containers sharing a task volume (ECS guide, "Container dependency"):
+//! The containers of a task share a task volume and start in order (ECS guide, "Container
+//! dependency"):
 //! - backup: [`DUMP_CONTAINER`] (Datero's image) writes the dump; [`UPLOAD_CONTAINER`] (the AWS
 //!   CLI's image) starts when it has exited (`COMPLETE`), stores the dump in the bucket and
 //!   writes the success or failure metric, whatever the dump did;
-//! - restore: [`FETCH_CONTAINER`] (the AWS CLI) brings the chosen backup; [`RESTORE_CONTAINER`]
-//!   (Datero's image) starts only when that succeeded (`SUCCESS`) and loads it.
+//! - restore: a restore drops every database in the backup first, so the state it replaces is
+//!   kept before anything is dropped. [`KEEP_DUMP_CONTAINER`] (Datero's image) runs the dump
+//!   script into [`BEFORE_RESTORE_FILE`]; [`FETCH_CONTAINER`] (the AWS CLI) starts only when
+//!   that succeeded (`SUCCESS`), stores it under [`BEFORE_RESTORE_PREFIX`]`<UTC time>.sql`,
+//!   prints that key (restoring it goes back), and only then brings the chosen backup;
+//!   [`RESTORE_CONTAINER`] (Datero's image) starts only when that succeeded and loads it.
 //!
 //! The PostgreSQL commands read the libpq variables (`PGHOST`, `PGPORT`, `PGUSER`,
-//! `PGPASSWORD`); every script reads [`BACKUP_FILE`]'s variable. `tests/tests/backup.rs` runs
-//! them as they are against real PostgreSQL servers and the emulator's S3 and CloudWatch, and
-//! the template contract test checks that `template.yaml` runs exactly these.
+//! `PGPASSWORD`); every script reads [`BACKUP_FILE`]'s variable (the keep-dump's points at
+//! [`BEFORE_RESTORE_FILE`], which the fetch reads as `BEFORE_RESTORE_FILE`).
+//! `tests/tests/backup.rs` runs them as they are against real PostgreSQL servers and the
+//! emulator's S3 and CloudWatch, and the template contract test checks that `template.yaml`
+//! runs exactly these.
 
 /// Where the dump lives in the task volume (the `BACKUP_FILE` variable).
 pub const BACKUP_FILE: &str = "/backup/datero.sql";
@@ -25,7 +32,16 @@ pub const BACKUP_PREFIX: &str = "datero/";
 pub const DUMP_CONTAINER: &str = "dump";
 /// The backup task's container that uploads and reports.
 pub const UPLOAD_CONTAINER: &str = "upload";
-/// The restore task's container that downloads the chosen backup (`BACKUP_KEY`).
+/// Where the restore task's dump of the current state lives in the task volume (the
+/// `BEFORE_RESTORE_FILE` variable of the fetch container, `BACKUP_FILE` of the keep-dump one).
+pub const BEFORE_RESTORE_FILE: &str = "/backup/before-restore.sql";
+/// The key prefix of the states a restore replaced (`<prefix><UTC time>.sql`): under
+/// [`BACKUP_PREFIX`], so the retention rule applies, and the only keys the restore task may put.
+pub const BEFORE_RESTORE_PREFIX: &str = "datero/before-restore-";
+/// The restore task's first container: dumps the current state before anything is replaced.
+pub const KEEP_DUMP_CONTAINER: &str = "keep-dump";
+/// The restore task's container that stores that dump and downloads the chosen backup
+/// (`BACKUP_KEY`).
 pub const FETCH_CONTAINER: &str = "fetch";
 /// The restore task's container that loads it.
 pub const RESTORE_CONTAINER: &str = "restore";
@@ -71,12 +87,21 @@ fi
 echo "backup stored: s3://$BACKUP_BUCKET/$key"
 metric BackupSize Bytes "$(wc -c < "$BACKUP_FILE")" && metric Backups Count 1"#;
 
-/// Downloads `s3://$BACKUP_BUCKET/$BACKUP_KEY` to `$BACKUP_FILE`; refuses an empty key.
+/// Refuses an empty key (exit 2). Then stores the keep-dump's `$BEFORE_RESTORE_FILE` under
+/// `${BACKUP_PREFIX}before-restore-<UTC time>.sql` ([`BEFORE_RESTORE_PREFIX`]) and prints that
+/// key and how to go back; if that upload fails it exits 3 before fetching anything, so nothing
+/// is restored. Only then downloads `s3://$BACKUP_BUCKET/$BACKUP_KEY` to `$BACKUP_FILE`.
 pub const FETCH_SCRIPT: &str = r#"set -eu
 if [ -z "${BACKUP_KEY:-}" ]; then
   echo "restore refused: BACKUP_KEY is empty; give the key of a backup (aws s3 ls s3://$BACKUP_BUCKET/$BACKUP_PREFIX) in the run-task overrides"
   exit 2
 fi
+kept="${BACKUP_PREFIX}before-restore-$(date -u +%Y-%m-%dT%H%M%SZ).sql"
+if ! aws s3 cp --only-show-errors "$BEFORE_RESTORE_FILE" "s3://$BACKUP_BUCKET/$kept"; then
+  echo "restore refused: the current state could not be stored at s3://$BACKUP_BUCKET/$kept; nothing was fetched or restored"
+  exit 3
+fi
+echo "current state stored: s3://$BACKUP_BUCKET/$kept; to go back, run RestoreCommand with KEY=$kept"
 aws s3 cp --only-show-errors "s3://$BACKUP_BUCKET/$BACKUP_KEY" "$BACKUP_FILE"
 echo "fetched s3://$BACKUP_BUCKET/$BACKUP_KEY""#;
 
@@ -98,6 +123,24 @@ mod tests {
         assert!(RESTORE_SCRIPT.contains("ON_ERROR_STOP=1"));
         // A dump that failed half-way never takes the name of a good one.
         assert!(DUMP_SCRIPT.contains("mv \"$BACKUP_FILE.partial\" \"$BACKUP_FILE\""));
+    }
+
+    #[test]
+    fn the_fetch_stores_the_current_state_under_the_prefix_the_restore_role_may_put_before_fetching()
+     {
+        assert_eq!(
+            BEFORE_RESTORE_PREFIX,
+            format!("{BACKUP_PREFIX}before-restore-")
+        );
+        assert_ne!(BEFORE_RESTORE_FILE, BACKUP_FILE);
+        let kept = FETCH_SCRIPT
+            .find("kept=\"${BACKUP_PREFIX}before-restore-")
+            .unwrap();
+        let stored = FETCH_SCRIPT.find("\"$BEFORE_RESTORE_FILE\"").unwrap();
+        let refused = FETCH_SCRIPT.find("exit 3").unwrap();
+        let fetched = FETCH_SCRIPT.find("\"$BACKUP_FILE\"").unwrap();
+        assert!(FETCH_SCRIPT.find("exit 2").unwrap() < kept);
+        assert!(kept < stored && stored < refused && refused < fetched);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The backup's scripts (`shared::backup`), run exactly as the tasks run them: the dump and
 //! restore against real PostgreSQL servers started here, the upload and fetch with the AWS CLI
 //! against the emulator's S3 and CloudWatch, signed as the task roles of template.yaml with IAM
-//! enforced. Datero-like objects survive the round trip through the bucket, and a restore over
-//! a server that has data replaces it.
+//! enforced. Datero-like objects survive the round trip through the bucket, a restore over a
+//! server that has data replaces it, and the state it replaced is stored first and can be
+//! restored back.
 
 use std::process::Output;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use datero_shared::metrics;
 use datero_testbed::aws_cli;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::fixtures;
-use datero_testbed::iam::Principal;
+use datero_testbed::iam::{self, Principal};
 use datero_testbed::postgres::Postgres;
 use datero_testbed::template::Template;
 use serde_json::Value;
@@ -236,6 +237,56 @@ impl BucketWorld {
         self.run(role, &self.fetch_env, FETCH_SCRIPT, extra)
     }
 
+    /// Plays the restore task over `target` with `BACKUP_KEY=key`, as ECS runs its containers:
+    /// the keep-dump, then (on its success) the fetch as the restore role, then (on its success)
+    /// the restore. `run` names its task volume's files. Panics if a container fails.
+    fn restore_task(&self, target: &Postgres, key: &str, run: &str) -> RestoreRun {
+        let kept_file = self.file(&format!("{run}-before-restore.sql"));
+        let fetched = self.file(&format!("{run}-datero.sql"));
+        target
+            .script(DUMP_SCRIPT, &[("BACKUP_FILE", kept_file.clone())])
+            .unwrap_or_else(|error| panic!("keep-dump: {error}"));
+        let fetch = self.fetch(
+            &self.restore_role,
+            &[
+                ("BACKUP_FILE", &fetched),
+                ("BEFORE_RESTORE_FILE", &kept_file),
+                ("BACKUP_KEY", key),
+            ],
+        );
+        assert!(
+            fetch.status.success(),
+            "{}{}",
+            text(&fetch.stdout),
+            text(&fetch.stderr)
+        );
+        target
+            .script(RESTORE_SCRIPT, &[("BACKUP_FILE", fetched.clone())])
+            .unwrap_or_else(|error| panic!("restore: {error}"));
+        RestoreRun {
+            log: text(&fetch.stdout),
+            fetched,
+            kept_file,
+        }
+    }
+
+    /// An object's bytes, read as the test.
+    fn object(&self, key: &str) -> Vec<u8> {
+        let file = self.file("object.read");
+        self.aws(&[
+            "s3api",
+            "get-object",
+            "--bucket",
+            &self.bucket,
+            "--key",
+            key,
+            &file,
+        ]);
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::remove_file(&file).ok();
+        bytes
+    }
+
     fn run(
         &self,
         role: &Principal,
@@ -287,6 +338,28 @@ impl BucketWorld {
     }
 }
 
+/// What a run of the restore task left: the fetch container's log, and the task volume's files.
+struct RestoreRun {
+    log: String,
+    /// The chosen backup, as fetched.
+    fetched: String,
+    /// The keep-dump's dump of the state the restore replaced.
+    kept_file: String,
+}
+
+impl RestoreRun {
+    /// The key the fetch container's log names for the state the restore replaced.
+    fn kept_key(&self, bucket: &str) -> String {
+        let stored = format!("current state stored: s3://{bucket}/");
+        let line = self
+            .log
+            .lines()
+            .find_map(|line| line.strip_prefix(&stored))
+            .unwrap_or_else(|| panic!("the fetch log names no stored state: {}", self.log));
+        line.split(';').next().unwrap_or_default().to_owned()
+    }
+}
+
 impl Drop for BucketWorld {
     fn drop(&mut self) {
         std::fs::remove_dir_all(&self.dir).ok();
@@ -298,7 +371,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn a_backup_goes_to_the_bucket_and_comes_back_into_an_empty_server() {
+async fn a_backup_goes_to_the_bucket_and_back_and_the_state_it_replaced_can_be_restored() {
     let world = BucketWorld::start("bucket-round-trip").await;
     let source = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
     for (database, sql) in DATERO_LIKE {
@@ -327,22 +400,51 @@ async fn a_backup_goes_to_the_bucket_and_comes_back_into_an_empty_server() {
     );
     let keys = world.keys();
     assert_eq!(keys.len(), 1, "{keys:?}");
-    let key = &keys[0];
+    let key = keys[0].clone();
     assert!(
         key.starts_with(backup::BACKUP_PREFIX) && key.ends_with("Z.sql"),
         "{key}"
     );
     assert_eq!(world.metrics(), [metrics::BACKUP_SIZE, metrics::BACKUPS]);
 
-    // The restore task fetches the chosen backup and loads it into an empty server.
-    let fetched = world.file("fetched.sql");
-    let fetch = world.fetch(
-        &world.restore_role,
-        &[("BACKUP_FILE", &fetched), ("BACKUP_KEY", key)],
+    // A Datero that has moved on since that backup: a view dropped, most notes deleted.
+    let target = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
+    for (database, sql) in DATERO_LIKE {
+        target
+            .sql(database, sql)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+    target.sql("sales", "DROP VIEW big_orders").unwrap();
+    target
+        .sql("sales", "DELETE FROM notes WHERE id > 10")
+        .unwrap();
+    let before = catalog(&target);
+    assert_ne!(before, catalog(&source));
+
+    // The restore task stores the current state first and names its key, then fetches the
+    // chosen backup byte for byte and loads it.
+    let restored = world.restore_task(&target, &key, "restore");
+    let kept = restored.kept_key(&world.bucket);
+    println!("{}", restored.log.trim());
+    assert!(
+        kept.starts_with(backup::BEFORE_RESTORE_PREFIX) && kept.ends_with("Z.sql"),
+        "{kept}"
     );
-    assert!(fetch.status.success(), "{fetch:?}");
+    assert!(
+        restored
+            .log
+            .contains(&format!("run RestoreCommand with KEY={kept}")),
+        "{}",
+        restored.log
+    );
+    assert_eq!(world.keys(), [key.clone(), kept.clone()]);
+    let stored = world.object(&kept);
+    assert!(
+        stored == std::fs::read(&restored.kept_file).unwrap(),
+        "the stored state is not the keep-dump's dump"
+    );
     let (fetched_bytes, dumped_bytes) = (
-        std::fs::read(&fetched).unwrap(),
+        std::fs::read(&restored.fetched).unwrap(),
         std::fs::read(&dumped).unwrap(),
     );
     assert!(
@@ -351,11 +453,16 @@ async fn a_backup_goes_to_the_bucket_and_comes_back_into_an_empty_server() {
         fetched_bytes.len(),
         dumped_bytes.len()
     );
-    let target = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
-    target
-        .script(RESTORE_SCRIPT, &[("BACKUP_FILE", fetched)])
-        .unwrap_or_else(|error| panic!("restore: {error}"));
     assert_eq!(catalog(&target), catalog(&source));
+
+    // Going back: RestoreCommand with the stored key brings the replaced state back (and keeps
+    // the state it replaces in turn, under a later key: the names have seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let back = world.restore_task(&target, &kept, "go-back");
+    let kept_again = back.kept_key(&world.bucket);
+    assert!(kept_again > kept, "{kept_again} after {kept}");
+    assert_eq!(world.keys(), [key, kept, kept_again]);
+    assert_eq!(catalog(&target), before);
 }
 
 #[tokio::test]
@@ -381,8 +488,10 @@ async fn the_bucket_takes_tls_only_and_each_task_role_works_one_way() {
     assert_eq!(world.keys(), [key.as_str()]);
 
     // The backup role cannot read a backup back; IAM refuses exactly that.
-    let read_back = world.fetch(
+    let read_back = world.run(
         &world.backup_role,
+        &world.fetch_env,
+        "aws s3 cp --only-show-errors \"s3://$BACKUP_BUCKET/$BACKUP_KEY\" \"$BACKUP_FILE\"",
         &[("BACKUP_FILE", &world.file("x.sql")), ("BACKUP_KEY", &key)],
     );
     assert!(!read_back.status.success());
@@ -396,14 +505,20 @@ async fn the_bucket_takes_tls_only_and_each_task_role_works_one_way() {
         "{refused:#?}"
     );
 
-    // A restore without a key says which variable is missing, and fetches nothing.
+    // A restore without a key says which variable is missing, and stores and fetches nothing.
+    let state = world.file("state.sql");
+    std::fs::write(&state, "-- the current state\n").unwrap();
     let no_key = world.fetch(
         &world.restore_role,
-        &[("BACKUP_FILE", &world.file("y.sql"))],
+        &[
+            ("BACKUP_FILE", &world.file("y.sql")),
+            ("BEFORE_RESTORE_FILE", &state),
+        ],
     );
     assert_eq!(no_key.status.code(), Some(2));
     assert!(text(&no_key.stdout).contains("BACKUP_KEY is empty"));
     assert!(!std::path::Path::new(&world.file("y.sql")).exists());
+    assert_eq!(world.keys(), [key.as_str()]);
     // Every other call was allowed: the emulator's guard checks at drop.
 }
 
@@ -417,4 +532,142 @@ async fn a_dump_that_failed_is_reported_as_a_backup_failure() {
     assert!(text(&failed.stdout).contains("backup failed: there is no dump"));
     assert!(world.keys().is_empty());
     assert_eq!(world.metrics(), [metrics::BACKUP_FAILURES]);
+}
+
+#[tokio::test]
+async fn the_restore_role_may_put_only_the_state_a_restore_replaces() {
+    let world = BucketWorld::start("restore-role").await;
+    let body = world.file("state.sql");
+    std::fs::write(&body, "-- the current state\n").unwrap();
+    let as_restore = |script: &str, key: &str| {
+        world.run(
+            &world.restore_role,
+            &world.fetch_env,
+            script,
+            &[("KEY", key), ("BODY", &body)],
+        )
+    };
+    let put = "aws s3api put-object --bucket \"$BACKUP_BUCKET\" --key \"$KEY\" --body \"$BODY\"";
+    let kept = format!("{}2026-11-26T101500Z.sql", backup::BEFORE_RESTORE_PREFIX);
+    let stored = as_restore(put, &kept);
+    assert!(stored.status.success(), "{}", text(&stored.stderr));
+    assert_eq!(world.keys(), [kept.as_str()]);
+
+    // Nowhere else: not over a backup, not outside datero/ (where the retention rule does not
+    // reach).
+    let elsewhere = [
+        "datero/2026-11-26T030000Z.sql",
+        "before-restore-2026-11-26T101500Z.sql",
+        "other/datero/before-restore-2026-11-26T101500Z.sql",
+    ];
+    for key in elsewhere {
+        let refused = as_restore(put, key);
+        assert!(!refused.status.success(), "{key} was stored");
+        assert!(
+            text(&refused.stderr).contains("AccessDenied"),
+            "{key}: {}",
+            text(&refused.stderr)
+        );
+    }
+    // And it cannot delete what it stored.
+    let delete = "aws s3api delete-object --bucket \"$BACKUP_BUCKET\" --key \"$KEY\"";
+    let refused = as_restore(delete, &kept);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("AccessDenied"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(world.keys(), [kept.as_str()]);
+
+    let denials = world.emulator.take_denials().await;
+    let refused: Vec<(String, String)> = denials
+        .iter()
+        .map(|d| {
+            assert_eq!(d["function"], "restore-task", "{d:#?}");
+            let resource = d["resource"].as_str().unwrap_or_default();
+            let key = resource
+                .split_once('/')
+                .map(|(_, key)| key)
+                .unwrap_or_default();
+            (
+                d["action"].as_str().unwrap_or_default().to_owned(),
+                key.to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = elsewhere
+        .iter()
+        .map(|key| ("s3:PutObject".to_owned(), (*key).to_owned()))
+        .chain([("s3:DeleteObject".to_owned(), kept.clone())])
+        .collect();
+    assert_eq!(refused, expected);
+}
+
+#[tokio::test]
+async fn a_restore_whose_current_state_cannot_be_stored_fetches_nothing() {
+    let world = BucketWorld::start("restore-keep-fails").await;
+    let dump = world.file("datero.sql");
+    std::fs::write(&dump, "-- a dump\n").unwrap();
+    let stored = world.upload(UPLOAD_SCRIPT, &[("BACKUP_FILE", &dump)]);
+    assert!(stored.status.success(), "{stored:?}");
+    let key = world.keys().remove(0);
+    let state = world.file("before-restore.sql");
+    std::fs::write(&state, "-- the current state\n").unwrap();
+    let fetched = world.file("fetched.sql");
+    let volume = [
+        ("BACKUP_FILE", fetched.as_str()),
+        ("BEFORE_RESTORE_FILE", state.as_str()),
+        ("BACKUP_KEY", key.as_str()),
+    ];
+    let refused_before_fetching = |fetch: &Output| {
+        assert_eq!(
+            fetch.status.code(),
+            Some(3),
+            "{}{}",
+            text(&fetch.stdout),
+            text(&fetch.stderr)
+        );
+        assert!(
+            text(&fetch.stdout).contains("nothing was fetched or restored"),
+            "{}",
+            text(&fetch.stdout)
+        );
+        assert!(
+            text(&fetch.stderr).contains("upload failed"),
+            "{}",
+            text(&fetch.stderr)
+        );
+        assert!(!std::path::Path::new(&fetched).exists(), "fetched");
+        assert_eq!(world.keys(), [key.as_str()]);
+    };
+
+    // The bucket refuses the upload (here: plain HTTP, which its policy denies).
+    let mut plain = volume.to_vec();
+    plain.push(("AWS_ENDPOINT_URL", world.emulator.endpoint()));
+    let fetch = world.fetch(&world.restore_role, &plain);
+    refused_before_fetching(&fetch);
+    assert!(text(&fetch.stderr).contains("AccessDenied"));
+
+    // IAM refuses the upload (a role that lost its put) though the backup could be read: the
+    // chosen backup is still not downloaded.
+    let mut no_put = world.restore_role.clone();
+    no_put.name = "restore-task-no-put".to_owned();
+    no_put.access_key_id = iam::access_key_id(&no_put.name);
+    for policy in &mut no_put.policies {
+        if let Some(statements) = policy["Statement"].as_array_mut() {
+            statements.retain(|statement| statement["Action"] != "s3:PutObject");
+        }
+    }
+    world.emulator.enforce_iam(&no_put).await;
+    let fetch = world.fetch(&no_put, &volume);
+    refused_before_fetching(&fetch);
+    let denials = world.emulator.take_denials().await;
+    assert_eq!(denials.len(), 1, "{denials:#?}");
+    assert_eq!(denials[0]["action"], "s3:PutObject");
+    let resource = denials[0]["resource"].as_str().unwrap_or_default();
+    assert!(
+        resource.contains(&format!("/{}", backup::BEFORE_RESTORE_PREFIX)),
+        "{resource}"
+    );
 }

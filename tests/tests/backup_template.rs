@@ -1,5 +1,6 @@
 //! Backups in template.yaml: the tasks run exactly `shared::backup`'s scripts against the port
-//! Datero's task publishes, the bucket keeps dumps private, encrypted and for the chosen days,
+//! Datero's task publishes, a restore keeps the state it replaces first (and its role may put
+//! nothing else), the bucket keeps dumps private, encrypted and for the chosen days,
 //! the schedule starts the backup task through the capacity provider, and bad values are
 //! refused before anything is made, naming the parameter.
 
@@ -37,7 +38,7 @@ fn env(container: &Json, name: &str) -> Option<String> {
         .and_then(|pair| pair["Value"].as_str().map(str::to_owned))
 }
 
-// Longer than 60 lines: two task definitions, four containers, each checked against the script
+// Longer than 60 lines: two task definitions, five containers, each checked against the script
 // and the wiring it needs.
 #[test]
 fn the_tasks_run_the_tested_scripts_against_the_port_datero_publishes() {
@@ -56,6 +57,11 @@ fn the_tasks_run_the_tested_scripts_against_the_port_datero_publishes() {
             "BackupTaskDefinition",
             backup::UPLOAD_CONTAINER,
             backup::UPLOAD_SCRIPT,
+        ),
+        (
+            "RestoreTaskDefinition",
+            backup::KEEP_DUMP_CONTAINER,
+            backup::DUMP_SCRIPT,
         ),
         (
             "RestoreTaskDefinition",
@@ -84,9 +90,16 @@ fn the_tasks_run_the_tested_scripts_against_the_port_datero_publishes() {
             json!([script]),
             "{task}/{name} runs another script"
         );
+        // The keep-dump writes the state a restore replaces beside the fetched backup.
+        let file = if name == backup::KEEP_DUMP_CONTAINER {
+            backup::BEFORE_RESTORE_FILE
+        } else {
+            backup::BACKUP_FILE
+        };
         assert_eq!(
             env(&container, "BACKUP_FILE").as_deref(),
-            Some(backup::BACKUP_FILE)
+            Some(file),
+            "{task}/{name}"
         );
         let talks_to_postgres = script == backup::DUMP_SCRIPT || script == backup::RESTORE_SCRIPT;
         if talks_to_postgres {
@@ -135,13 +148,41 @@ fn the_tasks_run_the_tested_scripts_against_the_port_datero_publishes() {
         env(&upload, "CLUSTER_NAME").as_deref(),
         Some("teststack-datero")
     );
+    // The restore: the current state is dumped, then stored and the backup fetched, then loaded;
+    // each only if the one before succeeded. The restore is the essential one.
     let restore_task = properties(&template, &stack, "RestoreTaskDefinition");
+    let keep_dump = container(&restore_task, backup::KEEP_DUMP_CONTAINER);
+    let fetch = container(&restore_task, backup::FETCH_CONTAINER);
     let restore = container(&restore_task, backup::RESTORE_CONTAINER);
+    assert!(keep_dump.get("DependsOn").is_none());
+    assert_eq!(
+        fetch["DependsOn"],
+        json!([{"ContainerName": backup::KEEP_DUMP_CONTAINER, "Condition": "SUCCESS"}])
+    );
     assert_eq!(
         restore["DependsOn"],
-        json!([{"ContainerName": "fetch", "Condition": "SUCCESS"}])
+        json!([{"ContainerName": backup::FETCH_CONTAINER, "Condition": "SUCCESS"}])
     );
-    assert_eq!(restore["Essential"], "true");
+    assert_eq!(
+        [&keep_dump, &fetch, &restore].map(|c| c["Essential"].clone()),
+        ["false", "false", "true"]
+    );
+    assert_eq!(
+        env(&fetch, "BEFORE_RESTORE_FILE").as_deref(),
+        Some(backup::BEFORE_RESTORE_FILE)
+    );
+    let names: Vec<&Json> = restore_task["ContainerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["Name"])
+        .collect();
+    assert_eq!(names, ["keep-dump", "fetch", "restore"]);
+    let reserved: Vec<&Json> = [&keep_dump, &fetch, &restore]
+        .map(|c| &c["MemoryReservation"])
+        .to_vec();
+    // 256 MiB in all, as the template's comment and the README say.
+    assert_eq!(reserved, ["64", "128", "64"]);
     // Task roles in host network mode need the agent's opt-in.
     let user_data = template.resource("LaunchTemplate")["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"].clone();
     let user_data = template.resolve(&user_data, &stack).unwrap().unwrap();
@@ -150,6 +191,24 @@ fn the_tasks_run_the_tested_scripts_against_the_port_datero_publishes() {
             .as_str()
             .unwrap()
             .contains("\nECS_ENABLE_TASK_IAM_ROLE_NETWORK_HOST=true\n")
+    );
+}
+
+#[test]
+fn the_restore_role_reads_backups_and_puts_only_the_state_a_restore_replaces() {
+    let template = Template::load().unwrap();
+    let stack = stack_with(&template, &[]);
+    let role = properties(&template, &stack, "RestoreTaskRole");
+    let policies = role["Policies"].as_array().unwrap();
+    assert_eq!(policies.len(), 1);
+    let arn = stack.attributes["BackupBucket.Arn"].clone();
+    // Nothing else: no list, no delete, no overwriting a backup.
+    assert_eq!(
+        policies[0]["PolicyDocument"]["Statement"],
+        json!([
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("{arn}/{}*", backup::BACKUP_PREFIX)},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": format!("{arn}/{}*", backup::BEFORE_RESTORE_PREFIX)},
+        ])
     );
 }
 

@@ -81,11 +81,11 @@ fn schedules_and_spot_exist_only_when_their_parameters_ask_for_them() {
     let policy = &spot["MixedInstancesPolicy"];
     assert_eq!(
         policy["InstancesDistribution"],
-        json!({"OnDemandBaseCapacity": "0", "OnDemandPercentageAboveBaseCapacity": "0", "SpotAllocationStrategy": "capacity-optimized"})
+        json!({"OnDemandBaseCapacity": "0", "OnDemandPercentageAboveBaseCapacity": "0", "SpotAllocationStrategy": "price-capacity-optimized"})
     );
     assert_eq!(
         policy["LaunchTemplate"]["Overrides"],
-        json!([{"InstanceType": "t3.small"}, {"InstanceType": "t3a.small"}, {"InstanceType": "t2.small"}])
+        json!([{"InstanceType": "t3.small"}, {"InstanceType": "t3a.small"}, {"InstanceType": "t3a.medium"}])
     );
 }
 

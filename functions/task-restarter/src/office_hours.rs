@@ -133,36 +133,11 @@ async fn apply(alarm: &str, step: &Step, context: &Context) -> Result<(), Resour
 
 /// The office-hours mark on the cluster; none when there is no schedule yet (or no cluster).
 pub async fn read_mark(context: &Context) -> Result<Option<HoursMark>, ResourceError> {
-    let described = context
-        .ecs
-        .describe_clusters()
-        .clusters(&context.config.scope.cluster_name)
-        .include(ClusterField::Tags)
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeClusters", error))?;
-    Ok(described
-        .clusters()
-        .iter()
-        .flat_map(|cluster| cluster.tags())
-        .find(|tag| tag.key() == Some(marks::OFFICE_HOURS_TAG))
-        .and_then(|tag| tag.value())
-        .and_then(HoursMark::parse))
+    Ok(cluster(context).await?.and_then(|(_, mark)| mark))
 }
 
 async fn write_mark(context: &Context, mark: &HoursMark) -> Result<(), ResourceError> {
-    let described = context
-        .ecs
-        .describe_clusters()
-        .clusters(&context.config.scope.cluster_name)
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeClusters", error))?;
-    let Some(arn) = described
-        .clusters()
-        .first()
-        .and_then(|cluster| cluster.cluster_arn())
-    else {
+    let Some((arn, _)) = cluster(context).await? else {
         return Ok(());
     };
     context
@@ -177,4 +152,26 @@ async fn write_mark(context: &Context, mark: &HoursMark) -> Result<(), ResourceE
         .await
         .map_err(|error| aws_error("TagResource", error))?;
     Ok(())
+}
+
+/// The cluster's ARN and its office-hours mark; none when the cluster is gone.
+async fn cluster(context: &Context) -> Result<Option<(String, Option<HoursMark>)>, ResourceError> {
+    let described = context
+        .ecs
+        .describe_clusters()
+        .clusters(&context.config.scope.cluster_name)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeClusters", error))?;
+    Ok(described.clusters().first().and_then(|cluster| {
+        let arn = cluster.cluster_arn()?.to_owned();
+        let mark = cluster
+            .tags()
+            .iter()
+            .find(|tag| tag.key() == Some(marks::OFFICE_HOURS_TAG))
+            .and_then(|tag| tag.value())
+            .and_then(HoursMark::parse);
+        Some((arn, mark))
+    }))
 }

@@ -496,6 +496,9 @@ async fn restore(
     let dir = std::env::temp_dir().join(format!("datero-lifecycle-restore-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let file = dir.join("datero.sql");
+    // The keep-dump's dump of the state the restore replaces, which the fetch stores first.
+    let kept = dir.join("before-restore.sql");
+    std::fs::write(&kept, STAND_IN).map_err(|e| e.to_string())?;
     let mut env = aws_cli::container_env(
         template,
         stack,
@@ -506,6 +509,7 @@ async fn restore(
     env.retain(|(name, _)| name != "BACKUP_KEY");
     env.push(("BACKUP_KEY".into(), key.to_owned()));
     env.push(("BACKUP_FILE".into(), file.display().to_string()));
+    env.push(("BEFORE_RESTORE_FILE".into(), kept.display().to_string()));
     let fetch = aws_cli::script(emulator, &role, &env, backup::FETCH_SCRIPT)?;
     let fetched = std::fs::read_to_string(&file).unwrap_or_default();
     std::fs::remove_dir_all(&dir).ok();
