@@ -19,6 +19,7 @@
 //! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.
 //! - [`ecs_event`]: the ECS events the event functions read.
 //! - [`backup`]: the dump and restore commands of Datero's database.
+//! - [`backup_watch`]: whether a scheduled backup happened, checked after each firing.
 //! - [`refusal`]: which ECS refusals are transient while the cluster resource creates.
 //! - [`replacement`]: which of the group's instances a stack update must replace.
 //!
@@ -32,6 +33,7 @@
 
 pub mod aws;
 pub mod backup;
+pub mod backup_watch;
 pub mod config;
 pub mod container;
 pub mod custom_resource;

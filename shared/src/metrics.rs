@@ -108,6 +108,9 @@ pub enum Measurement {
         reason: &'static str,
     },
     AddressMoveFailure,
+    /// A scheduled backup that nothing reported (`backup_watch::Verdict::Missed`): counted as
+    /// a backup failure, as the backup task counts its own.
+    BackupMissed,
 }
 
 /// A CloudWatch unit, as EMF spells it.
@@ -150,6 +153,7 @@ impl Measurement {
             Self::AddressMove => one(ADDRESS_MOVES),
             Self::SkippedAddressMove { .. } => one(SKIPPED_ADDRESS_MOVES),
             Self::AddressMoveFailure => one(ADDRESS_MOVE_FAILURES),
+            Self::BackupMissed => one(BACKUP_FAILURES),
         }
     }
 

@@ -293,6 +293,26 @@ def task_init(self: Any, *args: Any, **kwargs: Any) -> None:
     self.execution_stopped_at = None
     self.stop_code = None
     self.capacity_provider_name = None
+    # API_Task: one container per container definition (moto makes one, from the first), and
+    # API_Container: no exitCode until the container has exited (moto says 0 from the start).
+    task_definition = kwargs.get("task_definition") or next(
+        (arg for arg in args if isinstance(arg, ecs.TaskDefinition)), None
+    )
+    definitions = getattr(task_definition, "container_definitions", None) or []
+    if len(definitions) > 1 and len(self.containers) == 1:
+        containers = []
+        for definition in definitions:
+            container = ecs.Container(task_definition)
+            container.name = definition.get("name")
+            container.image = definition.get("image")
+            container.cpu = None if definition.get("cpu") is None else str(definition.get("cpu"))
+            container.memory = None if definition.get("memory") is None else str(definition.get("memory"))
+            container.environment = definition.get("environment")
+            container.command = definition.get("command")
+            containers.append(container)
+        self.containers = containers
+    for container in self.containers:
+        container.exitCode = None
 
 
 def container_init(self: Any, task_def: Any) -> None:

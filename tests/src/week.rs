@@ -19,6 +19,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
+use datero_shared::backup_watch::{self, BackupRun};
 use datero_shared::down_alarm::{self, CHECK_DELAY, MorningCheck, State, Step};
 use datero_shared::restart_policy::{self, Decision, Facts};
 use datero_shared::schedule::{
@@ -215,6 +216,8 @@ struct World<'a> {
     idle_since: Option<i64>,
     mark: Option<HoursMark>,
     morning_check: Option<(i64, MorningCheck)>,
+    /// The restarter's backup check: (due minute, check minute, the backup task if one ran).
+    backup_check: Option<(i64, i64, Option<BackupRun>)>,
     week: Week,
 }
 
@@ -251,6 +254,7 @@ pub fn play(
         idle_since: None,
         mark: None,
         morning_check: None,
+        backup_check: None,
         week: Week::default(),
     };
     if !office_hours {
@@ -453,20 +457,48 @@ impl World<'_> {
 
     fn backup(&mut self, minute: i64) {
         let date = self.local(minute).date();
-        if self.datero == Datero::Running {
+        let ran = |upload_exit_code| {
+            Some(BackupRun {
+                created_at_ms: Some(minute * 60_000),
+                stopped: true,
+                upload_exit_code,
+            })
+        };
+        let task = if self.datero == Datero::Running {
             self.log(minute, "backup: dump taken and stored".into());
+            ran(Some(0))
         } else if self.incidents.contains(&Incident::NoInstance { date }) {
-            // The task waits in PROVISIONING and never runs: nothing writes a metric, so no
-            // alarm sees it (issue 23, item 5, still open).
-            self.log(
-                minute,
-                "backup: task never placed (no capacity); nothing reports it".into(),
-            );
+            // The task waits in PROVISIONING and never runs: it reports nothing itself.
+            self.log(minute, "backup: task never placed (no capacity)".into());
+            None
         } else {
             // The task's dump finds no PostgreSQL; its upload container reports the failure.
             self.backup_failed.put_sample(minute * 60, 1.0);
             self.log(minute, "backup: Datero not running, the dump fails".into());
+            ran(Some(1))
+        };
+        // BackupWatchSchedule fires with it: the restarter looks CHECK_EVERY later.
+        let delay = i64::try_from(backup_watch::CHECK_EVERY.as_secs() / 60).unwrap_or(15);
+        self.backup_check = Some((minute, minute + delay, task));
+    }
+
+    fn backup_checked(&mut self, minute: i64) {
+        let Some((due, at, task)) = self.backup_check.clone() else {
+            return;
+        };
+        if at != minute {
+            return;
         }
+        self.backup_check = None;
+        let runs: Vec<BackupRun> = task.into_iter().collect();
+        let verdict = backup_watch::judge(due * 60_000, &runs, 0);
+        if let backup_watch::Verdict::Missed(_) = verdict {
+            self.backup_failed.put_sample(minute * 60, 1.0);
+        }
+        self.log(
+            minute,
+            format!("restarter's backup check: {}", verdict.key()),
+        );
     }
 
     fn tick(&mut self, minute: i64) {
@@ -509,6 +541,7 @@ impl World<'_> {
         if fires(&self.settings.backup) {
             self.backup(minute);
         }
+        self.backup_checked(minute);
         if let Some((due, check)) = self.morning_check.clone()
             && due == minute
         {

@@ -18,7 +18,7 @@ fn schedules(template: &Template, stack: &Stack) -> Vec<String> {
     template
         .resources_of("AWS::Scheduler::Schedule")
         .into_iter()
-        .filter(|name| name != "DateroBackupSchedule")
+        .filter(|name| name != "DateroBackupSchedule" && name != "BackupWatchSchedule")
         .filter(|name| template.exists(name, stack).unwrap())
         .collect()
 }

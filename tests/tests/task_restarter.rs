@@ -747,3 +747,84 @@ async fn datero_on_a_draining_instance_is_stopped_cleanly_and_restarted_elsewher
     assert_ok(&bed.send(active).await);
     assert_eq!(fixtures::wanted(&bed.config).await.len(), 1);
 }
+
+// --- A scheduled backup that never ran (issue 23, item 5) ---------------------------------
+
+const BACKUP_FAMILY: &str = "datero-prod-datero-backup";
+
+/// The backup task definition's shape: a dump container, then the upload that reports.
+async fn backup_definition(config: &SdkConfig) -> String {
+    let container = |name: &str| {
+        aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name(name)
+            .image("public.ecr.aws/aws-cli/aws-cli:2.32.9")
+            .memory_reservation(64)
+            .build()
+    };
+    aws_sdk_ecs::Client::new(config)
+        .register_task_definition()
+        .family(BACKUP_FAMILY)
+        .execution_role_arn(fixtures::EXECUTION_ROLE)
+        .container_definitions(container(datero_shared::backup::DUMP_CONTAINER))
+        .container_definitions(container(datero_shared::backup::UPLOAD_CONTAINER))
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .and_then(|definition| definition.task_definition_arn())
+        .unwrap()
+        .to_owned()
+}
+
+fn backup_failures(bed: &Bed) -> usize {
+    harness::metric_values(&bed.harness.metric_lines())
+        .iter()
+        .filter(|(name, value)| name == "BackupFailures" && *value == 1.0)
+        .count()
+}
+
+#[tokio::test]
+async fn a_scheduled_backup_that_never_ran_is_counted_as_a_failure_and_one_that_ran_is_not() {
+    let bed = bed_with(&[("BACKUP_FAMILY", BACKUP_FAMILY.to_owned())], 1).await;
+    let due = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    // The schedule's firing queues the check.
+    assert_ok(&bed.send(json!({"backupDue": due})).await);
+    assert_eq!(bed.delayed_messages().await, 1);
+    // 15 minutes later: no backup task ran (never placed, say). One failure, as the backup
+    // task would have counted its own.
+    assert_ok(
+        &bed.send(queued(json!({"backupDue": due, "checks": 0})))
+            .await,
+    );
+    assert_eq!(backup_failures(&bed), 1);
+    let last = bed.decisions().pop().unwrap();
+    assert_eq!(last["decision"], "missed", "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("never placed"),
+        "{last}"
+    );
+
+    // A backup task that still runs is looked at again later.
+    let definition = backup_definition(&bed.config).await;
+    let task = fixtures::run_datero(&bed.config, &definition).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_ok(
+        &bed.send(queued(json!({"backupDue": due, "checks": 0})))
+            .await,
+    );
+    assert_eq!(bed.decisions().pop().unwrap()["decision"], "still-running");
+    assert_eq!(bed.delayed_messages().await, 2);
+    // Once it has stored its dump (its upload exited 0), nothing more is counted.
+    bed.harness
+        .emulator
+        .crash_task(CLUSTER, task.task_arn().unwrap(), 0, QUICK)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_ok(
+        &bed.send(queued(json!({"backupDue": due, "checks": 1})))
+            .await,
+    );
+    assert_eq!(bed.decisions().pop().unwrap()["decision"], "stored");
+    assert_eq!(backup_failures(&bed), 1);
+    bed.harness.assert_logs_clean(&[]);
+}

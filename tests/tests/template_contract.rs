@@ -174,6 +174,8 @@ fn the_restarter_environment_and_rule_match_the_contract() {
         // Beyond CONTRACT.md (issue 23): the down alarm the restarter brings back after
         // office hours begin; set only with office hours.
         "DOWN_ALARM_NAME",
+        // The backup family whose runs it checks after each backup firing (issue 23, item 5).
+        "BACKUP_FAMILY",
     ];
     assert!(!env.contains_key("DOWN_ALARM_NAME"), "no office hours here");
     assert!(

@@ -13,11 +13,13 @@ pub struct Config {
     pub paused: bool,
     /// The down alarm whose actions come back after office hours begin (set with office hours).
     pub down_alarm_name: Option<String>,
+    /// The backup task's family, whose runs the backup check looks at (set with backups).
+    pub backup_family: Option<String>,
 }
 
 impl Config {
     /// Reads `CLUSTER_NAME`, `CAPACITY_PROVIDER_NAME`, `TASK_FAMILY`, and the optional
-    /// `RESTART_QUEUE_URL`, `RESTARTS_PAUSED` and `DOWN_ALARM_NAME`.
+    /// `RESTART_QUEUE_URL`, `RESTARTS_PAUSED`, `DOWN_ALARM_NAME` and `BACKUP_FAMILY`.
     pub fn from_env() -> Result<Self, String> {
         use datero_shared::config::{optional, required};
         Ok(Self {
@@ -30,6 +32,7 @@ impl Config {
             paused: optional("RESTARTS_PAUSED")
                 .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
             down_alarm_name: optional("DOWN_ALARM_NAME"),
+            backup_family: optional("BACKUP_FAMILY"),
         })
     }
 }

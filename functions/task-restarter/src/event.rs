@@ -5,6 +5,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEventObj;
+use datero_shared::backup_watch::BackupCheck;
 use datero_shared::down_alarm::MorningCheck;
 use datero_shared::ecs_event::{ContainerInstanceStateChange, TaskStateChange};
 use datero_shared::restart_policy::DelayedRestart;
@@ -28,6 +29,8 @@ pub enum Incoming {
     Delayed(SqsEventObj<Queued>),
     /// The product's own event from an office-hours schedule.
     Scheduled(ScheduledEvent),
+    /// The backup schedule fired (`{"backupDue": ...}`): check later that a backup happened.
+    BackupDue(BackupCheck),
 }
 
 /// The body of a message on the delay queue.
@@ -36,6 +39,8 @@ pub enum Incoming {
 pub enum Queued {
     /// The down alarm's check, [`datero_shared::down_alarm::CHECK_DELAY`] after a start.
     MorningCheck(MorningCheck),
+    /// The check that a scheduled backup happened.
+    BackupCheck(BackupCheck),
     /// A restart the backoff put off.
     Restart(DelayedRestart),
 }
@@ -49,6 +54,11 @@ impl Incoming {
             return serde_json::from_value(payload)
                 .map(Self::Scheduled)
                 .map_err(|error| format!("malformed scheduled event: {error}"));
+        }
+        if payload.get("backupDue").is_some() {
+            return serde_json::from_value(payload)
+                .map(Self::BackupDue)
+                .map_err(|error| format!("malformed backup-due event: {error}"));
         }
         if payload.get("Records").is_some() {
             return serde_json::from_value(payload)
@@ -111,6 +121,23 @@ mod tests {
             Incoming::Delayed(batch) => assert!(matches!(
                 batch.records[0].body,
                 super::Queued::MorningCheck(_)
+            )),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_backup_firing_and_its_queued_check_are_read_as_such() {
+        match Incoming::parse(json!({"backupDue": "2026-11-30T12:00:00Z"})).unwrap() {
+            Incoming::BackupDue(check) => assert_eq!(check.checks, 0),
+            other => panic!("{other:?}"),
+        }
+        let body = json!({"backupDue": "2026-11-30T12:00:00Z", "checks": 1});
+        let payload = json!({"Records": [{"messageId": "m", "body": body.to_string()}]});
+        match Incoming::parse(payload).unwrap() {
+            Incoming::Delayed(batch) => assert!(matches!(
+                batch.records[0].body,
+                super::Queued::BackupCheck(_)
             )),
             other => panic!("{other:?}"),
         }

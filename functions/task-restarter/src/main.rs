@@ -8,10 +8,12 @@
 //! destination):
 //! - [`restarts`]: a stopped task, or a restart back from the delay queue;
 //! - [`office_hours`]: a scheduled start or stop, and the down alarm's check after a start;
-//! - [`draining`]: Datero's instance going DRAINING.
+//! - [`draining`]: Datero's instance going DRAINING;
+//! - [`backups`]: a firing of the backup schedule, and the check that a backup happened.
 //!
 //! Every decision is a log line and an embedded metric ([`datero_shared::metrics`]).
 
+mod backups;
 mod config;
 mod draining;
 mod event;
@@ -77,6 +79,7 @@ async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result
         }
         Incoming::Draining(event) => draining::on_draining(&event.detail, context, metrics).await,
         Incoming::Scheduled(event) => office_hours::on_scheduled(&event, context, metrics).await,
+        Incoming::BackupDue(check) => backups::on_due(&check, context).await,
         Incoming::Delayed(batch) => {
             for record in &batch.records {
                 match &record.body {
@@ -85,6 +88,9 @@ async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result
                     }
                     Queued::MorningCheck(check) => {
                         office_hours::on_morning_check(check, context).await?;
+                    }
+                    Queued::BackupCheck(check) => {
+                        backups::on_check(check, context, metrics).await?;
                     }
                 }
             }
