@@ -16,6 +16,7 @@ pub mod fixtures;
 pub mod harness;
 pub mod http;
 pub mod iam;
+pub mod instance_types;
 pub mod lambda_async;
 pub mod lifecycle;
 pub mod postgres;

@@ -331,7 +331,21 @@ impl Template {
                 .iter()
                 .try_fold(false, |any, item| Ok(any || self.truth(item, stack)?)),
             "Condition" => self.condition(argument.as_str().unwrap_or_default(), stack),
+            // Rules only: every member of the first list is one of the second's.
+            "EachMemberIn" => {
+                let items = items();
+                let members = self.list(&items[0], stack)?;
+                let allowed = self.list(&items[1], stack)?;
+                Ok(members.iter().all(|member| allowed.contains(member)))
+            }
             other => Err(format!("condition function {other} is not modelled")),
+        }
+    }
+
+    fn list(&self, value: &Yaml, stack: &Stack) -> Result<Vec<Json>, String> {
+        match self.resolve(value, stack)? {
+            Some(Json::Array(items)) => Ok(items),
+            other => Err(format!("not a list: {other:?}")),
         }
     }
 
