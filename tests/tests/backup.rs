@@ -14,7 +14,7 @@ use datero_testbed::aws_cli;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::fixtures;
 use datero_testbed::iam::{self, Principal};
-use datero_testbed::postgres::Postgres;
+use datero_testbed::postgres::{Major, Postgres};
 use datero_testbed::template::Template;
 use serde_json::Value;
 
@@ -96,9 +96,22 @@ fn catalog(server: &Postgres) -> Vec<String> {
     rows
 }
 
+/// The round trip on the major of Datero's pinned image, and on the older one the tests keep.
 #[test]
 fn a_dump_of_datero_like_objects_restores_into_an_empty_server_and_over_one_with_data() {
-    let source = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
+    for major in Major::ALL {
+        round_trip(major);
+    }
+}
+
+fn round_trip(major: Major) {
+    let source = Postgres::start_major(major).unwrap_or_else(|error| panic!("{error}"));
+    let version: u32 = source
+        .sql("postgres", "SHOW server_version_num")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(version / 10_000, major.number(), "{major:?}");
     for (database, sql) in DATERO_LIKE {
         source
             .sql(database, sql)
@@ -110,7 +123,11 @@ fn a_dump_of_datero_like_objects_restores_into_an_empty_server_and_over_one_with
         "{expected:?}"
     );
 
-    let dir = std::env::temp_dir().join(format!("datero-backup-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "datero-backup-{}-{}",
+        std::process::id(),
+        major.number()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("datero.sql").display().to_string();
     let started = Instant::now();
@@ -119,11 +136,14 @@ fn a_dump_of_datero_like_objects_restores_into_an_empty_server_and_over_one_with
         .unwrap_or_else(|error| panic!("dump: {error}"));
     let dump_seconds = started.elapsed().as_secs_f64();
     let size = std::fs::metadata(&file).unwrap().len();
-    println!("dump of the test data set: {size} bytes in {dump_seconds:.3} s");
+    println!(
+        "PostgreSQL {}: dump of the test data set: {size} bytes in {dump_seconds:.3} s",
+        major.number()
+    );
     assert!(!dir.join("datero.sql.partial").exists() && !dir.join("datero.sql.raw").exists());
 
     // Into an empty server (a fresh stack).
-    let target = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
+    let target = Postgres::start_major(major).unwrap_or_else(|error| panic!("{error}"));
     target
         .script(RESTORE_SCRIPT, &[("BACKUP_FILE", file.clone())])
         .unwrap_or_else(|error| panic!("restore: {error}"));
