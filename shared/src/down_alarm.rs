@@ -13,6 +13,11 @@
 //!   configured for that state) to ALARM, one transition that sends one notification. The
 //!   alarm's own evaluations keep it in ALARM (no transition, no second message) until Datero
 //!   comes up, and that transition to OK is the recovery message.
+//! - up, after hours that closed with the alarm in ALARM (Datero down all afternoon, or never
+//!   up that day): its subscribers' last message said "down", and the alarm returned to OK
+//!   overnight or this morning with its actions off. So the actions come back first, then it
+//!   goes through INSUFFICIENT_DATA to OK: one transition to OK, the recovery message (a set
+//!   to the state it is already in would invoke nothing).
 //!
 //! Actions fire on state transitions only, for the state entered (CloudWatch guide, "Alarm
 //! actions"; SetAlarmState: "When the updated state differs from the previous value, the
@@ -34,6 +39,9 @@ pub const CHECK_DELAY: Duration = MAX_DELAY;
 pub struct MorningCheck {
     /// The scheduled time of the start that queued it (ISO 8601).
     pub office_hours_began: String,
+    /// The hours before closed with the alarm in ALARM ([`crate::schedule::HoursMark`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub owes_recovery: bool,
 }
 
 /// The states a step sets (the `StateValue` of SetAlarmState).
@@ -67,6 +75,21 @@ pub enum Step {
 /// The calls to make on the down alarm, in order, given whether a Datero task runs now.
 pub fn after_start(datero_running: bool, check: &MorningCheck) -> Vec<Step> {
     let began = &check.office_hours_began;
+    if datero_running && check.owes_recovery {
+        return vec![
+            Step::EnableActions,
+            Step::SetState {
+                state: State::InsufficientData,
+                reason: "checking whether Datero came up".to_owned(),
+            },
+            Step::SetState {
+                state: State::Ok,
+                reason: format!(
+                    "Datero is running again; it was down when office hours last closed, and office hours began at {began}"
+                ),
+            },
+        ];
+    }
     if datero_running {
         return vec![
             Step::SetState {
@@ -99,7 +122,37 @@ mod tests {
     fn check() -> MorningCheck {
         MorningCheck {
             office_hours_began: "2026-11-30T08:00:00Z".into(),
+            owes_recovery: false,
         }
+    }
+
+    #[test]
+    fn a_datero_back_after_a_day_down_is_announced_once_with_actions_on() {
+        let owed = MorningCheck {
+            owes_recovery: true,
+            ..check()
+        };
+        let steps = after_start(true, &owed);
+        assert_eq!(steps[0], Step::EnableActions);
+        assert!(matches!(
+            &steps[1],
+            Step::SetState {
+                state: State::InsufficientData,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &steps[2],
+            Step::SetState { state: State::Ok, reason } if reason.contains("running again")
+        ));
+        assert_eq!(steps.len(), 3);
+        // Still down: the same single ALARM as any failed morning.
+        assert_eq!(after_start(false, &owed), after_start(false, &check()));
+        let body = serde_json::to_string(&owed).unwrap();
+        assert_eq!(
+            body,
+            r#"{"officeHoursBegan":"2026-11-30T08:00:00Z","owesRecovery":true}"#
+        );
     }
 
     #[test]

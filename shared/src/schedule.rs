@@ -107,36 +107,56 @@ pub struct HoursMark {
     pub open: bool,
     /// The firing's scheduled time, in ms since the epoch.
     pub since_ms: i64,
+    /// Closed while the down alarm was in ALARM: the last word its subscribers had was "Datero
+    /// is down" (its actions were on all day), and the recovery is theirs to hear next morning,
+    /// though the alarm's own return to OK will happen with its actions off.
+    pub closed_down: bool,
 }
 
 impl HoursMark {
-    /// The mark a firing leaves; `None` when its time cannot be read.
-    pub fn of(event: &ScheduledEvent) -> Option<Self> {
+    /// The mark a firing leaves; `None` when its time cannot be read. `down_alarm_in_alarm`
+    /// matters at a stop only.
+    pub fn of(event: &ScheduledEvent, down_alarm_in_alarm: bool) -> Option<Self> {
         let since = chrono::DateTime::parse_from_rfc3339(&event.scheduled_time).ok()?;
+        let open = event.schedule == Action::Start;
         Some(Self {
-            open: event.schedule == Action::Start,
+            open,
             since_ms: since.timestamp_millis(),
+            closed_down: !open && down_alarm_in_alarm,
         })
     }
 
-    /// The tag value: `open <ms>` or `closed <ms>`.
+    /// The tag value: `open <ms>`, `closed <ms>` or `closed <ms> down`.
     pub fn tag_value(&self) -> String {
         let state = if self.open { "open" } else { "closed" };
-        format!("{state} {}", self.since_ms)
+        let down = if self.closed_down { " down" } else { "" };
+        format!("{state} {}{down}", self.since_ms)
     }
 
     /// Reads a tag value; anything else is no mark (hours treated as open).
     pub fn parse(value: &str) -> Option<Self> {
-        let (state, since) = value.split_once(' ')?;
-        let open = match state {
+        let mut words = value.split(' ');
+        let open = match words.next()? {
             "open" => true,
             "closed" => false,
             _ => return None,
         };
+        let since_ms = words.next()?.trim().parse().ok()?;
+        let closed_down = match words.next() {
+            None => false,
+            Some("down") if !open => true,
+            Some(_) => return None,
+        };
         Some(Self {
             open,
-            since_ms: since.trim().parse().ok()?,
+            since_ms,
+            closed_down,
         })
+    }
+
+    /// Whether the morning after this mark owes the down alarm's subscribers a recovery.
+    pub fn owes_recovery(mark: Option<&Self>) -> bool {
+        mark.is_some_and(|mark| mark.closed_down)
     }
 }
 
@@ -262,16 +282,35 @@ mod tests {
             schedule: Action::Stop,
             scheduled_time: "2026-11-26T20:00:00Z".into(),
         };
-        let mark = HoursMark::of(&stop).unwrap();
-        assert!(!mark.open);
+        let mark = HoursMark::of(&stop, false).unwrap();
+        assert!(!mark.open && !mark.closed_down);
+        assert_eq!(mark.tag_value(), "closed 1795723200000");
         assert_eq!(HoursMark::parse(&mark.tag_value()), Some(mark));
+        let down = HoursMark::of(&stop, true).unwrap();
+        assert_eq!(down.tag_value(), "closed 1795723200000 down");
+        assert_eq!(HoursMark::parse(&down.tag_value()), Some(down.clone()));
+        assert!(HoursMark::owes_recovery(Some(&down)));
+        assert!(!HoursMark::owes_recovery(None));
         assert_eq!(HoursMark::parse("ajar 5"), None);
         assert_eq!(HoursMark::parse("open soon"), None);
+        assert_eq!(HoursMark::parse("open 5 down"), None);
+        assert_eq!(HoursMark::parse("closed 5 up"), None);
+        let start = ScheduledEvent {
+            schedule: Action::Start,
+            scheduled_time: "2026-11-27T08:00:00Z".into(),
+        };
+        // Only a close carries the alarm's state.
+        let open = HoursMark::of(&start, true).unwrap();
+        assert!(open.open && !open.closed_down);
+        assert!(!HoursMark::owes_recovery(Some(&open)));
         assert_eq!(
-            HoursMark::of(&ScheduledEvent {
-                schedule: Action::Start,
-                scheduled_time: "yesterday".into()
-            }),
+            HoursMark::of(
+                &ScheduledEvent {
+                    schedule: Action::Start,
+                    scheduled_time: "yesterday".into()
+                },
+                false
+            ),
             None
         );
     }
@@ -281,6 +320,7 @@ mod tests {
         let closed = HoursMark {
             open: false,
             since_ms: 1_000,
+            closed_down: false,
         };
         assert!(restart_barred(Some(&closed), Some(999)));
         assert!(restart_barred(Some(&closed), None));
@@ -289,6 +329,7 @@ mod tests {
         let open = HoursMark {
             open: true,
             since_ms: 1_000,
+            closed_down: false,
         };
         assert!(!restart_barred(Some(&open), Some(1)));
         assert!(!restart_barred(None, Some(1)));

@@ -5,7 +5,8 @@ speaks only the query protocol.
 Requests are `POST /service/GraniteServiceVersion20100801/operation/<Operation>` with a CBOR
 map of the operation's input members; answers are CBOR maps with the `smithy-protocol:
 rpc-v2-cbor` header, errors a map with `__type` and `message` (Smithy, "RPC v2 CBOR
-protocol"). Only the alarm calls the product makes are served; each one is recorded in order
+protocol"). Only the alarm calls the product makes are served; each that changes an alarm is
+recorded in order
 (the simulated clock replays them into its alarm evaluator: tests/src/alarm_eval.rs).
 """
 
@@ -63,6 +64,21 @@ def handle(path: str, body: bytes, region: str) -> Response:
     backend = cloudwatch_backends[ACCOUNT][region]
     names = params.get("AlarmNames") or ([params["AlarmName"]] if "AlarmName" in params else [])
     missing = [name for name in names if name not in backend.alarms]
+    if operation == "DescribeAlarms":
+        # A read: answered, not recorded (the record is of what changes an alarm).
+        wanted = set(names) if names else set(backend.alarms)
+        alarms = [
+            {
+                "AlarmName": name,
+                "AlarmArn": alarm.alarm_arn,
+                "StateValue": alarm.state_value,
+                "ActionsEnabled": str(alarm.actions_enabled).lower() == "true",
+            }
+            for name, alarm in backend.alarms.items()
+            if name in wanted
+        ]
+        types = params.get("AlarmTypes") or ["MetricAlarm"]
+        return _answer({"MetricAlarms": alarms if "MetricAlarm" in types else [], "CompositeAlarms": []})
     if operation == "SetAlarmState":
         if missing:
             return error("ResourceNotFound", f"Alarm {missing[0]} not found", 404)

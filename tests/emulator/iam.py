@@ -502,6 +502,11 @@ def cloudwatch_checks(operation: str, params: Params, region: str, account: str,
     if operation in ("SetAlarmState", "EnableAlarmActions", "DisableAlarmActions"):
         names = params.get("AlarmNames") or [params.get("AlarmName", "")]
         return [Check(f"cloudwatch:{operation}", _arn("cloudwatch", region, account, f"alarm:{name}")) for name in names]
+    if operation == "DescribeAlarms":
+        # Each alarm asked for by name; without names, every alarm (composite alarms need "*":
+        # CloudWatch guide, "CloudWatch permissions reference").
+        names = params.get("AlarmNames") or ["*"]
+        return [Check("cloudwatch:DescribeAlarms", _arn("cloudwatch", region, account, f"alarm:{name}")) for name in names]
     raise Denied(f"the test bed does not know how AWS authorizes cloudwatch:{operation} (tests/emulator/iam.py)")
 
 

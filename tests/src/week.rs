@@ -344,7 +344,11 @@ impl World<'_> {
             schedule: action,
             scheduled_time: Self::utc(minute).to_rfc3339(),
         };
-        self.mark = HoursMark::of(&event);
+        // The restarter reads the down alarm's state at a stop, before the schedule that turns
+        // its actions off could change anything (it changes no state).
+        let previous = self.mark.take();
+        let in_alarm = action == Action::Stop && self.down.state() == AlarmState::Alarm;
+        self.mark = HoursMark::of(&event, in_alarm);
         let wanted: Vec<String> = match self.datero {
             Datero::Running | Datero::Waiting => vec!["datero".to_owned()],
             Datero::Stopped | Datero::Down { .. } => Vec::new(),
@@ -390,6 +394,7 @@ impl World<'_> {
         if self.settings.morning == MorningReturn::CheckAfterStart && checks_down_alarm(&decision) {
             let check = MorningCheck {
                 office_hours_began: event.scheduled_time.clone(),
+                owes_recovery: HoursMark::owes_recovery(previous.as_ref()),
             };
             let due = minute + i64::try_from(CHECK_DELAY.as_secs() / 60).unwrap_or(15);
             self.morning_check = Some((due, check));

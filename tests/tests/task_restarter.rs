@@ -657,6 +657,85 @@ async fn a_scheduled_start_brings_the_down_alarm_back_only_after_datero_had_time
     bed.harness.assert_logs_clean(&[]);
 }
 
+/// The office-hours mark on the cluster, as the restarter left it.
+async fn hours_mark(bed: &Bed) -> String {
+    let ecs = aws_sdk_ecs::Client::new(&bed.config);
+    let described = ecs
+        .describe_clusters()
+        .clusters(CLUSTER)
+        .include(aws_sdk_ecs::types::ClusterField::Tags)
+        .send()
+        .await
+        .unwrap();
+    described.clusters()[0]
+        .tags()
+        .iter()
+        .find(|tag| tag.key() == Some("datero-ecs:office-hours"))
+        .and_then(|tag| tag.value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn set_down_alarm(bed: &Bed, state: &str) {
+    raw_aws::query(
+        bed.harness.emulator.endpoint(),
+        "monitoring",
+        &[
+            ("Action", "SetAlarmState"),
+            ("Version", "2010-08-01"),
+            ("AlarmName", DOWN_ALARM),
+            ("StateValue", state),
+            ("StateReason", "the test"),
+        ],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_day_that_closed_with_datero_down_ends_with_one_recovery_message_next_morning() {
+    let bed = office_hours_bed().await;
+    // Datero was reported down in the afternoon and is still down at the close.
+    set_down_alarm(&bed, "ALARM").await;
+    assert_ok(&bed.send(scheduled("stop", "2026-11-30T19:00:00Z")).await);
+    assert_eq!(hours_mark(&bed).await, "closed 1796065200000 down");
+    // The next morning's start carries it into the check...
+    assert_ok(&bed.send(scheduled("start", "2026-12-01T07:00:00Z")).await);
+    assert_eq!(hours_mark(&bed).await, "open 1796108400000");
+    let check = bed
+        .decisions()
+        .into_iter()
+        .find(|line| line["decision"] == "check down alarm later")
+        .expect("the check is queued");
+    assert_eq!(check["owes_recovery"], true, "{check}");
+    // ...which, with Datero up, turns the actions on and then passes through a state with no
+    // action to OK: the one recovery message.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let body = json!({"officeHoursBegan": "2026-12-01T07:00:00Z", "owesRecovery": true});
+    assert_ok(&bed.send(queued(body)).await);
+    assert_eq!(
+        alarm_calls(&bed).await,
+        [
+            ("EnableAlarmActions".to_owned(), String::new()),
+            ("SetAlarmState".to_owned(), "INSUFFICIENT_DATA".to_owned()),
+            ("SetAlarmState".to_owned(), "OK".to_owned()),
+        ]
+    );
+
+    // A day that closed with the alarm OK owes nothing.
+    set_down_alarm(&bed, "OK").await;
+    assert_ok(&bed.send(scheduled("stop", "2026-12-01T19:00:00Z")).await);
+    assert_eq!(hours_mark(&bed).await, "closed 1796151600000");
+    assert_ok(&bed.send(scheduled("start", "2026-12-02T07:00:00Z")).await);
+    let check = bed
+        .decisions()
+        .into_iter()
+        .rfind(|line| line["decision"] == "check down alarm later")
+        .unwrap();
+    assert_eq!(check["owes_recovery"], false, "{check}");
+    bed.harness.assert_logs_clean(&[]);
+}
+
 #[tokio::test]
 async fn a_restart_put_off_before_the_scheduled_stop_does_not_start_datero_for_the_night() {
     let bed = office_hours_bed().await;

@@ -128,6 +128,9 @@ fn the_week_of_incidents_sends_exactly_what_each_deserves() {
                 "backup-failed",
                 AlarmState::Alarm,
             ),
+            // Wednesday's normal morning ends Tuesday's outage: its subscribers, last told
+            // "down", hear that Datero is back, once.
+            ("Wed 21 08:15".to_owned(), "down", AlarmState::Ok),
             // A midday outage: reported within 15 minutes, and its end too.
             ("Wed 21 13:12".to_owned(), "down", AlarmState::Alarm),
             ("Wed 21 13:31".to_owned(), "down", AlarmState::Ok),

@@ -5,13 +5,13 @@
 //! hours have closed, no restart of a task that stopped before the close is made, whether it
 //! was decided before the stop and waited in the delay queue, or arrives just after it.
 
-use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_ecs::types::ClusterField;
 use datero_shared::aws::aws_error;
 use datero_shared::down_alarm::{self, CHECK_DELAY, MorningCheck, Step};
 use datero_shared::ecs_tasks;
 use datero_shared::metrics::{Measurement, Recorder};
-use datero_shared::schedule::{self, HoursMark, ScheduledEvent};
+use datero_shared::schedule::{self, Action, HoursMark, ScheduledEvent};
 use datero_shared::{ResourceError, marks};
 use lambda_runtime::Error;
 use tracing::{info, warn};
@@ -31,10 +31,12 @@ pub async fn on_scheduled(
     let time = event.scheduled_time.as_str();
     // The mark first: a crash racing the stop then finds the hours closed. A start by hand
     // (README: its time is not a timestamp) leaves the hours and the down alarm as they are.
-    let mark = HoursMark::of(event);
-    if let Some(mark) = &mark {
-        write_mark(context, mark).await?;
-    }
+    let in_alarm = event.schedule == Action::Stop && down_alarm_in_alarm(context).await;
+    let mark = HoursMark::of(event, in_alarm);
+    let previous = match &mark {
+        Some(mark) => write_mark(context, mark).await?,
+        None => None,
+    };
     let wanted = ecs_tasks::wanted(&context.ecs, &scope.cluster_name, &scope.family).await?;
     let decision = schedule::decide(event, context.config.paused, &wanted);
     match &decision {
@@ -59,12 +61,43 @@ pub async fn on_scheduled(
         }
     }
     if mark.is_some() && schedule::checks_down_alarm(&decision) {
-        queue_morning_check(event, context).await?;
+        let owes_recovery = HoursMark::owes_recovery(previous.as_ref());
+        queue_morning_check(event, owes_recovery, context).await?;
     }
     Ok(())
 }
 
-async fn queue_morning_check(event: &ScheduledEvent, context: &Context) -> Result<(), Error> {
+/// Whether the down alarm is in ALARM now (at a close: its subscribers were last told "down").
+/// A failure to read it is logged and taken as no: it must not keep Datero from stopping.
+async fn down_alarm_in_alarm(context: &Context) -> bool {
+    let Some(alarm) = context.config.down_alarm_name.as_deref() else {
+        return false;
+    };
+    let described = context
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(alarm)
+        .alarm_types(AlarmType::MetricAlarm)
+        .send()
+        .await;
+    match described {
+        Ok(described) => described
+            .metric_alarms()
+            .iter()
+            .any(|found| found.state_value() == Some(&StateValue::Alarm)),
+        Err(error) => {
+            let error = aws_error("DescribeAlarms", error);
+            warn!(alarm, error = %error, "the down alarm's state is unknown: tomorrow's check will not announce a recovery");
+            false
+        }
+    }
+}
+
+async fn queue_morning_check(
+    event: &ScheduledEvent,
+    owes_recovery: bool,
+    context: &Context,
+) -> Result<(), Error> {
     let (Some(queue), Some(alarm)) = (
         context.config.queue_url.as_deref(),
         context.config.down_alarm_name.as_deref(),
@@ -77,11 +110,13 @@ async fn queue_morning_check(event: &ScheduledEvent, context: &Context) -> Resul
     };
     let check = MorningCheck {
         office_hours_began: event.scheduled_time.clone(),
+        owes_recovery,
     };
     enqueue(queue, &check, CHECK_DELAY, context).await?;
     info!(
         alarm,
         delay_seconds = CHECK_DELAY.as_secs(),
+        owes_recovery,
         decision = "check down alarm later",
         "the down alarm's actions come back once Datero has had time to start"
     );
@@ -136,9 +171,13 @@ pub async fn read_mark(context: &Context) -> Result<Option<HoursMark>, ResourceE
     Ok(cluster(context).await?.and_then(|(_, mark)| mark))
 }
 
-async fn write_mark(context: &Context, mark: &HoursMark) -> Result<(), ResourceError> {
-    let Some((arn, _)) = cluster(context).await? else {
-        return Ok(());
+/// Writes the mark; returns the one it replaced.
+async fn write_mark(
+    context: &Context,
+    mark: &HoursMark,
+) -> Result<Option<HoursMark>, ResourceError> {
+    let Some((arn, previous)) = cluster(context).await? else {
+        return Ok(None);
     };
     context
         .ecs
@@ -151,7 +190,7 @@ async fn write_mark(context: &Context, mark: &HoursMark) -> Result<(), ResourceE
         .send()
         .await
         .map_err(|error| aws_error("TagResource", error))?;
-    Ok(())
+    Ok(previous)
 }
 
 /// The cluster's ARN and its office-hours mark; none when the cluster is gone.
