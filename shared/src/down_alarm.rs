@@ -19,6 +19,8 @@
 //!   goes through INSUFFICIENT_DATA to OK: one transition to OK, the recovery message (a set
 //!   to the state it is already in would invoke nothing).
 //!
+//! A check delivered twice acts once: the second finds the alarm's actions on.
+//!
 //! Actions fire on state transitions only, for the state entered (CloudWatch guide, "Alarm
 //! actions"; SetAlarmState: "When the updated state differs from the previous value, the
 //! action configured for the appropriate state is invoked").
@@ -72,8 +74,22 @@ pub enum Step {
     EnableActions,
 }
 
-/// The calls to make on the down alarm, in order, given whether a Datero task runs now.
-pub fn after_start(datero_running: bool, check: &MorningCheck) -> Vec<Step> {
+/// What the check finds when it is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// A Datero task is RUNNING.
+    pub datero_running: bool,
+    /// The alarm's actions are on already: this check was done (SQS delivers at least once),
+    /// since only the check turns them on during office hours.
+    pub actions_enabled: bool,
+}
+
+/// The calls to make on the down alarm, in order, given what the check found.
+pub fn after_start(found: Found, check: &MorningCheck) -> Vec<Step> {
+    if found.actions_enabled {
+        return Vec::new();
+    }
+    let datero_running = found.datero_running;
     let began = &check.office_hours_began;
     if datero_running && check.owes_recovery {
         return vec![
@@ -119,6 +135,26 @@ pub fn after_start(datero_running: bool, check: &MorningCheck) -> Vec<Step> {
 mod tests {
     use super::*;
 
+    const RUNNING: Found = Found {
+        datero_running: true,
+        actions_enabled: false,
+    };
+    const DOWN: Found = Found {
+        datero_running: false,
+        actions_enabled: false,
+    };
+
+    #[test]
+    fn a_second_delivery_of_the_check_finds_the_actions_on_and_does_nothing() {
+        for datero_running in [true, false] {
+            let found = Found {
+                datero_running,
+                actions_enabled: true,
+            };
+            assert!(after_start(found, &check()).is_empty());
+        }
+    }
+
     fn check() -> MorningCheck {
         MorningCheck {
             office_hours_began: "2026-11-30T08:00:00Z".into(),
@@ -132,7 +168,7 @@ mod tests {
             owes_recovery: true,
             ..check()
         };
-        let steps = after_start(true, &owed);
+        let steps = after_start(RUNNING, &owed);
         assert_eq!(steps[0], Step::EnableActions);
         assert!(matches!(
             &steps[1],
@@ -147,7 +183,7 @@ mod tests {
         ));
         assert_eq!(steps.len(), 3);
         // Still down: the same single ALARM as any failed morning.
-        assert_eq!(after_start(false, &owed), after_start(false, &check()));
+        assert_eq!(after_start(DOWN, &owed), after_start(DOWN, &check()));
         let body = serde_json::to_string(&owed).unwrap();
         assert_eq!(
             body,
@@ -157,7 +193,7 @@ mod tests {
 
     #[test]
     fn a_running_datero_is_set_ok_while_actions_are_still_off() {
-        let steps = after_start(true, &check());
+        let steps = after_start(RUNNING, &check());
         assert!(matches!(
             steps[0],
             Step::SetState {
@@ -171,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_missing_datero_ends_in_one_transition_to_alarm_with_actions_on() {
-        let steps = after_start(false, &check());
+        let steps = after_start(DOWN, &check());
         assert_eq!(steps[0], Step::EnableActions);
         let states: Vec<State> = steps
             .iter()

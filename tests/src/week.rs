@@ -552,7 +552,11 @@ impl World<'_> {
         {
             self.morning_check = None;
             let running = self.datero == Datero::Running;
-            for step in down_alarm::after_start(running, &check) {
+            let found = down_alarm::Found {
+                datero_running: running,
+                actions_enabled: self.down.actions_enabled(),
+            };
+            for step in down_alarm::after_start(found, &check) {
                 let outcome = match step {
                     Step::EnableActions => {
                         self.down.enable_actions();

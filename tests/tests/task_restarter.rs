@@ -554,9 +554,15 @@ const DOWN_ALARM: &str = "datero-prod-datero-down";
 /// the down alarm as the template makes it, its actions off as at night.
 async fn office_hours_bed() -> Bed {
     let bed = bed_for(&[("DOWN_ALARM_NAME", DOWN_ALARM.to_owned())], 1, &HOURS).await;
-    let endpoint = bed.harness.emulator.endpoint().to_owned();
+    put_down_alarm_with_actions_off(&bed).await;
+    bed
+}
+
+/// The down alarm as the template makes it, its actions off (PutMetricAlarm keeps the state of
+/// an alarm that exists: PutMetricAlarm, CloudWatch API Reference).
+async fn put_down_alarm_with_actions_off(bed: &Bed) {
     raw_aws::query(
-        &endpoint,
+        bed.harness.emulator.endpoint(),
         "monitoring",
         &[
             ("Action", "PutMetricAlarm"),
@@ -578,7 +584,6 @@ async fn office_hours_bed() -> Bed {
     )
     .await
     .unwrap();
-    bed
 }
 
 /// The down alarm's calls the restarter made, as (operation, state set).
@@ -638,8 +643,15 @@ async fn a_scheduled_start_brings_the_down_alarm_back_only_after_datero_had_time
             ("EnableAlarmActions".to_owned(), String::new()),
         ]
     );
+    // SQS delivers at least once: the same check again finds the actions on and does nothing.
+    assert_ok(&bed.send(queued(body.clone())).await);
+    assert!(alarm_calls(&bed).await.is_empty());
+    let last = bed.decisions().pop().unwrap();
+    assert_eq!(last["reason"], "actions already on", "{last}");
 
-    // A morning where Datero is not up by then: one transition into ALARM, actions on.
+    // A morning where Datero is not up by then (after a night with the actions off): one
+    // transition into ALARM, actions on.
+    put_down_alarm_with_actions_off(&bed).await;
     let running = bed.wanted_arns().await;
     bed.harness
         .emulator

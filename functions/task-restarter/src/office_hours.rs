@@ -5,10 +5,10 @@
 //! hours have closed, no restart of a task that stopped before the close is made, whether it
 //! was decided before the stop and waited in the delay queue, or arrives just after it.
 
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_cloudwatch::types::{AlarmType, MetricAlarm, StateValue};
 use aws_sdk_ecs::types::ClusterField;
 use datero_shared::aws::aws_error;
-use datero_shared::down_alarm::{self, CHECK_DELAY, MorningCheck, Step};
+use datero_shared::down_alarm::{self, CHECK_DELAY, Found, MorningCheck, Step};
 use datero_shared::ecs_tasks;
 use datero_shared::metrics::{Measurement, Recorder};
 use datero_shared::schedule::{self, Action, HoursMark, ScheduledEvent};
@@ -73,24 +73,29 @@ async fn down_alarm_in_alarm(context: &Context) -> bool {
     let Some(alarm) = context.config.down_alarm_name.as_deref() else {
         return false;
     };
+    match describe_alarm(alarm, context).await {
+        Ok(found) => found.is_some_and(|found| found.state_value() == Some(&StateValue::Alarm)),
+        Err(error) => {
+            warn!(alarm, error = %error, "the down alarm's state is unknown: tomorrow's check will not announce a recovery");
+            false
+        }
+    }
+}
+
+/// The down alarm as CloudWatch describes it; none when it does not exist.
+async fn describe_alarm(
+    alarm: &str,
+    context: &Context,
+) -> Result<Option<MetricAlarm>, ResourceError> {
     let described = context
         .cloudwatch
         .describe_alarms()
         .alarm_names(alarm)
         .alarm_types(AlarmType::MetricAlarm)
         .send()
-        .await;
-    match described {
-        Ok(described) => described
-            .metric_alarms()
-            .iter()
-            .any(|found| found.state_value() == Some(&StateValue::Alarm)),
-        Err(error) => {
-            let error = aws_error("DescribeAlarms", error);
-            warn!(alarm, error = %error, "the down alarm's state is unknown: tomorrow's check will not announce a recovery");
-            false
-        }
-    }
+        .await
+        .map_err(|error| aws_error("DescribeAlarms", error))?;
+    Ok(described.metric_alarms().first().cloned())
 }
 
 async fn queue_morning_check(
@@ -123,8 +128,8 @@ async fn queue_morning_check(
     Ok(())
 }
 
-/// The down alarm's check: gather (is Datero running?) -> decide ([`down_alarm::after_start`])
-/// -> act (the calls on the alarm, in order).
+/// The down alarm's check: gather (is Datero running? are the alarm's actions on already?) ->
+/// decide ([`down_alarm::after_start`]) -> act (the calls on the alarm, in order).
 pub async fn on_morning_check(check: &MorningCheck, context: &Context) -> Result<(), Error> {
     let Some(alarm) = context.config.down_alarm_name.as_deref() else {
         warn!(
@@ -135,11 +140,22 @@ pub async fn on_morning_check(check: &MorningCheck, context: &Context) -> Result
     };
     let scope = &context.config.scope;
     let running = ecs_tasks::running(&context.ecs, &scope.cluster_name, &scope.family).await?;
-    let steps = down_alarm::after_start(!running.is_empty(), check);
+    let found = Found {
+        datero_running: !running.is_empty(),
+        actions_enabled: describe_alarm(alarm, context)
+            .await?
+            .and_then(|found| found.actions_enabled())
+            .unwrap_or(false),
+    };
+    let steps = down_alarm::after_start(found, check);
     for step in &steps {
         apply(alarm, step, context).await?;
     }
-    info!(alarm, datero_running = !running.is_empty(), office_hours_began = %check.office_hours_began, steps = ?steps, decision = "down alarm back on", "office hours: the down alarm watches Datero again");
+    if steps.is_empty() {
+        info!(alarm, office_hours_began = %check.office_hours_began, decision = "skip", reason = "actions already on", "the down alarm's check was done already (a second delivery)");
+    } else {
+        info!(alarm, datero_running = found.datero_running, office_hours_began = %check.office_hours_began, steps = ?steps, decision = "down alarm back on", "office hours: the down alarm watches Datero again");
+    }
     Ok(())
 }
 
