@@ -89,6 +89,9 @@ pub enum ResourceError {
         #[source]
         source: serde_json::Error,
     },
+    /// EFS mount targets cannot be made as asked.
+    #[error(transparent)]
+    MountTargets(#[from] crate::mount_targets::Refusal),
     /// The request was understood and AWS answered, but the outcome is a failure that fits
     /// none of the variants above (a rollout that did not run, ...).
     #[error("{0}")]

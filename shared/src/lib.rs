@@ -45,6 +45,7 @@ pub mod error;
 pub mod logging;
 pub mod marks;
 pub mod metrics;
+pub mod mount_targets;
 pub mod poll;
 pub mod properties;
 pub mod refusal;

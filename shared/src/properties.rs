@@ -125,6 +125,43 @@ impl<'a> Properties<'a> {
         }
     }
 
+    /// An optional list of strings: a JSON array of strings, or one string of comma-separated
+    /// items (how a `CommaDelimitedList` may arrive). Items are trimmed; empty items are an
+    /// error, and an empty list counts as absent.
+    pub fn string_list(&self, name: &str) -> Result<Option<Vec<String>>, PropertyError> {
+        const EXPECTED: &str = "a list of strings";
+        let items: Vec<String> = match self.get(name) {
+            None => return Ok(None),
+            Some(Value::String(text)) if text.trim().is_empty() => return Ok(None),
+            Some(Value::String(text)) => {
+                text.split(',').map(|item| item.trim().to_owned()).collect()
+            }
+            Some(Value::Array(values)) => values
+                .iter()
+                .map(|value| match value {
+                    Value::String(text) => Ok(text.trim().to_owned()),
+                    other => Err(PropertyError::Invalid {
+                        name: name.to_owned(),
+                        expected: EXPECTED.to_owned(),
+                        found: format!("an item that is {}", kind(other)),
+                    }),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(invalid(name, EXPECTED, other)),
+        };
+        if items.is_empty() {
+            return Ok(None);
+        }
+        if items.iter().any(String::is_empty) {
+            return Err(PropertyError::Invalid {
+                name: name.to_owned(),
+                expected: EXPECTED.to_owned(),
+                found: "an empty item".to_owned(),
+            });
+        }
+        Ok(Some(items))
+    }
+
     /// An optional value out of `allowed`, matched without regard to case and returned in the
     /// spelling of `allowed`.
     pub fn choice(
@@ -245,6 +282,37 @@ mod tests {
 
     fn strict(value: &Value) -> Properties<'_> {
         Properties::strict(value, &ACCEPTED).expect("known properties")
+    }
+
+    #[test]
+    fn lists_arrive_as_arrays_or_comma_separated_text() {
+        let as_text = json!({"Name": "subnet-a, subnet-b"});
+        let native = json!({"Name": ["subnet-a", " subnet-b"]});
+        for value in [&as_text, &native] {
+            assert_eq!(
+                strict(value).string_list("Name").unwrap(),
+                Some(vec!["subnet-a".to_owned(), "subnet-b".to_owned()])
+            );
+        }
+        assert_eq!(
+            strict(&json!({"Name": ""})).string_list("Name").unwrap(),
+            None
+        );
+        assert_eq!(
+            strict(&json!({"Name": []})).string_list("Name").unwrap(),
+            None
+        );
+        for bad in [
+            json!({"Name": "a,,b"}),
+            json!({"Name": [1]}),
+            json!({"Name": {"a": 1}}),
+        ] {
+            let error = strict(&bad).string_list("Name").unwrap_err().to_string();
+            assert!(
+                error.contains("property Name is invalid: expected a list of strings"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -466,6 +466,44 @@ def ec2_checks(operation: str, params: Params, region: str, account: str, backen
     raise Denied(f"the test bed does not know how AWS authorizes ec2:{operation} (tests/emulator/iam.py)")
 
 
+def efs_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    # EFS authorizes on the file system, and makes the mount target's network interface with
+    # the caller's permissions: CreateMountTarget "also requires permissions for ...
+    # ec2:DescribeSubnets, ec2:DescribeNetworkInterfaces, ec2:CreateNetworkInterface", and
+    # DeleteMountTarget for ec2:DeleteNetworkInterface on the mount target's interface (EFS
+    # API Reference).
+    def file_system(file_system_id: str) -> str:
+        return _arn("elasticfilesystem", region, account, f"file-system/{file_system_id}")
+
+    if operation == "CreateMountTarget":
+        checks = [
+            Check("elasticfilesystem:CreateMountTarget", file_system(params.get("FileSystemId", ""))),
+            Check("ec2:DescribeSubnets", "*"),
+            Check("ec2:DescribeNetworkInterfaces", "*"),
+            Check("ec2:CreateNetworkInterface", _arn("ec2", region, account, "network-interface/*")),
+            Check("ec2:CreateNetworkInterface", _arn("ec2", region, account, f"subnet/{params.get('SubnetId', '')}")),
+        ]
+        for group in params.get("SecurityGroups") or []:
+            checks.append(Check("ec2:CreateNetworkInterface", _arn("ec2", region, account, f"security-group/{group}")))
+        return checks
+    if operation == "DeleteMountTarget":
+        found = backends.mount_target(params.get("MountTargetId", ""))
+        if found is None:  # unknown: EFS answers MountTargetNotFound to a caller allowed on "*"
+            return [Check("elasticfilesystem:DeleteMountTarget", file_system("*"))]
+        file_system_id, interface = found
+        return [
+            Check("elasticfilesystem:DeleteMountTarget", file_system(file_system_id)),
+            Check("ec2:DeleteNetworkInterface", _arn("ec2", region, account, f"network-interface/{interface}")),
+        ]
+    if operation == "DescribeMountTargets":
+        file_system_id = params.get("FileSystemId")
+        if not file_system_id:
+            found = backends.mount_target(params.get("MountTargetId", ""))
+            file_system_id = found[0] if found else "*"
+        return [Check("elasticfilesystem:DescribeMountTargets", file_system(file_system_id))]
+    raise Denied(f"the test bed does not know how AWS authorizes elasticfilesystem:{operation} (tests/emulator/iam.py)")
+
+
 def sqs_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
     if operation in ("SendMessage", "ReceiveMessage", "DeleteMessage", "GetQueueAttributes", "ChangeMessageVisibility"):
         name = params.get("QueueUrl", "").rstrip("/").split("/")[-1]
@@ -533,10 +571,26 @@ CHECKS: dict[str, Callable[..., list[Check]]] = {
     "autoscaling": autoscaling_checks,
     "ec2": ec2_checks,
     "sqs": sqs_checks,
+    "elasticfilesystem": efs_checks,
 }
 
 
-def parse_call(headers: Any, body: bytes, method: str = "POST", path: str = "/") -> tuple[str, str, Params, str]:
+def _efs_call(method: str, path: str, body: bytes, query: Any) -> tuple[str, Params]:
+    # EFS's REST paths (EFS API Reference): /2015-02-01/mount-targets[/<id>].
+    parts = [part for part in path.split("/") if part]
+    if len(parts) >= 2 and parts[1] == "mount-targets":
+        if method == "POST" and len(parts) == 2:
+            return "CreateMountTarget", json.loads(body or b"{}")
+        if method == "DELETE" and len(parts) == 3:
+            return "DeleteMountTarget", {"MountTargetId": parts[2]}
+        if method == "GET" and len(parts) == 2:
+            return "DescribeMountTargets", {key: query.get(key) for key in ("FileSystemId", "MountTargetId") if query.get(key)}
+    return f"{method} {path}", {}
+
+
+def parse_call(
+    headers: Any, body: bytes, method: str = "POST", path: str = "/", query: Any = None
+) -> tuple[str, str, Params, str]:
     """(service, operation, parameters, region) of a signed AWS request. For S3 (REST, path
     style), the operation is the HTTP method and the parameters are the bucket and the key."""
     authorization = headers.get("Authorization", "")
@@ -554,6 +608,9 @@ def parse_call(headers: Any, body: bytes, method: str = "POST", path: str = "/")
         return service, operation, {"bucket": bucket, "key": key}, region
     if cloudwatch_cbor.is_cbor_call(path):
         return service, cloudwatch_cbor.operation_of(path), cloudwatch_cbor.params_of(body), region
+    if service == "elasticfilesystem":
+        operation, params = _efs_call(method, path, body, query or {})
+        return service, operation, params, region
     target = headers.get("X-Amz-Target")
     if target:
         operation = target.rsplit(".", 1)[-1]

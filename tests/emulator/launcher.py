@@ -23,6 +23,8 @@ Test-only controls (never part of AWS):
   capacity provider just created stays PROVISIONING that long (eventual consistency).
   serviceLinkedRoleSeconds: a new account: the first CreateCluster creates ECS's service-linked
   role; CreateCluster is refused for half that long after it, CreateCapacityProvider for all of it.
+  mountTargetSeconds: a new EFS mount target is `creating` that long (nothing mounts through it),
+  and a deleted one stays listed as `deleting` that long, holding its zone and its address.
 - POST /_datero/iam/principal {"accessKeyId", "name", "role", "policies"}: calls signed with that
   key are authorized against those policy documents as AWS would (see iam.py);
   GET (POST resets) /_datero/iam/denials lists the calls refused; GET (POST resets) /_datero/iam/decisions
@@ -47,6 +49,8 @@ from moto.ecs import models as ecs
 from moto.ecs import exceptions as ecs_exceptions
 from moto.ecs import responses as ecs_responses
 from moto.ecs.exceptions import ECSException, EcsClientException, InvalidParameterException
+from moto.efs import exceptions as efs_exceptions
+from moto.efs import models as efs_models
 from moto.iam.access_control import PermissionResult
 from moto.moto_api import state_manager
 from moto.s3 import models as s3_models
@@ -61,7 +65,12 @@ Backend = ecs.EC2ContainerServiceBackend
 # One lock for every change of state made outside moto's own handlers (werkzeug serves each
 # request on a thread of its own).
 _lock = threading.RLock()
-_settings: dict[str, float] = {"stopSeconds": 0.0, "consistencySeconds": 0.0, "serviceLinkedRoleSeconds": 0.0}
+_settings: dict[str, float] = {
+    "stopSeconds": 0.0,
+    "consistencySeconds": 0.0,
+    "serviceLinkedRoleSeconds": 0.0,
+    "mountTargetSeconds": 0.0,
+}
 # When the first CreateCluster made the account's ECS service-linked role (epoch seconds);
 # empty before.
 _service_linked_role_usable_at: list[float] = []
@@ -382,6 +391,13 @@ def _settle() -> None:
             if kind == "activate":
                 if subject.status == "PROVISIONING":
                     subject.status = "ACTIVE"
+            elif kind == "mount-available":
+                if subject.life_cycle_state == "creating":
+                    subject.life_cycle_state = "available"
+            elif kind == "mount-deleted":
+                efs_backend, mount_target_id = subject
+                if mount_target_id in efs_backend.mount_targets_by_id:
+                    _original_delete_mount_target(efs_backend, mount_target_id)
             elif kind == "stop":
                 backend, cluster, task = subject
                 if task.last_status != "STOPPED":
@@ -497,7 +513,10 @@ def _mount_efs(backend: Backend, cluster: Any, task: Any) -> None:
         # The zone of the instance's subnet (moto's `placement` of a group's instance is a random
         # zone of the group's, whatever its subnet).
         zone = ec2.get_subnet(instance.subnet_id).availability_zone if instance.subnet_id else instance.placement
-        if any(target.availability_zone_name == zone for target in file_system.iter_mount_targets()):
+        if any(
+            target.availability_zone_name == zone and target.life_cycle_state == "available"
+            for target in file_system.iter_mount_targets()
+        ):
             continue
         _release(backend, cluster, task)
         _mark_stopped(
@@ -631,7 +650,44 @@ def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> A
     return activity
 
 
+# --- EFS mount targets -------------------------------------------------------------------------
+
+_original_create_mount_target = efs_models.EFSBackend.create_mount_target
+_original_delete_mount_target = efs_models.EFSBackend.delete_mount_target
+
+
+def create_mount_target(self: Any, *args: Any, **kwargs: Any) -> Any:
+    # CreateMountTarget answers while the mount target is still `creating`; DescribeMountTargets
+    # tells when it is `available` (EFS API Reference, CreateMountTarget).
+    made = _original_create_mount_target(self, *args, **kwargs)
+    if _settings["mountTargetSeconds"] > 0:
+        made.life_cycle_state = "creating"
+        with _lock:
+            _pending.append((time.time() + _settings["mountTargetSeconds"], "mount-available", made))
+    return made
+
+
+def delete_mount_target(self: Any, mount_target_id: str) -> None:
+    # DeleteMountTarget answers while the mount target is `deleting`: it stays listed, in its
+    # zone and with its network interface's address, until it is gone (EFS API Reference,
+    # DeleteMountTarget: "check ... by calling DescribeMountTargets").
+    if _settings["mountTargetSeconds"] <= 0:
+        _original_delete_mount_target(self, mount_target_id)
+        return
+    if mount_target_id not in self.mount_targets_by_id:
+        raise efs_exceptions.MountTargetNotFound(mount_target_id)
+    target = self.mount_targets_by_id[mount_target_id]
+    if target.life_cycle_state != "deleting":
+        target.life_cycle_state = "deleting"
+        with _lock:
+            _pending.append(
+                (time.time() + _settings["mountTargetSeconds"], "mount-deleted", (self, mount_target_id))
+            )
+
+
 def tighten() -> None:
+    efs_models.EFSBackend.create_mount_target = create_mount_target
+    efs_models.EFSBackend.delete_mount_target = delete_mount_target
     Backend._validate_container_defs = staticmethod(validate_container_defs)
     # Bucket policies are evaluated in _bucket_policy, with their conditions.
     s3_models.FakeBucket.get_permission = lambda self, action, resource: PermissionResult.NEUTRAL
@@ -757,6 +813,13 @@ class _Backends:
             return None
         return nic.id, nic.subnet.vpc_id, nic.subnet.id
 
+    def mount_target(self, mount_target_id: str) -> tuple[str, str] | None:
+        """(file system id, network interface id) of a mount target."""
+        target = efs_models.efs_backends[self.account][self.region].mount_targets_by_id.get(mount_target_id)
+        if target is None:
+            return None
+        return target.file_system_id, target.network_interface_id or "*"
+
     def instance_tags(self, instance_id: str) -> dict[str, str]:
         from moto.ec2.models import ec2_backends
 
@@ -822,7 +885,7 @@ def control_app(moto_app: Any) -> Any:
         principal = iam.principal_for(environ.get("HTTP_AUTHORIZATION", ""))
         _caller.principal = principal
         request = Request(environ)
-        call = iam.parse_call(request.headers, body, request.method, request.path)
+        call = iam.parse_call(request.headers, body, request.method, request.path, request.args)
         refused = _bucket_policy(call, request.scheme == "https")
         if refused is None and principal is not None:
             refused = _authorize(principal, call)

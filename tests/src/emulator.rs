@@ -62,6 +62,9 @@ pub struct Timing {
     /// A new account: ECS's service-linked role, made by the first CreateCluster, is not
     /// usable for this long (CreateCluster and CreateCapacityProvider are refused meanwhile).
     pub service_linked_role: Duration,
+    /// A new EFS mount target is `creating`, and a deleted one still listed as `deleting` (its
+    /// network interface and address held), this long.
+    pub mount_target: Duration,
 }
 
 impl Timing {
@@ -71,6 +74,7 @@ impl Timing {
         stop: Duration::from_secs(2),
         consistency: Duration::from_millis(1500),
         service_linked_role: Duration::ZERO,
+        mount_target: Duration::from_secs(2),
     };
 }
 
@@ -289,12 +293,14 @@ impl Emulator {
             .collect()
     }
 
-    /// Plays AWS's timing: slow stops, eventual consistency, a new account's first ECS use.
+    /// Plays AWS's timing: slow stops, eventual consistency, a new account's first ECS use, EFS
+    /// mount targets that take a while to come and go.
     pub async fn set_timing(&self, timing: Timing) {
         let body = serde_json::json!({
             "stopSeconds": timing.stop.as_secs_f64(),
             "consistencySeconds": timing.consistency.as_secs_f64(),
             "serviceLinkedRoleSeconds": timing.service_linked_role.as_secs_f64(),
+            "mountTargetSeconds": timing.mount_target.as_secs_f64(),
         });
         self.control("settings", body).await;
     }

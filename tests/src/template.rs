@@ -85,8 +85,17 @@ impl Stack {
                     format!("arn:aws:lambda:us-east-1:123456789012:function:{name}-{resource}")
                 }
                 "AWS::S3::Bucket" => format!("arn:aws:s3:::{value}"),
+                "AWS::EFS::FileSystem" => {
+                    format!("arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/{value}")
+                }
                 _ => format!("arn:aws:iam::123456789012:role/{resource}"),
             };
+            if definition["Type"].as_str() == Some("AWS::EC2::SecurityGroup") {
+                stack.attributes.insert(
+                    format!("{resource}.GroupId"),
+                    "sg-0123456789abcdef0".to_owned(),
+                );
+            }
             stack.refs.insert(resource.to_owned(), value);
             stack.attributes.insert(format!("{resource}.Arn"), arn);
         }
@@ -178,9 +187,9 @@ impl Template {
             let before = ordered.len();
             for name in &custom {
                 let ready = self
-                    .dependencies(name)
+                    .custom_dependencies(name, &custom)
                     .iter()
-                    .all(|dependency| !custom.contains(dependency) || ordered.contains(dependency));
+                    .all(|dependency| ordered.contains(dependency));
                 if !ordered.contains(name) && ready {
                     ordered.push(name.clone());
                 }
@@ -190,11 +199,32 @@ impl Template {
         ordered
     }
 
-    /// Resources `name` refers to (Ref, GetAtt, Sub, DependsOn).
+    /// The custom resources `name` waits for, directly or through other resources (DateroTask
+    /// waits for MountTargets through StorageReady).
+    fn custom_dependencies(&self, name: &str, custom: &[String]) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut seen = vec![name.to_owned()];
+        let mut queue = self.dependencies(name);
+        while let Some(next) = queue.pop() {
+            if seen.contains(&next) || self.resource(&next).is_null() {
+                continue;
+            }
+            seen.push(next.clone());
+            if custom.contains(&next) {
+                found.push(next);
+            } else {
+                queue.extend(self.dependencies(&next));
+            }
+        }
+        found
+    }
+
+    /// Resources `name` refers to (Ref, GetAtt, Sub in its properties or metadata; DependsOn).
     pub fn dependencies(&self, name: &str) -> Vec<String> {
         let resource = self.resource(name);
         let mut found = Vec::new();
         collect_references(&resource["Properties"], &mut found);
+        collect_references(&resource["Metadata"], &mut found);
         match &resource["DependsOn"] {
             Yaml::String(one) => found.push(one.clone()),
             Yaml::Sequence(many) => {

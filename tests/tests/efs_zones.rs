@@ -1,10 +1,12 @@
 //! EFS is mounted through the mount target of the instance's Availability Zone: the emulator,
 //! as AWS, stops a task whose instance is in a zone without one (before it runs), and EFS
-//! refuses a second mount target in a zone. The template keeps the group to the mount targets'
-//! subnets (`template_contract::with_efs_the_instance_runs_only_where_a_mount_target_is`).
+//! refuses a second mount target in a zone, and nothing mounts through one still being made.
+//! The template gives every zone of the group's subnets a mount target
+//! (`template_contract::with_efs_the_instance_runs_only_where_a_mount_target_is`,
+//! `tests/tests/mount_targets.rs`).
 
 use aws_config::SdkConfig;
-use datero_testbed::emulator::Emulator;
+use datero_testbed::emulator::{Emulator, Timing};
 use datero_testbed::events;
 use datero_testbed::fixtures::{self, CLUSTER, EXECUTION_ROLE, FAMILY, PROVIDER};
 use datero_testbed::harness::FunctionHarness;
@@ -108,6 +110,12 @@ async fn datero_starts_only_in_a_zone_with_a_mount_target() {
     mount_target(&endpoint, &file_system, &instance_subnet)
         .await
         .unwrap();
+    // Nothing mounts through a mount target still `creating`.
+    let early = harness
+        .request(events::create(TYPE, properties.clone(), ""))
+        .await;
+    assert_eq!(early["Status"], "FAILED", "{early}");
+    tokio::time::sleep(Timing::AWS_LIKE.mount_target).await;
     let answer = harness.request(events::create(TYPE, properties, "")).await;
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
 }

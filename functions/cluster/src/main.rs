@@ -1,23 +1,30 @@
 //! `Custom::DateroCluster`: an ECS cluster with an EC2 capacity provider over an existing Auto
 //! Scaling group, made the cluster's default strategy; torn down so that nothing blocks the
-//! stack's deletion.
+//! stack's deletion. The same function keeps the group's storage reachable:
+//! `Custom::DateroMountTargets`, an EFS mount target in each zone the group may use.
 
 mod create;
 mod delete;
 mod ecs_ops;
 mod group;
+mod mount_targets;
 mod update;
 
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::resources::cluster::ClusterSpec;
 use datero_shared::resources::cluster::returned;
+use datero_shared::resources::mount_targets::MountTargetsSpec;
 use datero_shared::{ResourceError, aws, logging};
 
 /// Clients built once per process.
 pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub efs: aws_sdk_efs::Client,
 }
+
+/// The resource type this function also serves.
+const MOUNT_TARGETS: &str = "Custom::DateroMountTargets";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -26,6 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = Clients {
         ecs: aws_sdk_ecs::Client::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
+        efs: aws_sdk_efs::Client::new(&config),
     };
     serve(|request| handle(request, &clients)).await
 }
@@ -34,6 +42,9 @@ async fn handle(
     request: CustomResourceRequest,
     clients: &Clients,
 ) -> Result<Outcome, ResourceError> {
+    if request.resource_type == MOUNT_TARGETS {
+        return handle_mount_targets(&request, &clients.efs).await;
+    }
     match &request.action {
         Action::Create => {
             let spec = ClusterSpec::parse(&request.properties, request.stack_name())?;
@@ -64,6 +75,26 @@ async fn handle(
             )
             .await
         }
+    }
+}
+
+async fn handle_mount_targets(
+    request: &CustomResourceRequest,
+    efs: &aws_sdk_efs::Client,
+) -> Result<Outcome, ResourceError> {
+    match &request.action {
+        Action::Create => {
+            let spec = MountTargetsSpec::parse(&request.properties)?;
+            mount_targets::ensure(request, &spec, true, efs).await
+        }
+        // A new file system is a new physical ID: CloudFormation deletes the old one's after.
+        Action::Update { .. } => {
+            let spec = MountTargetsSpec::parse(&request.properties)?;
+            mount_targets::ensure(request, &spec, false, efs).await
+        }
+        Action::Delete {
+            physical_resource_id,
+        } => mount_targets::delete(physical_resource_id, request.deadline, efs).await,
     }
 }
 

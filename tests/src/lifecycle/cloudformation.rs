@@ -73,6 +73,9 @@ impl CloudFormation {
         let mut functions = BTreeMap::new();
         for resource in template.custom_resources_in_order() {
             let function = service_function(template, &resource);
+            if functions.contains_key(&function) {
+                continue;
+            }
             let binary = template.resource(&function)["Metadata"]["BuildProperties"]["Binary"]
                 .as_str()
                 .unwrap_or_default()

@@ -23,7 +23,7 @@ pub async fn make(
     elastic_ip(&ec2, template, stack, progress).await?;
     secret(endpoint, stack, progress).await?;
     log_groups(endpoint, template, stack, progress).await?;
-    file_system(endpoint, template, stack, progress).await?;
+    file_system(endpoint, config, template, stack, progress).await?;
     roles_and_functions(template, stack, progress);
     make_group(config, template, stack, progress).await?;
     queues(config, stack, progress).await
@@ -74,6 +74,61 @@ async fn network(
         &format!("{vpc}, subnets {}", subnet_ids.join(", ")),
     );
     Ok(vpc)
+}
+
+/// The subnets of the update: the first swapped for a new subnet in its zone, a
+/// subnet of a third zone added.
+pub async fn subnets_for_update(config: &SdkConfig, stack: &Stack) -> Result<Vec<String>, String> {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let current: Vec<String> = stack.parameters["SubnetIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
+    let described = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .map_err(|e| format!("DescribeSubnets: {e}"))?;
+    let zone_of = |id: &str| {
+        described
+            .subnets()
+            .iter()
+            .find(|s| s.subnet_id() == Some(id))
+            .and_then(|s| s.availability_zone())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let first_zone = zone_of(&current[0]);
+    let used: Vec<String> = current.iter().map(|id| zone_of(id)).collect();
+    let third = described
+        .subnets()
+        .iter()
+        .find(|s| {
+            !used
+                .iter()
+                .any(|zone| Some(zone.as_str()) == s.availability_zone())
+        })
+        .and_then(|s| s.subnet_id())
+        .ok_or("no subnet in a third zone")?
+        .to_owned();
+    let swapped = ec2
+        .create_subnet()
+        .vpc_id(stack.parameters["VpcId"].as_str().unwrap_or_default())
+        .availability_zone(&first_zone)
+        .cidr_block("172.31.200.0/24")
+        .send()
+        .await
+        .map_err(|e| format!("CreateSubnet: {e}"))?
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap_or_default()
+        .to_owned();
+    let mut subnets = vec![swapped];
+    subnets.extend(current.into_iter().skip(1));
+    subnets.push(third);
+    Ok(subnets)
 }
 
 /// The instances' security group with the inbound rules the template resolves to.
@@ -218,9 +273,10 @@ async fn log_groups(
     Ok(())
 }
 
-/// The EFS file system, when the stack keeps its data there (mount targets are not emulated).
+/// The EFS file system and its security group, when the stack keeps its data there.
 async fn file_system(
     endpoint: &str,
+    config: &SdkConfig,
     template: &Template,
     stack: &mut Stack,
     progress: &Progress,
@@ -239,33 +295,33 @@ async fn file_system(
             "FileSystem",
             created["FileSystemId"].as_str().unwrap_or_default(),
         );
-        // One mount target per resource the template makes, in its subnet (EFS refuses a
-        // second one in a zone, and a task on an instance in a zone without one cannot mount).
-        for target in ["MountTarget1", "MountTarget2", "MountTarget3"] {
-            if !template.exists(target, stack)? {
-                continue;
-            }
-            let subnet = template
-                .resolve(&template.resource(target)["Properties"]["SubnetId"], stack)?
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let made = raw_aws::rest_json(
-                endpoint,
-                "elasticfilesystem",
-                "/2015-02-01/mount-targets",
-                &json!({"FileSystemId": stack.refs["FileSystem"], "SubnetId": subnet}),
-            )
-            .await?;
-            progress.event(
-                target,
-                "CREATE_COMPLETE",
-                &format!(
-                    "{} in {subnet} ({})",
-                    made["MountTargetId"].as_str().unwrap_or_default(),
-                    made["AvailabilityZoneName"].as_str().unwrap_or_default()
-                ),
-            );
-        }
+        let file_system = stack.refs["FileSystem"].clone();
+        stack.attributes.insert(
+            "FileSystem.Arn".into(),
+            format!(
+                "arn:aws:elasticfilesystem:{}:{}:file-system/{file_system}",
+                stack.region, stack.account
+            ),
+        );
+        // Its security group; the mount targets are the MountTargets custom resource, played
+        // by the cluster function like the others.
+        let vpc = stack.parameters["VpcId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let group = aws_sdk_ec2::Client::new(config)
+            .create_security_group()
+            .group_name(format!("{}-datero-efs", stack.name))
+            .description("Datero EFS")
+            .vpc_id(vpc)
+            .send()
+            .await
+            .map_err(|e| format!("CreateSecurityGroup: {e}"))?;
+        let group = group.group_id().unwrap_or_default().to_owned();
+        stack
+            .attributes
+            .insert("EfsSecurityGroup.GroupId".into(), group.clone());
+        record(stack, progress, "EfsSecurityGroup", &group);
     }
     stack.refs.insert("StorageReady".into(), "ready".into());
     Ok(())

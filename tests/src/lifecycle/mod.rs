@@ -21,7 +21,6 @@ use crate::emulator::{Emulator, Timing};
 use crate::events;
 use crate::fixtures;
 use crate::harness;
-use crate::raw_aws;
 use crate::template::{Stack, Template};
 use cloudformation::{CloudFormation, Function};
 use progress::Progress;
@@ -80,12 +79,16 @@ pub fn check(template: &Template, options: &Options) -> Result<(), String> {
             "Custom::DateroCluster" => ClusterSpec::parse(&properties, &stack.name).map(drop),
             "Custom::DateroTaskDefinition" => TaskDefinitionSpec::parse(&properties).map(drop),
             "Custom::DateroTask" => TaskSpec::parse(&properties).map(drop),
+            // Its properties are the stack's own resources (and CloudFormation-typed
+            // parameters), not the user's free text.
             _ => Ok(()),
         };
         checked.map_err(|error| format!("{resource}: {error}"))
     };
     for resource in template.custom_resources_in_order() {
-        parse(&resource)?;
+        if template.exists(&resource, &stack)? {
+            parse(&resource)?;
+        }
     }
     let mut next = options.clone();
     next.parameters
@@ -199,7 +202,7 @@ async fn update_and_delete(
 ) -> Result<(), String> {
     step(
         progress,
-        "a new image tag and instance type: Datero moves to a new instance on the new revision; the old revision is deregistered",
+        "a new image tag, instance type and subnets (one swapped within its zone, a zone added): every zone keeps or gets a mount target; Datero moves to a new instance on the new revision; the old revision is deregistered",
         new_image(template, options, cloudformation, config, stack, progress),
     )
     .await?;
@@ -208,15 +211,7 @@ async fn update_and_delete(
         "delete the stack in reverse order; the group is deletable",
         async {
             backups::deregister_task_definitions(emulator, stack, progress).await?;
-            delete_stack(
-                template,
-                cloudformation,
-                emulator.endpoint(),
-                config,
-                stack,
-                progress,
-            )
-            .await
+            delete_stack(template, cloudformation, config, stack, progress).await
         },
     )
     .await?;
@@ -247,6 +242,9 @@ async fn create_custom_resources(
 ) -> Result<(Option<Function>, String), String> {
     let mut elastic_ip = None;
     for resource in template.custom_resources_in_order() {
+        if !template.exists(&resource, stack)? {
+            continue;
+        }
         let name = format!("create {resource}");
         step(
             progress,
@@ -648,11 +646,25 @@ async fn new_image(
 ) -> Result<(), String> {
     let old_definition = template.properties("TaskDefinition", stack)?;
     let old_task = template.properties("DateroTask", stack)?;
+    let old_mount_targets = if template.exists("MountTargets", stack)? {
+        Some(template.properties("MountTargets", stack)?)
+    } else {
+        None
+    };
     let old_arn = stack.refs["TaskDefinition"].clone();
     let old_instance = datero_instance(config, stack).await?;
     stack
         .parameters
         .insert("DateroImage".into(), json!(options.next_image));
+    // New subnets: the first swapped for another subnet of its zone, a third zone added.
+    let subnets = infrastructure::subnets_for_update(config, stack).await?;
+    stack.parameters.insert("SubnetIds".into(), json!(subnets));
+    progress.event("SubnetIds", "UPDATED", &subnets.join(", "));
+    if let Some(old) = old_mount_targets {
+        cloudformation
+            .update(template, "MountTargets", old, stack, progress)
+            .await?;
+    }
     // A new instance type: CloudFormation makes a new launch template version and points the
     // group at it; the group keeps its running instance (no UpdatePolicy).
     stack
@@ -673,6 +685,7 @@ async fn new_image(
                 .version("2")
                 .build(),
         )
+        .vpc_zone_identifier(subnets.join(","))
         .send()
         .await
         .map_err(|e| format!("UpdateAutoScalingGroup: {e}"))?;
@@ -817,49 +830,17 @@ async fn all_stopped(config: &SdkConfig, stack: &Stack) -> Result<(), String> {
     }
 }
 
-/// Deletes the file system's mount targets, as CloudFormation does after DateroTask's Delete.
-async fn delete_mount_targets(
-    endpoint: &str,
-    stack: &Stack,
-    progress: &Progress,
-) -> Result<(), String> {
-    let Some(file_system) = stack.refs.get("FileSystem") else {
-        return Ok(());
-    };
-    let listed = raw_aws::rest_call(
-        endpoint,
-        "elasticfilesystem",
-        reqwest::Method::GET,
-        &format!("/2015-02-01/mount-targets?FileSystemId={file_system}"),
-    )
-    .await?;
-    for target in listed["MountTargets"].as_array().into_iter().flatten() {
-        let id = target["MountTargetId"].as_str().unwrap_or_default();
-        raw_aws::rest_call(
-            endpoint,
-            "elasticfilesystem",
-            reqwest::Method::DELETE,
-            &format!("/2015-02-01/mount-targets/{id}"),
-        )
-        .await?;
-        progress.event(
-            "MountTargets",
-            "DELETE_COMPLETE",
-            &format!("{id}, every Datero task STOPPED first"),
-        );
-    }
-    Ok(())
-}
-
 async fn delete_stack(
     template: &Template,
     cloudformation: &CloudFormation,
-    endpoint: &str,
     config: &SdkConfig,
     stack: &Stack,
     progress: &Progress,
 ) -> Result<(), String> {
     for resource in template.custom_resources_in_order().iter().rev() {
+        if !template.exists(resource, stack)? {
+            continue;
+        }
         let properties = template.properties(resource, stack)?;
         progress.event(resource, "DELETE_IN_PROGRESS", "");
         cloudformation
@@ -872,11 +853,10 @@ async fn delete_stack(
             )
             .await?;
         if resource == "DateroTask" {
-            // CloudFormation deletes what the task depends on next: the EFS mount targets.
-            // PostgreSQL must be down by then ("deleting a mount target breaks any existing
-            // file system mounts", EFS guide).
+            // CloudFormation deletes what the task depends on next: MountTargets, the EFS
+            // mount targets. PostgreSQL must be down by then ("deleting a mount target breaks
+            // any existing file system mounts", EFS guide).
             all_stopped(config, stack).await?;
-            delete_mount_targets(endpoint, stack, progress).await?;
         }
     }
     let group = &stack.refs["Instances"];
