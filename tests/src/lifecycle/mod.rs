@@ -653,6 +653,7 @@ async fn new_image(
     };
     let old_arn = stack.refs["TaskDefinition"].clone();
     let old_instance = datero_instance(config, stack).await?;
+    let before = stack.clone();
     stack
         .parameters
         .insert("DateroImage".into(), json!(options.next_image));
@@ -660,6 +661,10 @@ async fn new_image(
     let subnets = infrastructure::subnets_for_update(config, stack).await?;
     stack.parameters.insert("SubnetIds".into(), json!(subnets));
     progress.event("SubnetIds", "UPDATED", &subnets.join(", "));
+    stack
+        .parameters
+        .insert("InstanceType".into(), json!(NEXT_INSTANCE_TYPE));
+    expect_the_updates_played(template, &before, stack, progress)?;
     if let Some(old) = old_mount_targets {
         cloudformation
             .update(template, "MountTargets", old, stack, progress)
@@ -826,6 +831,73 @@ async fn all_stopped(config: &SdkConfig, stack: &Stack) -> Result<(), String> {
     } else {
         Err(format!(
             "DateroTask answered its Delete while tasks still run: {running:?}"
+        ))
+    }
+}
+
+/// What CloudFormation does with each resource in this update, from the resource provider
+/// schemas (`crate::cfn_update`): the parts this lifecycle plays must change as it plays them
+/// (in place, none replaced), so that the played update is the one AWS would run.
+fn expect_the_updates_played(
+    template: &Template,
+    before: &Stack,
+    after: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    use crate::cfn_update::{Change, Schemas, plan};
+    // What this lifecycle does not make (roles, schedules...) gets the same stand-in value
+    // before and after, so only real changes show.
+    let filler = Stack::placeholder(template, &before.name);
+    let filled = |stack: &Stack| {
+        let mut stack = stack.clone();
+        for (key, value) in &filler.refs {
+            stack
+                .refs
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+        for (key, value) in &filler.attributes {
+            stack
+                .attributes
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+        stack
+    };
+    let changes = plan(template, &Schemas::load()?, &filled(before), &filled(after))?;
+    for (resource, change) in &changes {
+        if *change != Change::Unchanged {
+            progress.event(resource, "PLANNED", &format!("{change:?}"));
+        }
+    }
+    let played = |resource: &str| changes.get(resource).cloned().unwrap_or(Change::Unchanged);
+    let mut wrong = Vec::new();
+    for resource in [
+        "LaunchTemplate",
+        "Instances",
+        "TaskDefinition",
+        "DateroTask",
+    ] {
+        if !matches!(played(resource), Change::Update(_)) {
+            wrong.push(format!("{resource}: {:?}", played(resource)));
+        }
+    }
+    if template.exists("MountTargets", after)?
+        && !matches!(played("MountTargets"), Change::Update(_))
+    {
+        wrong.push(format!("MountTargets: {:?}", played("MountTargets")));
+    }
+    for kept in ["Cluster", "FileSystem", "Eip"] {
+        if played(kept) != Change::Unchanged {
+            wrong.push(format!("{kept}: {:?}", played(kept)));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "CloudFormation would not update as this lifecycle plays it: {}",
+            wrong.join("; ")
         ))
     }
 }
