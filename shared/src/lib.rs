@@ -48,6 +48,7 @@ pub mod metrics;
 pub mod mount_targets;
 pub mod poll;
 pub mod properties;
+pub mod readiness;
 pub mod refusal;
 pub mod replacement;
 pub mod resources;

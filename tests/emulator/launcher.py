@@ -25,6 +25,11 @@ Test-only controls (never part of AWS):
   role; CreateCluster is refused for half that long after it, CreateCapacityProvider for all of it.
   mountTargetSeconds: a new EFS mount target is `creating` that long (nothing mounts through it),
   and a deleted one stays listed as `deleting` that long, holding its zone and its address.
+  healthSeconds: a running task whose containers have a health check reports healthStatus
+  UNKNOWN that long, then HEALTHY (or what its start mode says).
+- POST /_datero/task-start modes also "unhealthy" (RUNNING, then UNHEALTHY) and "exits"
+  (RUNNING, then STOPPED after healthSeconds: its essential container exited with code 1 and
+  `reason`, as PostgreSQL does on a data directory of another major).
 - POST /_datero/iam/principal {"accessKeyId", "name", "role", "policies"}: calls signed with that
   key are authorized against those policy documents as AWS would (see iam.py);
   GET (POST resets) /_datero/iam/denials lists the calls refused; GET (POST resets) /_datero/iam/decisions
@@ -70,6 +75,7 @@ _settings: dict[str, float] = {
     "consistencySeconds": 0.0,
     "serviceLinkedRoleSeconds": 0.0,
     "mountTargetSeconds": 0.0,
+    "healthSeconds": 0.0,
 }
 # When the first CreateCluster made the account's ECS service-linked role (epoch seconds);
 # empty before.
@@ -398,6 +404,8 @@ def _settle() -> None:
                 efs_backend, mount_target_id = subject
                 if mount_target_id in efs_backend.mount_targets_by_id:
                     _original_delete_mount_target(efs_backend, mount_target_id)
+            elif kind == "health":
+                _settle_health(*subject)
             elif kind == "stop":
                 backend, cluster, task = subject
                 if task.last_status != "STOPPED":
@@ -475,15 +483,45 @@ _client_tokens: dict[tuple[str, str], dict[str, Any]] = {}
 _task_start: dict[str, str] = {"mode": "running", "reason": "", "taskDefinition": ""}
 
 
-def _apply_start_mode(task: Any) -> None:
+def _apply_start_mode(backend: Backend, task: Any) -> None:
     only = _task_start["taskDefinition"]
     mode = _task_start["mode"] if not only or task.task_definition_arn == only else "running"
+    _start_health(backend, task, mode)
     if mode == "pending":
         task.last_status = "PENDING"
         task.started_at = None
     elif mode == "fail":
         _mark_stopped(task, "TaskFailedToStart", _task_start["reason"] or "CannotPullContainerError", None)
         task.started_at = None
+
+
+def _start_health(backend: Backend, task: Any, mode: str) -> None:
+    # API_Task healthStatus: UNKNOWN until the containers' health checks have run (and for
+    # ever without one: "If a task has no health checks, its health status is UNKNOWN"); ECS
+    # reports it for a task RunTask started but acts on it for services only.
+    task.health_status = "UNKNOWN"
+    for container in task.containers:
+        container.health_status = "UNKNOWN"
+    definition = backend.describe_task_definition(task.task_definition_arn)
+    checked = any(c.get("healthCheck") for c in definition.container_definitions or [])
+    if mode in ("running", "unhealthy", "exits") and (checked or mode == "exits"):
+        with _lock:
+            _pending.append((time.time() + _settings["healthSeconds"], "health", (task, mode, checked)))
+
+
+def _settle_health(task: Any, mode: str, checked: bool) -> None:
+    if task.last_status != "RUNNING":
+        return
+    if mode == "exits":
+        _mark_stopped(task, "EssentialContainerExited", "Essential container in task exited", None)
+        for container in task.containers:
+            container.exitCode = 1
+            container.reason = _task_start["reason"] or None
+        return
+    if checked:
+        task.health_status = "UNHEALTHY" if mode == "unhealthy" else "HEALTHY"
+        for container in task.containers:
+            container.health_status = task.health_status
 
 
 def _mount_efs(backend: Backend, cluster: Any, task: Any) -> None:
@@ -569,7 +607,7 @@ def run_task_response(self: Any) -> Any:
             for task in result["tasks"]:
                 task.capacity_provider_name = (strategy or [{}])[0].get("capacityProvider")
                 task.visible_at = time.time() + _settings["consistencySeconds"]
-                _apply_start_mode(task)
+                _apply_start_mode(backend, task)
                 _mount_efs(backend, cluster, task)
         if token:
             _client_tokens[key] = result

@@ -38,6 +38,11 @@ pub enum TaskStart {
     Fail(&'static str),
     /// Like `Fail`, for tasks of this task-definition ARN only.
     FailRevision(&'static str, String),
+    /// Tasks of this task-definition ARN run, and their health checks fail: UNHEALTHY.
+    UnhealthyRevision(String),
+    /// Tasks of this task-definition ARN run, then their container exits with code 1 and this
+    /// reason after [`Timing::health`].
+    ExitsRevision(&'static str, String),
 }
 
 /// A running emulator; stopped when dropped. Dropping it fails the test (panics) if it refused
@@ -65,6 +70,8 @@ pub struct Timing {
     /// A new EFS mount target is `creating`, and a deleted one still listed as `deleting` (its
     /// network interface and address held), this long.
     pub mount_target: Duration,
+    /// A running task with health checks reports UNKNOWN this long before its verdict.
+    pub health: Duration,
 }
 
 impl Timing {
@@ -75,6 +82,7 @@ impl Timing {
         consistency: Duration::from_millis(1500),
         service_linked_role: Duration::ZERO,
         mount_target: Duration::from_secs(2),
+        health: Duration::from_secs(1),
     };
 }
 
@@ -200,6 +208,12 @@ impl Emulator {
             TaskStart::FailRevision(reason, task_definition) => {
                 serde_json::json!({"mode": "fail", "reason": reason, "taskDefinition": task_definition})
             }
+            TaskStart::UnhealthyRevision(task_definition) => {
+                serde_json::json!({"mode": "unhealthy", "taskDefinition": task_definition})
+            }
+            TaskStart::ExitsRevision(reason, task_definition) => {
+                serde_json::json!({"mode": "exits", "reason": reason, "taskDefinition": task_definition})
+            }
         };
         self.control("task-start", body).await;
     }
@@ -301,6 +315,7 @@ impl Emulator {
             "consistencySeconds": timing.consistency.as_secs_f64(),
             "serviceLinkedRoleSeconds": timing.service_linked_role.as_secs_f64(),
             "mountTargetSeconds": timing.mount_target.as_secs_f64(),
+            "healthSeconds": timing.health.as_secs_f64(),
         });
         self.control("settings", body).await;
     }

@@ -100,11 +100,18 @@ pub async fn register_instance_ids(
 /// A minimal task definition of `family` (what the task-definition function registers is
 /// tested on its own).
 pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
+    // With a health check, as the product's (shared/src/container.rs): the runner waits for it.
+    let health_check = aws_sdk_ecs::types::HealthCheck::builder()
+        .command("CMD-SHELL")
+        .command("pg_isready -U postgres -h 127.0.0.1 || exit 1")
+        .build()
+        .expect("a health check");
     let container = aws_sdk_ecs::types::ContainerDefinition::builder()
         .name("datero")
         .image("chumaky/datero:1.2.0")
         .memory(1536)
         .cpu(1024)
+        .health_check(health_check)
         .build();
     aws_sdk_ecs::Client::new(config)
         .register_task_definition()

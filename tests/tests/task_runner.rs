@@ -135,7 +135,7 @@ async fn a_task_that_stops_before_running_fails_the_create_with_ecs_words() {
     assert_eq!(answer["Status"], "FAILED");
     let reason = answer["Reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("Datero's task stopped before it ran: CannotPullContainerError: pull access denied for chumaky/datero (TaskFailedToStart)"),
+        reason.starts_with("Datero's task stopped before it was up: CannotPullContainerError: pull access denied for chumaky/datero (TaskFailedToStart)"),
         "{reason}"
     );
 }
@@ -244,6 +244,48 @@ async fn a_failed_update_brings_the_previous_revision_back() {
         Some(bed.revisions[0].as_str()),
         "Datero runs on while CloudFormation rolls back"
     );
+}
+
+/// A rollout is done when Datero is up: a new task that runs, then exits (PostgreSQL refusing
+/// a data directory of another major), or whose health check fails, fails the update, and the
+/// previous revision runs again.
+#[tokio::test]
+async fn a_new_task_that_runs_then_exits_or_stays_unhealthy_fails_the_update() {
+    let bed = bed().await;
+    bed.create(0).await;
+    let exits = "database files are incompatible with server";
+    for (start, expected) in [
+        (
+            TaskStart::ExitsRevision(exits, bed.revisions[1].clone()),
+            "datero exited with 1: database files are incompatible with server",
+        ),
+        (
+            TaskStart::UnhealthyRevision(bed.revisions[1].clone()),
+            "its health check (pg_isready) failed",
+        ),
+    ] {
+        bed.harness.emulator.set_task_start(start).await;
+        let event = events::update(
+            TYPE,
+            &format!("{CLUSTER}/datero"),
+            properties(&bed.revisions[0]),
+            properties(&bed.revisions[1]),
+            "",
+        );
+        let updated = bed.harness.request(event).await;
+        assert_eq!(updated["Status"], "FAILED", "{updated}");
+        let reason = updated["Reason"].as_str().unwrap();
+        assert!(
+            reason.contains(expected) && reason.ends_with("the previous revision was started again"),
+            "{reason}"
+        );
+        let wanted = bed.wanted().await;
+        assert_eq!(wanted.len(), 1, "{wanted:?}");
+        assert_eq!(
+            wanted[0].task_definition_arn(),
+            Some(bed.revisions[0].as_str())
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! Putting Datero on a revision: stop what runs, start the new task, wait for RUNNING.
+//! Putting Datero on a revision: stop what runs, start the new task, wait until it is up
+//! (RUNNING and HEALTHY: `datero_shared::readiness`).
 //!
 //! Stop first, then start: Datero binds a fixed host port on a group of one instance, so ECS
 //! cannot place a second task beside the first, and two PostgreSQL servers must never share
@@ -34,32 +35,34 @@ pub async fn roll_out(
         .checked_sub(STOP_AND_ANSWER)
         .unwrap_or_else(Instant::now);
     let arn = adopt_or_start(request, spec, previous, clients, limit).await?;
-    match wait::until_running(&clients.ecs, &spec.cluster_name, &arn, limit).await? {
-        wait::Outcome::Running(task) => {
+    let waited = wait::until_ready(
+        &clients.ecs,
+        &spec.cluster_name,
+        &arn,
+        &spec.task_definition_arn,
+        limit,
+    )
+    .await?;
+    let why = match waited {
+        wait::Outcome::Ready(task) => {
             stop_others(clients, spec, previous, &arn).await?;
-            Ok(*task)
+            return Ok(*task);
         }
-        wait::Outcome::Stopped(why) => Err(failed(
-            request,
-            previous,
-            clients,
-            format!("Datero's task stopped before it ran: {why}"),
-        )
-        .await),
+        wait::Outcome::Stopped(why) => {
+            format!("Datero's task stopped before it was up: {why}")
+        }
+        wait::Outcome::Unhealthy => {
+            ecs_tasks::stop(&clients.ecs, &spec.cluster_name, &arn, "unhealthy").await?;
+            "Datero's task ran but its health check (pg_isready) failed, so it was stopped; its log group says why PostgreSQL is not answering".to_owned()
+        }
         wait::Outcome::StillStarting(status) => {
-            ecs_tasks::stop(
-                &clients.ecs,
-                &spec.cluster_name,
-                &arn,
-                "did not reach RUNNING in time",
-            )
-            .await?;
-            let why = format!(
+            ecs_tasks::stop(&clients.ecs, &spec.cluster_name, &arn, "not up in time").await?;
+            format!(
                 "Datero's task was still {status} when time ran out, so it was stopped; check the cluster has an instance with room (ECS task events tell why)"
-            );
-            Err(failed(request, previous, clients, why).await)
+            )
         }
-    }
+    };
+    Err(failed(request, previous, clients, why).await)
 }
 
 /// The task this request runs: the one a repeated delivery of it started already, or a new

@@ -1,51 +1,81 @@
-//! Waiting for a task to run, with backoff, never past a deadline.
-
-use std::time::Duration;
+//! Waiting for a task to be up (`datero_shared::readiness` decides), with backoff, never past
+//! a deadline.
 
 use aws_sdk_ecs::types::Task;
 use datero_shared::ResourceError;
+use datero_shared::aws::aws_error;
 use datero_shared::ecs_tasks;
 use datero_shared::poll::Backoff;
+use datero_shared::readiness::{self, Seen, Verdict};
 use tokio::time::Instant;
-
-/// How long a task RunTask just started may be missing from DescribeTasks: the RunTask API
-/// reference warns that a new task may not be visible at once (eventual consistency).
-const INVISIBLE_GRACE: Duration = Duration::from_secs(30);
 
 /// How the wait ended.
 pub enum Outcome {
-    Running(Box<Task>),
+    /// RUNNING, and HEALTHY where its task definition has a health check.
+    Ready(Box<Task>),
     /// It stopped first; why, in ECS's words.
     Stopped(String),
-    /// The deadline came first; the status it was in.
+    /// RUNNING, and its health check fails.
+    Unhealthy,
+    /// The deadline came first; the state it was in.
     StillStarting(String),
 }
 
-pub async fn until_running(
+pub async fn until_ready(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     task_arn: &str,
+    task_definition_arn: &str,
     deadline: Instant,
 ) -> Result<Outcome, ResourceError> {
     let started = Instant::now();
+    let checked = has_health_check(ecs, task_definition_arn).await?;
     let mut backoff = Backoff::ecs(deadline);
     loop {
-        let tasks = ecs_tasks::describe(ecs, cluster, &[task_arn.to_owned()]).await?;
-        let status = match tasks.into_iter().next() {
-            Some(task) if task.last_status() == Some("RUNNING") => {
-                return Ok(Outcome::Running(Box::new(task)));
-            }
-            Some(task) if task.last_status() == Some("STOPPED") => {
-                return Ok(Outcome::Stopped(stop_story(&task)));
-            }
-            Some(task) => task.last_status().unwrap_or("UNKNOWN").to_owned(),
-            None if started.elapsed() < INVISIBLE_GRACE => "not yet visible".to_owned(),
-            None => return Ok(Outcome::Stopped("ECS no longer knows the task".to_owned())),
+        let task = ecs_tasks::describe(ecs, cluster, &[task_arn.to_owned()])
+            .await?
+            .into_iter()
+            .next();
+        let seen = task.as_ref().map(|task| Seen {
+            last_status: task.last_status().unwrap_or("UNKNOWN").to_owned(),
+            health: task
+                .health_status()
+                .map_or("UNKNOWN", |health| health.as_str())
+                .to_owned(),
+            stop_story: stop_story(task),
+        });
+        let status = match readiness::judge(seen.as_ref(), checked, started.elapsed()) {
+            // (Ready is only ever said of a task seen.)
+            Verdict::Ready => match task {
+                Some(task) => return Ok(Outcome::Ready(Box::new(task))),
+                None => "not yet visible".to_owned(),
+            },
+            Verdict::Stopped(why) => return Ok(Outcome::Stopped(why)),
+            Verdict::Unhealthy => return Ok(Outcome::Unhealthy),
+            Verdict::Starting(status) => status,
         };
         if !backoff.wait().await {
             return Ok(Outcome::StillStarting(status));
         }
     }
+}
+
+/// Whether a container of the task definition has a health check.
+async fn has_health_check(
+    ecs: &aws_sdk_ecs::Client,
+    task_definition_arn: &str,
+) -> Result<bool, ResourceError> {
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(task_definition_arn)
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeTaskDefinition", error))?;
+    Ok(described
+        .task_definition()
+        .into_iter()
+        .flat_map(|definition| definition.container_definitions())
+        .any(|container| container.health_check().is_some()))
 }
 
 /// ECS's stop reason, code and each container's reason or exit code.
@@ -60,7 +90,10 @@ fn stop_story(task: &Task) -> String {
     for container in task.containers() {
         let name = container.name().unwrap_or("container");
         match (container.reason(), container.exit_code()) {
-            (Some(reason), _) => story.push_str(&format!("; {name}: {reason}")),
+            (Some(reason), Some(code)) => {
+                story.push_str(&format!("; {name} exited with {code}: {reason}"));
+            }
+            (Some(reason), None) => story.push_str(&format!("; {name}: {reason}")),
             (None, Some(code)) => story.push_str(&format!("; {name} exited with {code}")),
             (None, None) => {}
         }
