@@ -325,3 +325,22 @@ async fn bad_input_and_another_vpc_are_refused_with_the_reason_and_nothing_made(
     );
     assert_eq!(bed.targets().await.len(), 1, "nothing was made");
 }
+
+/// A first deploy with four subnets in four zones (more than the three the template once
+/// covered): each zone gets its mount target, and the group may use every subnet.
+#[tokio::test]
+async fn a_first_deploy_with_four_subnets_covers_four_zones() {
+    let bed = bed().await;
+    let four: Vec<&String> = bed.subnets.iter().take(4).collect();
+    let created = bed
+        .harness
+        .request(events::create(TYPE, bed.properties(&four), ""))
+        .await;
+    assert_success(&created);
+    let zones = bed.zones().await;
+    assert_eq!(zones.len(), 4, "{zones:?}");
+    let mut distinct: Vec<&String> = zones.iter().map(|(_, zone, _)| zone).collect();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{zones:?}");
+    assert!(zones.iter().all(|(_, _, state)| state == "available"));
+}

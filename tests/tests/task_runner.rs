@@ -276,7 +276,8 @@ async fn a_new_task_that_runs_then_exits_or_stays_unhealthy_fails_the_update() {
         assert_eq!(updated["Status"], "FAILED", "{updated}");
         let reason = updated["Reason"].as_str().unwrap();
         assert!(
-            reason.contains(expected) && reason.ends_with("the previous revision was started again"),
+            reason.contains(expected)
+                && reason.ends_with("the previous revision was started again"),
             "{reason}"
         );
         let wanted = bed.wanted().await;

@@ -80,6 +80,11 @@ fn generalize(text: &str) -> String {
         ("eipalloc-[0-9a-f]+", "<allocation id>"),
         ("vpc/vpc-[0-9a-f]+", "vpc/<vpc id>"),
         ("-backupbucket-[0-9a-z]+", "-backupbucket-<suffix>"),
+        ("file-system/fs-[0-9a-f]+", "file-system/<file system id>"),
+        (
+            "security-group/sg-[0-9a-f]+",
+            "security-group/<security group id>",
+        ),
     ] {
         if let Ok(found) = regex_lite::Regex::new(pattern) {
             text = found.replace_all(&text, general).into_owned();
