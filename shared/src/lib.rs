@@ -5,15 +5,18 @@
 //!   limits), the entry point that answers on errors, panics and the deadline.
 //! - [`properties`]: reading resource properties, strings and native JSON alike.
 //! - [`resources`]: each custom resource's properties parsed and validated, its returned
-//!   attributes, and its pure plans (`cluster::plan_teardown`, `task::plan_update`).
+//!   attributes, and its pure plans (`cluster::plan_teardown`, `task::plan_update`); also
+//!   `mount_targets`, served by the cluster function.
 //!
 //! Decisions over plain data (no AWS call; unit-tested)
 //! - [`restart_policy`]: whether and when the restarter restarts Datero (skip, now, later).
 //! - [`schedule`]: the office-hours event, whether a firing starts, stops or skips, and the
 //!   mark that bars restarts once office hours have closed.
 //! - [`down_alarm`]: what the restarter does to the down alarm after office hours begin.
-//! - [`elastic_ip`]: whether the keeper moves the address (`screen`, `decide`), beside the
-//!   two calls that gather and act for it.
+//! - [`elastic_ip`]: whether the keeper moves the address (`screen`, `decide`); its AWS calls,
+//!   shared by the runner and the keeper, are apart in `elastic_ip::calls`.
+//! - [`mount_targets`]: one EFS mount target per zone: what to make, replace, wait for, delete.
+//! - [`readiness`]: when a task the runner started counts as up (RUNNING and HEALTHY).
 //! - [`container`]: Datero's container definition built from its spec.
 //! - [`marks`]: the product's tags, `startedBy`, stop reasons and failed-create id.
 //! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.

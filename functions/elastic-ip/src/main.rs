@@ -85,16 +85,19 @@ async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result
         });
         return Ok(());
     }
-    let now = elastic_ip::registered_instance(
+    let now = elastic_ip::calls::registered_instance(
         &context.ecs,
         &config.cluster_name,
         &detail.container_instance_arn,
     )
     .await?;
-    let datero_on =
-        elastic_ip::datero_instances(&context.ecs, &config.cluster_name, visibility_deadline())
-            .await?;
-    let address = elastic_ip::describe(&context.ec2, &config.allocation_id).await?;
+    let datero_on = elastic_ip::calls::datero_instances(
+        &context.ecs,
+        &config.cluster_name,
+        visibility_deadline(),
+    )
+    .await?;
+    let address = elastic_ip::calls::describe(&context.ec2, &config.allocation_id).await?;
     match elastic_ip::decide(
         detail,
         now.as_ref(),
@@ -108,7 +111,7 @@ async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result
             });
         }
         Decision::Associate(target) => {
-            elastic_ip::associate(&context.ec2, &config.allocation_id, &target).await?;
+            elastic_ip::calls::associate(&context.ec2, &config.allocation_id, &target).await?;
             info!(
                 event_id,
                 instance = %target,

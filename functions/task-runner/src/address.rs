@@ -22,16 +22,19 @@ pub async fn url(
     let Some(container_instance) = task.container_instance_arn() else {
         return Ok(None);
     };
-    let Some(registered) =
-        elastic_ip::registered_instance(&clients.ecs, &spec.cluster_name, container_instance)
-            .await?
+    let Some(registered) = elastic_ip::calls::registered_instance(
+        &clients.ecs,
+        &spec.cluster_name,
+        container_instance,
+    )
+    .await?
     else {
         return Ok(None);
     };
     let instance = registered.ec2_instance_id;
     let host = match &spec.elastic_ip_allocation_id {
         Some(allocation) => {
-            let address = elastic_ip::ensure_on(&clients.ec2, allocation, &instance).await?;
+            let address = elastic_ip::calls::ensure_on(&clients.ec2, allocation, &instance).await?;
             info!(decision = "associate", instance = %instance, address = %address.public_ip, "the stack's Elastic IP is on Datero's instance");
             Some(address.public_ip)
         }

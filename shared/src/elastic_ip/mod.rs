@@ -1,17 +1,15 @@
-//! The stack's Elastic IP on the instance that runs Datero: the decision (pure), and the calls
-//! the runner and the elastic-ip function share.
+//! The stack's Elastic IP on the instance that runs Datero: the decision (pure, here), and the
+//! calls the runner and the elastic-ip function share ([`calls`]).
 //!
 //! The address follows the instance by events, not by the instance's user data: the
 //! ECS-optimized AL2023 AMI ships no AWS CLI (aws/amazon-ecs-ami, `al2023.pkr.hcl`), and
 //! nothing in the product may depend on software inside the image beyond the ECS agent.
 
+pub mod calls;
+
 use std::fmt;
 
-use aws_sdk_ec2::types::Filter;
-
-use crate::aws::aws_error;
 use crate::ecs_event::ContainerInstanceStateChange;
-use crate::error::ResourceError;
 
 /// A container instance as ECS describes it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,126 +122,6 @@ pub fn decide(
 pub struct Address {
     pub public_ip: String,
     pub instance_id: Option<String>,
-}
-
-/// Describes the Elastic IP `allocation_id`.
-pub async fn describe(
-    ec2: &aws_sdk_ec2::Client,
-    allocation_id: &str,
-) -> Result<Address, ResourceError> {
-    let answer = ec2
-        .describe_addresses()
-        .filters(
-            Filter::builder()
-                .name("allocation-id")
-                .values(allocation_id)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeAddresses", error))?;
-    let address = answer
-        .addresses()
-        .first()
-        .ok_or_else(|| ResourceError::NotFound {
-            kind: "Elastic IP",
-            name: allocation_id.to_owned(),
-            property: None,
-        })?;
-    Ok(Address {
-        public_ip: address.public_ip().unwrap_or_default().to_owned(),
-        instance_id: address
-            .instance_id()
-            .map(str::to_owned)
-            .filter(|id| !id.is_empty()),
-    })
-}
-
-/// Makes sure the address is on `instance_id`: associates it unless it is there already.
-/// Returns the address as it is now.
-pub async fn ensure_on(
-    ec2: &aws_sdk_ec2::Client,
-    allocation_id: &str,
-    instance_id: &str,
-) -> Result<Address, ResourceError> {
-    let address = describe(ec2, allocation_id).await?;
-    if address.instance_id.as_deref() != Some(instance_id) {
-        associate(ec2, allocation_id, instance_id).await?;
-    }
-    Ok(Address {
-        instance_id: Some(instance_id.to_owned()),
-        ..address
-    })
-}
-
-/// Associates the address with `instance_id`, taking it from any other instance
-/// (`AllowReassociation`).
-pub async fn associate(
-    ec2: &aws_sdk_ec2::Client,
-    allocation_id: &str,
-    instance_id: &str,
-) -> Result<(), ResourceError> {
-    ec2.associate_address()
-        .allocation_id(allocation_id)
-        .instance_id(instance_id)
-        .allow_reassociation(true)
-        .send()
-        .await
-        .map_err(|error| aws_error("AssociateAddress", error))?;
-    Ok(())
-}
-
-/// The container instances where ECS wants a task the provisioner started (Datero's) running.
-/// A task started a moment ago can be listed before DescribeTasks shows it (eventual
-/// consistency, RunTask API reference): it is waited for until `deadline`, after which the
-/// instances of the tasks seen so far are returned.
-pub async fn datero_instances(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    deadline: tokio::time::Instant,
-) -> Result<Vec<String>, ResourceError> {
-    let mut backoff = crate::poll::Backoff::ecs(deadline);
-    loop {
-        let arns = crate::ecs_tasks::started_by_provisioner(ecs, cluster).await?;
-        let tasks = crate::ecs_tasks::describe(ecs, cluster, &arns).await?;
-        if tasks.len() >= arns.len().min(100) || !backoff.wait().await {
-            if tasks.len() < arns.len().min(100) {
-                tracing::warn!(
-                    listed = arns.len(),
-                    described = tasks.len(),
-                    "Datero tasks not all visible yet at the deadline; deciding on those seen"
-                );
-            }
-            return Ok(tasks
-                .iter()
-                .filter_map(|task| task.container_instance_arn().map(str::to_owned))
-                .collect());
-        }
-    }
-}
-
-/// The container instance `arn` of `cluster` as ECS describes it now; `None` when ECS no
-/// longer knows it.
-pub async fn registered_instance(
-    ecs: &aws_sdk_ecs::Client,
-    cluster: &str,
-    arn: &str,
-) -> Result<Option<RegisteredInstance>, ResourceError> {
-    let answer = ecs
-        .describe_container_instances()
-        .cluster(cluster)
-        .container_instances(arn)
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeContainerInstances", error))?;
-    Ok(answer
-        .container_instances()
-        .first()
-        .map(|instance| RegisteredInstance {
-            status: instance.status().unwrap_or_default().to_owned(),
-            agent_connected: instance.agent_connected(),
-            ec2_instance_id: instance.ec2_instance_id().unwrap_or_default().to_owned(),
-        }))
 }
 
 #[cfg(test)]
