@@ -471,6 +471,10 @@ impl MetricAlarm {
 /// Decides the state from the evaluation range's datapoints (oldest first), following
 /// "Configuring how CloudWatch alarms treat missing data", section "How alarm state is evaluated
 /// when data is missing", and its subsection "Avoiding premature transitions to alarm state".
+#[expect(
+    clippy::too_many_lines,
+    reason = "CloudWatch's evaluation rules, one branch per case of the guide's tables"
+)]
 fn decide(config: &AlarmConfig, range: &[Datapoint]) -> Decision {
     let needed = config.evaluation_periods;
     let to_alarm = config.datapoints_to_alarm;

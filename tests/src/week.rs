@@ -506,6 +506,10 @@ impl World<'_> {
         );
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one simulated minute: schedules, incidents, capacity, checks, then CloudWatch's evaluation, in the order they happen"
+    )]
     fn tick(&mut self, minute: i64) {
         let local = self.local(minute);
         let fires = |cron: &Option<Cron>| cron.as_ref().is_some_and(|cron| cron.matches(local));

@@ -136,8 +136,11 @@ fn every_alarm_watches_a_metric_that_something_in_the_stack_produces() {
     }
 }
 
-// Longer than 60 lines: one contract checked for every alarm in two stacks, then the topic policy.
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one contract checked for every alarm in two stacks, then the topic policy"
+)]
 fn every_alarm_notifies_the_topic_that_only_this_stacks_alarms_may_publish_to() {
     let template = Template::load().unwrap();
     let always_on = stack_with(&template, &[]);

@@ -391,6 +391,10 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: back up, restore, keep the replaced state and restore it, in order"
+)]
 async fn a_backup_goes_to_the_bucket_and_back_and_the_state_it_replaced_can_be_restored() {
     let world = BucketWorld::start("bucket-round-trip").await;
     let source = Postgres::start().unwrap_or_else(|error| panic!("{error}"));
@@ -555,6 +559,10 @@ async fn a_dump_that_failed_is_reported_as_a_backup_failure() {
 }
 
 #[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario per object the role may or may not put"
+)]
 async fn the_restore_role_may_put_only_the_state_a_restore_replaces() {
     let world = BucketWorld::start("restore-role").await;
     let body = world.file("state.sql");

@@ -115,8 +115,6 @@ impl Bed {
         );
     }
 }
-
-// Longer than 60 lines: one scenario, its checks in the order AWS shows the resources.
 #[tokio::test]
 async fn create_makes_cluster_provider_strategy_and_protection() {
     let bed = bed(1).await;
@@ -519,8 +517,6 @@ async fn bad_properties_fail_naming_them_and_make_nothing() {
     bed.assert_nothing_made().await;
     assert_eq!(bed.group_protection().await, (false, vec![false]));
 }
-
-// Longer than 60 lines: one scenario per AWS refusal, each followed by its clean-up check.
 #[tokio::test]
 async fn aws_refusals_fail_clearly_and_undo_everything() {
     let bed = bed(1).await;

@@ -171,8 +171,11 @@ fn a_bad_schedule_is_refused_before_anything_is_made() {
     );
 }
 
-// Longer than 60 lines: five schedules and the role, each checked against what it must reach.
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "five schedules and the role, each checked against what it must reach"
+)]
 fn the_schedules_send_the_restarter_the_products_event_and_mind_the_down_alarm() {
     let template = Template::load().unwrap();
     let stack = stack_with(

@@ -45,8 +45,11 @@ async fn ecs(harness: &FunctionHarness) -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::new(&harness.emulator.sdk_config().await)
 }
 
-// Longer than 60 lines: one assertion per field of the registered definition, in the API's order.
 #[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one assertion per field of the registered definition, in the API's order"
+)]
 async fn the_registered_definition_matches_what_was_asked_field_by_field() {
     let harness = start().await;
     let answer = harness
@@ -139,8 +142,6 @@ async fn the_registered_definition_matches_what_was_asked_field_by_field() {
     harness.assert_logs_clean(&[ENV_SECRETISH]);
     assert!(!answer.to_string().contains(ENV_SECRETISH));
 }
-
-// Longer than 60 lines: one scenario, its steps in order.
 #[tokio::test]
 async fn an_update_is_a_new_revision_and_deletes_are_exact_and_repeatable() {
     let harness = start().await;
@@ -205,8 +206,6 @@ async fn an_update_is_a_new_revision_and_deletes_are_exact_and_repeatable() {
         .await;
     assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
 }
-
-// Longer than 60 lines: a table of bad inputs and the reason each must get.
 #[tokio::test]
 async fn bad_properties_fail_with_the_exact_reason_and_register_nothing() {
     let harness = start().await;

@@ -395,8 +395,6 @@ async fn malformed_events_are_clear_errors_and_never_panics() {
         "the function survives bad input"
     );
 }
-
-// Longer than 60 lines: one scenario through Lambda's asynchronous retries, its steps in order.
 #[tokio::test]
 async fn a_restart_that_cannot_be_made_ends_in_the_failure_destination() {
     // No container instance: every try fails. EventBridge invokes the restarter asynchronously,

@@ -290,6 +290,7 @@ async fn a_new_task_that_runs_then_exits_or_stays_unhealthy_fails_the_update() {
 }
 
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "one scenario, its steps in order")]
 async fn delete_stops_every_datero_task_and_is_repeatable() {
     let bed = bed().await;
     bed.create(0).await;

@@ -145,6 +145,10 @@ fn custom_resources_have_service_timeouts_functions_and_a_creatable_order() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one contract: each variable of the restarter and its rule checked in turn"
+)]
 fn the_restarter_environment_and_rule_match_the_contract() {
     let template = Template::load().unwrap();
     let stack = sample_stack(&template, "efs");
@@ -263,8 +267,11 @@ fn failure_config(template: &Template, function: &str) -> Option<String> {
         })
 }
 
-// Longer than 60 lines: one contract, checked for each asynchronous function in turn.
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one contract, checked for each asynchronous function in turn"
+)]
 fn asynchronous_functions_keep_their_failures_and_nothing_reserves_concurrency() {
     let template = Template::load().unwrap();
     let stack = sample_stack(&template, "efs");

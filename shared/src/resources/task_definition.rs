@@ -277,8 +277,11 @@ mod tests {
         assert!(spec.environment.is_empty());
     }
 
-    // Longer than 60 lines: a table of bad inputs and the reason each must get.
     #[test]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "a table of bad inputs and the reason each must get"
+    )]
     fn every_bad_property_is_named() {
         let cases = [
             (

@@ -255,9 +255,12 @@ async fn restarts(
     )
 }
 
-// Longer than 60 lines: one benchmark scenario (set-up, cold starts, timed invocations), read top to bottom.
 /// An instance's ACTIVE event -> the Elastic IP moved onto it; `EVENT_RUNS` times (the address
 /// is taken off the instance between runs, untimed).
+#[expect(
+    clippy::too_many_lines,
+    reason = "one benchmark scenario (set-up, cold starts, timed invocations), read top to bottom"
+)]
 async fn address_moves(emulator: &Emulator, config: &aws_config::SdkConfig) -> Row {
     let ec2 = aws_sdk_ec2::Client::new(config);
     let allocation = ec2
@@ -396,8 +399,6 @@ async fn creates(
     }
     Row::new(peer, &format!("{kind} Create"), cold_ms, &samples, &process)
 }
-
-// Longer than 60 lines: the benchmark's set-up and one measuring call per row, in table order.
 #[tokio::main]
 async fn main() {
     let emulator = Emulator::start().await;

@@ -232,7 +232,6 @@ async fn inbound_rules(config: &SdkConfig, stack: &Stack) -> Result<Vec<(i32, St
         .collect())
 }
 
-// Longer than 60 lines: one lifecycle step; its two sub-steps are functions of their own.
 /// The instance dies; the group launches another; it registers and its event arrives; the
 /// restarter's new task runs there; the URL is the same. Returns the new task.
 #[allow(clippy::too_many_arguments)] // the lifecycle's context, passed as it is

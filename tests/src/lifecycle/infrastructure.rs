@@ -385,6 +385,10 @@ async fn queues(config: &SdkConfig, stack: &mut Stack, progress: &Progress) -> R
 
 /// The Auto Scaling group as the template defines it (name, size, scale-in protection), on a
 /// launch configuration since the emulator's instances need no real image.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the group and its launch settings as the template defines them, one call each"
+)]
 async fn make_group(
     config: &SdkConfig,
     template: &Template,

@@ -117,8 +117,11 @@ pub(crate) async fn step<T>(
     }
 }
 
-// Longer than 60 lines: the stack's life in order, one step or call per stage.
 /// The stack's whole life. Returns the first failing step's error.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the stack's life in order, one step or call per stage"
+)]
 pub async fn run(
     template: &Template,
     options: &Options,
@@ -635,7 +638,10 @@ async fn repeat_event(
     }
 }
 
-// Longer than 60 lines: one lifecycle step (update, roll-out, old revision gone), read top to bottom.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one lifecycle step (update, roll-out, old revision gone), read top to bottom"
+)]
 async fn new_image(
     template: &Template,
     options: &Options,
