@@ -1,9 +1,23 @@
 //! Test bed for datero-ecs: real HTTP and a real AWS API emulator, no mocks.
 //!
-//! - [`emulator`]: moto's server, tightened to answer like AWS (see `emulator/launcher.py`).
-//! - [`sink`]: plays CloudFormation's ResponseURL and records every PUT.
-//! - [`runtime_api`]: a local Lambda Runtime API that runs the real function binaries.
-//! - [`events`]: CloudFormation requests built from the shared fixtures.
+//! The world the functions run in:
+//! - [`emulator`]: moto's server, tightened to answer like AWS (see `emulator/launcher.py`),
+//!   with IAM from the Service Authorization Reference's data (`emulator/iam.py`, `sar.py`).
+//! - [`runtime_api`]: a local Lambda Runtime API that runs the real function binaries;
+//!   [`lambda_async`]: Lambda's asynchronous invocation, retries and failure destination.
+//! - [`sink`]: plays CloudFormation's ResponseURL and records every PUT; [`harness`] drives one
+//!   function through both.
+//! - [`events`]: CloudFormation requests built from the shared fixtures; [`fixtures`]: what
+//!   the tests seed the emulator with; [`raw_aws`]: calls the SDKs here do not make.
+//! - [`iam`]: each function's role from `template.yaml`; [`aws_cli`]: the AWS CLI as a task role.
+//! - [`postgres`]: real PostgreSQL servers of two majors; [`http`]: a small HTTP server.
+//!
+//! The template and time:
+//! - [`template`]: `template.yaml` resolved for a stack; [`cfn_update`]: a stack update as
+//!   CloudFormation plans it, from the resource schemas; [`lifecycle`]: the whole stack's life.
+//! - [`alarm_eval`], [`cron`], [`week`]: CloudWatch alarms, EventBridge cron and a week of the
+//!   stack on a simulated clock; [`instance_types`]: EC2's figures for instance types.
+//! - [`costs`]: the monthly cost table the README shows.
 
 pub mod alarm_eval;
 pub mod aws_cli;

@@ -1,5 +1,5 @@
 //! The stack's life on a simulated clock: office hours, Spot interruptions, crashes and backups
-//! minute by minute, with the alarms evaluated as CloudWatch evaluates them ([`alarm_eval`]).
+//! minute by minute, with the alarms evaluated as CloudWatch evaluates them ([`crate::alarm_eval`]).
 //!
 //! The decisions are the product's own pure functions (`schedule::decide`,
 //! `schedule::checks_down_alarm`, `down_alarm::after_start`, `restart_policy::decide` with the

@@ -1,5 +1,5 @@
-//! template.yaml against docs/reference.md and the functions' own parsers: a typo in the
-//! template fails here, not in a deployment.
+//! template.yaml against the contract (`../shared/CONTRACT.md`, as these tests restate it) and
+//! the functions' own parsers: a typo in the template fails here, not in a deployment.
 
 use std::collections::BTreeMap;
 

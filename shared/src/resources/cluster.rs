@@ -147,7 +147,6 @@ pub struct LenientCluster {
     pub capacity_provider_name: Option<String>,
 }
 
-/// The cluster's name from its ARN (`arn:...:cluster/<name>`); `None` for anything else.
 /// The capacity provider's name when the properties give none: `<cluster>-ec2`.
 pub fn default_provider_name(cluster_name: &str) -> String {
     format!("{cluster_name}-ec2")
@@ -215,6 +214,7 @@ pub fn plan_teardown(
     }
 }
 
+/// The cluster's name from its ARN (`arn:...:cluster/<name>`); `None` for anything else.
 pub fn cluster_name_of(cluster_arn: &str) -> Option<&str> {
     let (prefix, name) = cluster_arn.split_once(":cluster/")?;
     (prefix.starts_with("arn:") && names::ecs_name("", name).is_ok()).then_some(name)

@@ -1,5 +1,5 @@
-//! The properties of each custom resource, parsed and validated as `docs/reference.md`
-//! fixes them. Functions and the template contract test share these parsers.
+//! The properties of each custom resource, parsed and validated (`docs/reference.md` describes
+//! them for users). Functions and the template contract test share these parsers.
 
 pub mod cluster;
 pub mod mount_targets;
