@@ -44,18 +44,18 @@ pub async fn roll_out(
     )
     .await?;
     let why = match waited {
-        wait::Outcome::Ready(task) => {
+        wait::WaitResult::Ready(task) => {
             stop_others(clients, spec, previous, &arn).await?;
             return Ok(*task);
         }
-        wait::Outcome::Stopped(why) => {
+        wait::WaitResult::Stopped(why) => {
             format!("Datero's task stopped before it was up: {why}")
         }
-        wait::Outcome::Unhealthy => {
+        wait::WaitResult::Unhealthy => {
             ecs_tasks::stop(&clients.ecs, &spec.cluster_name, &arn, "unhealthy").await?;
             "Datero's task ran but its health check (pg_isready) failed, so it was stopped; its log group says why PostgreSQL is not answering".to_owned()
         }
-        wait::Outcome::StillStarting(status) => {
+        wait::WaitResult::StillStarting(status) => {
             ecs_tasks::stop(&clients.ecs, &spec.cluster_name, &arn, "not up in time").await?;
             format!(
                 "Datero's task was still {status} when time ran out, so it was stopped; check the cluster has an instance with room (ECS task events tell why)"

@@ -10,7 +10,7 @@ use datero_shared::readiness::{self, Seen, Verdict};
 use tokio::time::Instant;
 
 /// How the wait ended.
-pub enum Outcome {
+pub enum WaitResult {
     /// RUNNING, and HEALTHY where its task definition has a health check.
     Ready(Box<Task>),
     /// It stopped first; why, in ECS's words.
@@ -27,7 +27,7 @@ pub async fn until_ready(
     task_arn: &str,
     task_definition_arn: &str,
     deadline: Instant,
-) -> Result<Outcome, ResourceError> {
+) -> Result<WaitResult, ResourceError> {
     let started = Instant::now();
     let checked = has_health_check(ecs, task_definition_arn).await?;
     let mut backoff = Backoff::ecs(deadline);
@@ -47,15 +47,15 @@ pub async fn until_ready(
         let status = match readiness::judge(seen.as_ref(), checked, started.elapsed()) {
             // (Ready is only ever said of a task seen.)
             Verdict::Ready => match task {
-                Some(task) => return Ok(Outcome::Ready(Box::new(task))),
+                Some(task) => return Ok(WaitResult::Ready(Box::new(task))),
                 None => "not yet visible".to_owned(),
             },
-            Verdict::Stopped(why) => return Ok(Outcome::Stopped(why)),
-            Verdict::Unhealthy => return Ok(Outcome::Unhealthy),
+            Verdict::Stopped(why) => return Ok(WaitResult::Stopped(why)),
+            Verdict::Unhealthy => return Ok(WaitResult::Unhealthy),
             Verdict::Starting(status) => status,
         };
         if !backoff.wait().await {
-            return Ok(Outcome::StillStarting(status));
+            return Ok(WaitResult::StillStarting(status));
         }
     }
 }

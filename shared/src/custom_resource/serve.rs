@@ -69,7 +69,7 @@ where
         "request received"
     );
 
-    let response = match decide(&request, handler, watchdog).await {
+    let response = match supervise(&request, handler, watchdog).await {
         Ok(outcome) => response::success(&request, outcome),
         Err(reason) => {
             warn!(request_type = request.request_type(), %reason, "answering FAILED");
@@ -140,8 +140,9 @@ fn refuse_empty_id(request: &CustomResourceRequest, outcome: Outcome) -> Result<
     }
 }
 
-/// The handler's result as an outcome or a `Reason`, with the protocol's own rules first.
-async fn decide<H, Fut>(
+/// Runs the handler (under the watchdog, a panic caught): its result as an outcome or a
+/// `Reason`, with the protocol's own rules first.
+async fn supervise<H, Fut>(
     request: &CustomResourceRequest,
     handler: &H,
     watchdog: Instant,
