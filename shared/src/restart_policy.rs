@@ -12,8 +12,13 @@ use crate::marks;
 pub const QUICK_FAILURE: Duration = Duration::from_secs(5 * 60);
 /// First delay of a crash loop (after the second quick failure in a row).
 pub const FIRST_DELAY: Duration = Duration::from_secs(30);
-/// Longest delay; also the most an SQS message can be delayed.
+/// The most an SQS message can be delayed: 900 seconds (SendMessage, SQS API Reference,
+/// `DelaySeconds`).
+pub const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
+/// Longest delay of the crash-loop backoff: what the delay queue can hold.
 pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+// A delay the queue could not hold would be cut short silently.
+const _: () = assert!(MAX_DELAY.as_secs() <= SQS_MAX_DELAY.as_secs());
 /// ECS accepts a `clientToken` of at most 64 characters.
 pub const CLIENT_TOKEN_MAX: usize = 64;
 
@@ -235,8 +240,8 @@ pub struct Facts {
     pub wanted: Option<String>,
     /// Quick failures in a row, this stop included (0 when it ran long).
     pub streak: u32,
-    /// Whether a delay queue is configured (`RESTART_QUEUE_URL`).
-    pub has_delay_queue: bool,
+    /// The delay queue (`RESTART_QUEUE_URL`), if one is configured.
+    pub delay_queue: Option<String>,
     /// Office hours closed after the task stopped ([`crate::schedule::restart_barred`]).
     pub after_hours: bool,
 }
@@ -251,10 +256,12 @@ pub enum Decision {
         streak: u32,
         delay_not_queued: Option<Duration>,
     },
-    /// Put the restart off by `delay` (a delayed message on the queue).
+    /// Put the restart off by `delay`: a delayed message on `queue` (there is no restart
+    /// later without a queue to wait in).
     RestartLater {
         streak: u32,
         delay: Duration,
+        queue: String,
     },
 }
 
@@ -272,18 +279,19 @@ pub fn decide(facts: &Facts) -> Decision {
         return Decision::Skip(Skip::AlreadyWanted(task.clone()));
     }
     let delay = backoff(facts.streak);
-    match (delay.is_zero(), facts.has_delay_queue) {
+    match (delay.is_zero(), &facts.delay_queue) {
         (true, _) => Decision::RestartNow {
             streak: facts.streak,
             delay_not_queued: None,
         },
-        (false, false) => Decision::RestartNow {
+        (false, None) => Decision::RestartNow {
             streak: facts.streak,
             delay_not_queued: Some(delay),
         },
-        (false, true) => Decision::RestartLater {
+        (false, Some(queue)) => Decision::RestartLater {
             streak: facts.streak,
             delay,
+            queue: queue.clone(),
         },
     }
 }
@@ -428,7 +436,7 @@ mod tests {
             paused: false,
             wanted: None,
             streak: 0,
-            has_delay_queue: true,
+            delay_queue: Some("https://sqs.example/queue".into()),
             after_hours: false,
         }
     }
@@ -513,14 +521,15 @@ mod tests {
             }),
             Decision::RestartLater {
                 streak: 3,
-                delay: Duration::from_secs(60)
+                delay: Duration::from_secs(60),
+                queue: "https://sqs.example/queue".into()
             }
         );
         // No queue to wait in: restart at once, and say what delay was skipped.
         assert_eq!(
             decide(&Facts {
                 streak: 3,
-                has_delay_queue: false,
+                delay_queue: None,
                 ..facts()
             }),
             Decision::RestartNow {

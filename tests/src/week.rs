@@ -407,7 +407,7 @@ impl World<'_> {
             paused: false,
             wanted: None,
             streak: 0,
-            has_delay_queue: true,
+            delay_queue: Some("the restart queue".into()),
             after_hours: restart_barred(self.mark.as_ref(), Some(minute * 60_000)),
         };
         matches!(restart_policy::decide(&facts), Decision::RestartNow { .. })

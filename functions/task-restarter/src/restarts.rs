@@ -61,15 +61,18 @@ pub async fn on_stopped(
             info!(event_id, task, decision = "restart", streak, new_task = %started, "restarted Datero");
             metrics.record(&Measurement::Restart);
         }
-        Decision::RestartLater { streak, delay } => {
-            let queue = context.config.queue_url.as_deref().unwrap_or_default();
+        Decision::RestartLater {
+            streak,
+            delay,
+            queue,
+        } => {
             let message = DelayedRestart {
                 stopped_task_arn: task.to_owned(),
                 streak,
                 delay_seconds: delay.as_secs(),
                 stopped_at_ms: stopped.stopped_at_ms,
             };
-            enqueue(queue, &message, delay, context).await?;
+            enqueue(&queue, &message, delay, context).await?;
             info!(
                 event_id,
                 task,
@@ -92,7 +95,7 @@ async fn gather(stopped: &FinishedTask, context: &Context) -> Result<Facts, Reso
         paused: config.paused,
         wanted: None,
         streak: 0,
-        has_delay_queue: config.queue_url.is_some(),
+        delay_queue: config.queue_url.clone(),
         after_hours: false,
     };
     if facts.paused {
@@ -126,7 +129,7 @@ pub async fn on_delayed(
         paused,
         wanted: None,
         streak: 0,
-        has_delay_queue: context.config.queue_url.is_some(),
+        delay_queue: context.config.queue_url.clone(),
         after_hours: false,
     };
     if !paused {
@@ -234,8 +237,8 @@ pub async fn start_one(token: &str, context: &Context) -> Result<String, Resourc
     Ok(started)
 }
 
-/// Sends `message` to the delay queue, delivered after `delay` (at most SQS's 15 minutes,
-/// which [`restart_policy::MAX_DELAY`] is).
+/// Sends `message` to the delay queue, delivered after `delay` (at most
+/// [`restart_policy::SQS_MAX_DELAY`]).
 pub async fn enqueue<T: serde::Serialize>(
     queue: &str,
     message: &T,
@@ -246,7 +249,7 @@ pub async fn enqueue<T: serde::Serialize>(
         what: "the delayed message",
         source,
     })?;
-    let seconds = delay.min(restart_policy::MAX_DELAY).as_secs();
+    let seconds = delay.min(restart_policy::SQS_MAX_DELAY).as_secs();
     context
         .sqs
         .send_message()
