@@ -409,3 +409,18 @@ pub async fn allocate_address(config: &SdkConfig) -> (String, String) {
         address.public_ip().unwrap_or_default().to_owned(),
     )
 }
+
+/// A new encrypted EFS file system on the emulator at `endpoint`; its ID.
+pub async fn file_system(endpoint: &str) -> String {
+    crate::raw_aws::rest_json(
+        endpoint,
+        "elasticfilesystem",
+        "/2015-02-01/file-systems",
+        &serde_json::json!({"CreationToken": format!("{STACK}-datero"), "Encrypted": true}),
+    )
+    .await
+    .expect("CreateFileSystem")["FileSystemId"]
+        .as_str()
+        .expect("a file system ID")
+        .to_owned()
+}

@@ -72,17 +72,7 @@ async fn datero_starts_only_in_a_zone_with_a_mount_target() {
     fixtures::attach_group(&config, &group).await;
     let subnets = fixtures::default_subnets(&config).await;
     let (instance_subnet, other_zone_subnet) = (subnets[0].clone(), subnets[1].clone());
-    let file_system = raw_aws::rest_json(
-        &endpoint,
-        "elasticfilesystem",
-        "/2015-02-01/file-systems",
-        &json!({"CreationToken": "datero-prod-datero", "Encrypted": true}),
-    )
-    .await
-    .unwrap()["FileSystemId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let file_system = fixtures::file_system(&endpoint).await;
     // A mount target only in another zone than the instance's.
     mount_target(&endpoint, &file_system, &other_zone_subnet)
         .await

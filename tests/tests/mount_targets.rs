@@ -30,17 +30,7 @@ async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
     let endpoint = emulator.endpoint().to_owned();
-    let file_system = raw_aws::rest_json(
-        &endpoint,
-        "elasticfilesystem",
-        "/2015-02-01/file-systems",
-        &json!({"CreationToken": "datero-prod-datero", "Encrypted": true}),
-    )
-    .await
-    .unwrap()["FileSystemId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let file_system = fixtures::file_system(&endpoint).await;
     let (vpc, group, subnets, second_in_first_zone) = network(&config).await;
     // The cluster function's role for a stack with this file system and security group.
     let template = Template::load().unwrap();

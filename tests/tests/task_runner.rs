@@ -49,6 +49,17 @@ impl Bed {
             .await
     }
 
+    /// The Update that rolls Datero from revision `from` to revision `to`.
+    fn update(&self, from: usize, to: usize) -> Value {
+        events::update(
+            TYPE,
+            &format!("{CLUSTER}/datero"),
+            properties(&self.revisions[from]),
+            properties(&self.revisions[to]),
+            "",
+        )
+    }
+
     async fn wanted(&self) -> Vec<aws_sdk_ecs::types::Task> {
         fixtures::wanted(&self.config).await
     }
@@ -222,14 +233,7 @@ async fn a_failed_update_brings_the_previous_revision_back() {
             bed.revisions[1].clone(),
         ))
         .await;
-    let event = events::update(
-        TYPE,
-        &format!("{CLUSTER}/datero"),
-        properties(&bed.revisions[0]),
-        properties(&bed.revisions[1]),
-        "",
-    );
-    let updated = bed.harness.request(event).await;
+    let updated = bed.harness.request(bed.update(0, 1)).await;
     assert_eq!(updated["Status"], "FAILED");
     let reason = updated["Reason"].as_str().unwrap();
     assert!(
@@ -265,14 +269,7 @@ async fn a_new_task_that_runs_then_exits_or_stays_unhealthy_fails_the_update() {
         ),
     ] {
         bed.harness.emulator.set_task_start(start).await;
-        let event = events::update(
-            TYPE,
-            &format!("{CLUSTER}/datero"),
-            properties(&bed.revisions[0]),
-            properties(&bed.revisions[1]),
-            "",
-        );
-        let updated = bed.harness.request(event).await;
+        let updated = bed.harness.request(bed.update(0, 1)).await;
         assert_eq!(updated["Status"], "FAILED", "{updated}");
         let reason = updated["Reason"].as_str().unwrap();
         assert!(
@@ -416,13 +413,7 @@ async fn a_runner_update_racing_the_restarter_leaves_one_task() {
         let stopped = fixtures::describe_tasks(&bed.config, &[current.clone()]).await;
         let event = events::task_state_change(&stopped[0], &format!("race-{round}"));
         let (from, to) = (round % 2, (round + 1) % 2);
-        let update = events::update(
-            TYPE,
-            &format!("{CLUSTER}/datero"),
-            properties(&bed.revisions[from]),
-            properties(&bed.revisions[to]),
-            "",
-        );
+        let update = bed.update(from, to);
         let (answer, restart) = tokio::join!(
             bed.harness.request(update),
             restarter_api.invoke(event, Duration::from_secs(30))
