@@ -1,15 +1,20 @@
-//! Datero's container, as ECS runs it: built from a [`TaskDefinitionSpec`] without AWS calls.
+//! Datero's containers, as ECS runs them: built from a [`TaskDefinitionSpec`] without AWS calls.
 //!
-//! Datero's image runs PostgreSQL and, behind nginx on port 80, Datero's web UI and API.
+//! Datero's image runs PostgreSQL and, behind nginx on port 80, Datero's web UI and API. In
+//! public mode a proxy container beside it is the only way in (`crate::edge`).
 
 use aws_sdk_ecs::error::BuildError;
 use aws_sdk_ecs::types::{
-    ContainerDefinition, ContainerRestartPolicy, EfsTransitEncryption, EfsVolumeConfiguration,
-    HealthCheck, HostVolumeProperties, KeyValuePair, LinuxParameters, LogConfiguration, LogDriver,
-    MountPoint, PortMapping, Secret, TransportProtocol, Volume,
+    ContainerCondition, ContainerDefinition, ContainerDependency, ContainerRestartPolicy,
+    EfsTransitEncryption, EfsVolumeConfiguration, HealthCheck, HostVolumeProperties, KeyValuePair,
+    LinuxParameters, LogConfiguration, LogDriver, MountPoint, PortMapping, Secret,
+    TransportProtocol, Volume,
 };
 
-use crate::resources::task_definition::{PASSWORD_VARIABLE, Persistence, TaskDefinitionSpec};
+use crate::edge;
+use crate::resources::task_definition::{
+    EdgeProxy, PASSWORD_VARIABLE, Persistence, TaskDefinitionSpec,
+};
 
 /// The container's name in every revision.
 pub const CONTAINER_NAME: &str = "datero";
@@ -35,8 +40,24 @@ pub const STOP_TIMEOUT_SECONDS: i32 = 120;
 /// A crashed container is restarted in place once it has run this long (ECS's default).
 pub const RESTART_ATTEMPT_PERIOD_SECONDS: i32 = 300;
 
+/// Every container of the task: Datero's, and in public mode the proxy in front of it.
+pub fn container_definitions(
+    spec: &TaskDefinitionSpec,
+    region: &str,
+) -> Result<Vec<ContainerDefinition>, BuildError> {
+    let mut containers = vec![container_definition(spec, region)?];
+    if let Some(proxy) = &spec.edge_proxy {
+        containers.push(proxy_definition(
+            proxy,
+            spec.log_group_name.as_deref(),
+            region,
+        )?);
+    }
+    Ok(containers)
+}
+
 /// The `datero` container: essential, memory-capped, password from Secrets Manager only.
-pub fn container_definition(
+fn container_definition(
     spec: &TaskDefinitionSpec,
     region: &str,
 ) -> Result<ContainerDefinition, BuildError> {
@@ -68,7 +89,7 @@ pub fn container_definition(
                 .build()?,
         );
     if let Some(group) = &spec.log_group_name {
-        container = container.log_configuration(awslogs(group, region)?);
+        container = container.log_configuration(awslogs(group, region, CONTAINER_NAME)?);
     }
     if spec.persistence != Persistence::Ephemeral {
         container = container.mount_points(
@@ -82,18 +103,79 @@ pub fn container_definition(
     Ok(container.build())
 }
 
-/// The web UI on `HostPort`; with `PostgresHostPort`, PostgreSQL too, so that the backup and
-/// restore tasks (host network mode, on the same instance) reach it on 127.0.0.1. The
-/// instance's security group never opens that port.
+/// The proxy of public mode: essential (without it Datero is unreachable), reached on
+/// [`edge::PROXY_PORT`], Datero through a Docker link (bridge mode: "links", ContainerDefinition,
+/// ECS API Reference), the origin token from Secrets Manager when the container starts.
+fn proxy_definition(
+    proxy: &EdgeProxy,
+    log_group: Option<&str>,
+    region: &str,
+) -> Result<ContainerDefinition, BuildError> {
+    let variable =
+        |name: &str, value: &str| KeyValuePair::builder().name(name).value(value).build();
+    let mut container = ContainerDefinition::builder()
+        .name(edge::PROXY_CONTAINER)
+        .image(&proxy.image)
+        .essential(true)
+        .memory_reservation(edge::PROXY_MEMORY_RESERVATION_MIB)
+        .memory(edge::PROXY_MEMORY_MIB)
+        .port_mappings(tcp(edge::PROXY_PORT, edge::PROXY_PORT))
+        .links(CONTAINER_NAME)
+        .depends_on(
+            ContainerDependency::builder()
+                .container_name(CONTAINER_NAME)
+                .condition(ContainerCondition::Start)
+                .build()?,
+        )
+        .secrets(
+            Secret::builder()
+                .name(edge::ORIGIN_TOKEN_VARIABLE)
+                .value_from(&proxy.origin_token_secret_arn)
+                .build()?,
+        )
+        .environment(variable(edge::CADDYFILE_VARIABLE, edge::CADDYFILE))
+        .environment(variable(
+            edge::UPSTREAM_VARIABLE,
+            &format!("{CONTAINER_NAME}:{CONTAINER_PORT}"),
+        ))
+        .entry_point("sh")
+        .entry_point("-c")
+        .command(edge::proxy_start_script())
+        // Listening is all the proxy's health is: a request without the token gets 403.
+        .health_check(
+            HealthCheck::builder()
+                .command("CMD-SHELL")
+                .command(format!("nc -z 127.0.0.1 {} || exit 1", edge::PROXY_PORT))
+                .interval(30)
+                .timeout(5)
+                .retries(3)
+                .start_period(30)
+                .build()?,
+        );
+    if let Some(group) = log_group {
+        container = container.log_configuration(awslogs(group, region, edge::PROXY_CONTAINER)?);
+    }
+    Ok(container.build())
+}
+
+fn tcp(container_port: i32, host_port: i32) -> PortMapping {
+    PortMapping::builder()
+        .container_port(container_port)
+        .host_port(host_port)
+        .protocol(TransportProtocol::Tcp)
+        .build()
+}
+
+/// The web UI on `HostPort`, except in public mode, where only the proxy reaches it; with
+/// `PostgresHostPort`, PostgreSQL too, so that the backup and restore tasks (host network mode,
+/// on the same instance) reach it on 127.0.0.1. The instance's security group never opens that
+/// port.
 fn port_mappings(spec: &TaskDefinitionSpec) -> Vec<PortMapping> {
-    let tcp = |container_port: i32, host_port: i32| {
-        PortMapping::builder()
-            .container_port(container_port)
-            .host_port(host_port)
-            .protocol(TransportProtocol::Tcp)
-            .build()
-    };
-    std::iter::once(tcp(CONTAINER_PORT, spec.host_port))
+    let web = spec
+        .edge_proxy
+        .is_none()
+        .then(|| tcp(CONTAINER_PORT, spec.host_port));
+    web.into_iter()
         .chain(spec.postgres_host_port.map(|port| tcp(POSTGRES_PORT, port)))
         .collect()
 }
@@ -110,13 +192,13 @@ fn environment(spec: &TaskDefinitionSpec) -> Vec<KeyValuePair> {
         .collect()
 }
 
-/// Datero's logs in the stack's log group, one stream per task under the `datero` prefix.
-fn awslogs(group: &str, region: &str) -> Result<LogConfiguration, BuildError> {
+/// A container's logs in the stack's log group, one stream per task under `prefix`.
+fn awslogs(group: &str, region: &str, prefix: &str) -> Result<LogConfiguration, BuildError> {
     LogConfiguration::builder()
         .log_driver(LogDriver::Awslogs)
         .options("awslogs-group", group)
         .options("awslogs-region", region)
-        .options("awslogs-stream-prefix", "datero")
+        .options("awslogs-stream-prefix", prefix)
         .build()
 }
 
@@ -251,5 +333,47 @@ mod tests {
             ports(json!({"PostgresHostPort": "5432"})),
             [(80, 80), (POSTGRES_PORT, 5432)]
         );
+    }
+
+    const TOKEN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:origin-AbC123";
+
+    #[test]
+    fn in_public_mode_only_the_proxy_is_published_and_it_holds_the_token_as_a_secret() {
+        let spec = spec(json!({"OriginTokenSecretArn": TOKEN, "PostgresHostPort": "5432"}));
+        let containers = container_definitions(&spec, "us-east-1").unwrap();
+        let [datero, proxy] = containers.as_slice() else {
+            panic!("two containers expected: {containers:?}")
+        };
+        let published = |container: &ContainerDefinition| {
+            container
+                .port_mappings()
+                .iter()
+                .map(|m| (m.container_port().unwrap(), m.host_port().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(published(datero), [(POSTGRES_PORT, 5432)]);
+        assert_eq!(published(proxy), [(8080, 8080)]);
+        assert_eq!(proxy.image(), Some(edge::PROXY_IMAGE));
+        assert_eq!(proxy.links(), [CONTAINER_NAME]);
+        assert_eq!(proxy.essential(), Some(true));
+        assert_eq!(proxy.secrets()[0].name(), edge::ORIGIN_TOKEN_VARIABLE);
+        assert_eq!(proxy.secrets()[0].value_from(), TOKEN);
+        let environment: Vec<_> = proxy
+            .environment()
+            .iter()
+            .map(|pair| (pair.name().unwrap(), pair.value().unwrap()))
+            .collect();
+        assert_eq!(
+            environment,
+            [
+                (edge::CADDYFILE_VARIABLE, edge::CADDYFILE),
+                (edge::UPSTREAM_VARIABLE, "datero:80")
+            ]
+        );
+        let logs = proxy.log_configuration().unwrap().options().unwrap();
+        assert_eq!(logs["awslogs-stream-prefix"], edge::PROXY_CONTAINER);
+        // Without the token, one container as before.
+        let private = container_definitions(&super::tests::spec(json!({})), "us-east-1").unwrap();
+        assert_eq!(private.len(), 1);
     }
 }

@@ -92,6 +92,9 @@ pub enum ResourceError {
     /// EFS mount targets cannot be made as asked.
     #[error(transparent)]
     MountTargets(#[from] crate::mount_targets::Refusal),
+    /// Public mode's edge cannot be set up as asked.
+    #[error(transparent)]
+    Edge(#[from] crate::edge::Refusal),
     /// The request was understood and AWS answered, but the outcome is a failure that fits
     /// none of the variants above (a rollout that did not run, ...).
     #[error("{0}")]

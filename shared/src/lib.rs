@@ -16,6 +16,8 @@
 //! - [`elastic_ip`]: whether the keeper moves the address (`screen`, `decide`); its AWS calls,
 //!   shared by the runner and the keeper, are apart in `elastic_ip::calls`.
 //! - [`mount_targets`]: one EFS mount target per zone: what to make, replace, wait for, delete.
+//! - [`edge`]: public mode through CloudFront: the origin's name, the VPC's DNS check, the
+//!   sign-in's hash, the proxy's configuration.
 //! - [`readiness`]: when a task the runner started counts as up (RUNNING and HEALTHY).
 //! - [`container`]: Datero's container definition built from its spec.
 //! - [`marks`]: the product's tags, `startedBy`, stop reasons and failed-create id.
@@ -43,6 +45,7 @@ pub mod custom_resource;
 pub mod down_alarm;
 pub mod ecs_event;
 pub mod ecs_tasks;
+pub mod edge;
 pub mod elastic_ip;
 pub mod error;
 pub mod logging;

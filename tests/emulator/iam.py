@@ -442,7 +442,7 @@ def autoscaling_checks(operation: str, params: Params, region: str, account: str
 
 
 def ec2_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
-    if operation in ("DescribeInstances", "DescribeAddresses"):
+    if operation in ("DescribeInstances", "DescribeAddresses", "DescribeManagedPrefixLists", "DescribeVpcAttribute"):
         return [Check(f"ec2:{operation}", "*")]
     if operation == "AssociateAddress":
         checks = []
@@ -563,6 +563,16 @@ def bucket_policy_denial(
     return None
 
 
+def secretsmanager_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    if operation == "GetSecretValue":
+        # Authorized on the secret's ARN; a secret named without its ARN is found under it.
+        secret = str(params.get("SecretId", ""))
+        if not secret.startswith("arn:"):
+            secret = _arn("secretsmanager", region, account, f"secret:{secret}")
+        return [Check("secretsmanager:GetSecretValue", secret)]
+    raise Denied(f"the test bed does not know how AWS authorizes secretsmanager:{operation} (tests/emulator/iam.py)")
+
+
 CHECKS: dict[str, Callable[..., list[Check]]] = {
     "s3": s3_checks,
     # CloudWatch's signing name.
@@ -572,6 +582,7 @@ CHECKS: dict[str, Callable[..., list[Check]]] = {
     "ec2": ec2_checks,
     "sqs": sqs_checks,
     "elasticfilesystem": efs_checks,
+    "secretsmanager": secretsmanager_checks,
 }
 
 

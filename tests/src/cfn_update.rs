@@ -180,9 +180,15 @@ fn with_every_attribute(
                 match template.resolve(&template.resource(name)["Properties"], stack) {
                     Ok(_) => break,
                     Err(error) => {
+                        // `!GetAtt A.B`, or `${A.B}` inside a `!Sub`.
                         let Some(path) = error
                             .strip_prefix("!GetAtt ")
                             .and_then(|rest| rest.strip_suffix(": not made yet"))
+                            .or_else(|| {
+                                error
+                                    .strip_prefix("${")
+                                    .and_then(|rest| rest.strip_suffix("}: not made yet"))
+                            })
                         else {
                             return Err(format!("{name}: {error}"));
                         };

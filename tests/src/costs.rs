@@ -89,12 +89,26 @@ impl Prices {
         Ok(hourly * hours
             + volume * hours / month
             + self.get("shared", "public_ipv4_per_hour")? * address_hours
-            + self.fixed()?)
+            + self.fixed()?
+            + self.https(public_mode)?)
+    }
+
+    /// Public mode's HTTPS, paid whatever the hours and by either stack: the sign-in and
+    /// origin-token secrets, and CloudFront (within its always-free allowance at one team's
+    /// traffic: the price list's note).
+    fn https(&self, public_mode: bool) -> Result<f64, String> {
+        if !public_mode {
+            return Ok(0.0);
+        }
+        Ok(
+            self.get("public_mode", "secrets")? * self.get("shared", "secret_per_month")?
+                + self.get("public_mode", "cloudfront_per_month")?,
+        )
     }
 
     /// The same Datero as one Fargate task for `hours` a month, with its own public IPv4 while
     /// it runs.
-    fn fargate(&self, hours: f64, spot: bool) -> Result<f64, String> {
+    fn fargate(&self, hours: f64, spot: bool, public_mode: bool) -> Result<f64, String> {
         let (vcpu_key, gb_key) = if spot {
             ("spot_vcpu_per_hour", "spot_gb_per_hour")
         } else {
@@ -102,7 +116,11 @@ impl Prices {
         };
         let hourly = self.get("fargate", "vcpu")? * self.get("fargate", vcpu_key)?
             + self.get("fargate", "memory_gb")? * self.get("fargate", gb_key)?;
-        Ok((hourly + self.get("shared", "public_ipv4_per_hour")?) * hours + self.fixed()?)
+        Ok(
+            (hourly + self.get("shared", "public_ipv4_per_hour")?) * hours
+                + self.fixed()?
+                + self.https(public_mode)?,
+        )
     }
 
     /// The four rows: on-demand and Spot, always on and office hours, in public mode
@@ -114,7 +132,7 @@ impl Prices {
             Ok(Row {
                 name,
                 ec2: self.ec2(hours, spot, public_mode)?,
-                fargate: self.fargate(hours, spot)?,
+                fargate: self.fargate(hours, spot, public_mode)?,
             })
         };
         Ok(vec![
@@ -156,16 +174,17 @@ mod tests {
         let backups = 0.0161 + 0.00015 + 3.0 * 30.0 / 730.0 * 0.30;
         assert!((prices.backups().unwrap() - backups).abs() < 1e-9);
         // t3.small 0.0208 x 730 = 15.184; 30 GB gp3 x 0.08 = 2.40; public IPv4 0.005 x 730 =
-        // 3.65; EFS 2 GB x 0.30 = 0.60; secret 0.40; 9 alarm metrics x 0.10 = 0.90; backups.
+        // 3.65; EFS 2 GB x 0.30 = 0.60; secret 0.40; 9 alarm metrics x 0.10 = 0.90; backups;
+        // HTTPS: two more secrets, 0.80.
         assert!(
-            (rows[0].ec2 - (23.134 + backups)).abs() < 1e-9,
+            (rows[0].ec2 - (23.934 + backups)).abs() < 1e-9,
             "{}",
             rows[0].ec2
         );
         // Fargate 1 vCPU x 0.04048 x 730 = 29.5504; 2 GB x 0.004445 x 730 = 6.4897; its public
-        // IPv4 3.65; the same 1.90 of EFS, secret and alarms, and the backups.
+        // IPv4 3.65; the same 1.90 of EFS, secret and alarms, the backups, and 0.80 of HTTPS.
         assert!(
-            (rows[0].fargate - (41.5901 + backups)).abs() < 1e-9,
+            (rows[0].fargate - (42.3901 + backups)).abs() < 1e-9,
             "{}",
             rows[0].fargate
         );
@@ -187,10 +206,11 @@ mod tests {
     fn private_mode_saves_the_idle_address_off_hours() {
         let prices = Prices::load("us-east-1").unwrap();
         let (public, private) = (prices.table(true).unwrap(), prices.table(false).unwrap());
-        // Always on, the address is paid all month either way.
-        assert!((public[0].ec2 - private[0].ec2).abs() < 1e-9);
-        // Office hours: 0.005 x (730 - 260.71) = 2.34645 less.
-        assert!((public[2].ec2 - private[2].ec2 - 2.34645).abs() < 1e-9);
+        // Always on, the address is paid all month either way; public mode adds its HTTPS
+        // (two secrets, 0.80).
+        assert!((public[0].ec2 - private[0].ec2 - 0.80).abs() < 1e-9);
+        // Office hours: 0.005 x (730 - 260.71) = 2.34645 less, and no HTTPS.
+        assert!((public[2].ec2 - private[2].ec2 - 2.34645 - 0.80).abs() < 1e-9);
     }
 
     #[test]

@@ -120,6 +120,21 @@ impl Stack {
             ),
             ("TaskDefinition.Family", cluster.clone()),
             ("LaunchTemplate.LatestVersionNumber", "1".to_owned()),
+            ("Edge.PrefixListId", "pl-0123456789abcdef0".to_owned()),
+            (
+                "Edge.OriginDomain",
+                "ec2-203-0-113-10.compute-1.amazonaws.com".to_owned(),
+            ),
+            // The shape of datero_shared::edge::credential_sha256's answer.
+            ("Edge.CredentialSha256", "0".repeat(64)),
+            (
+                "SignInFunction.FunctionARN",
+                "arn:aws:cloudfront::123456789012:function/datero-sign-in".to_owned(),
+            ),
+            (
+                "Distribution.DomainName",
+                "d111111abcdef8.cloudfront.net".to_owned(),
+            ),
         ] {
             stack.attributes.insert(key.to_owned(), value);
         }

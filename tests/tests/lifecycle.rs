@@ -66,10 +66,9 @@ fn bad_input_is_refused_before_anything_starts() {
         );
     }
     // The template's Rules, as CloudFormation checks them before it makes anything.
-    assert_eq!(
-        refuse(&["PublicAccess=true", "AllowedCidr="]),
-        "rule PublicAccessNeedsARange: PublicAccess=true needs AllowedCidr, the address range allowed to reach the UI (or choose PublicAccess=false)."
-    );
+    // Public mode without AllowedCidr is a sign-in open to any address, not an open UI.
+    let open = Options::parse(["PublicAccess=true", "AllowedCidr="].map(str::to_owned)).unwrap();
+    assert_eq!(lifecycle::check(&template, &open), Ok(()));
     assert!(
         refuse(&["InstancePublicIp=false"])
             .contains("PublicAccess=true needs InstancePublicIp=true")

@@ -15,9 +15,10 @@ const STACK: &str = "teststack";
 
 /// Attributes each custom resource returns: the constants its function answers with.
 fn returned_data(kind: &str) -> &'static [&'static str] {
-    use datero_shared::resources::{cluster, task, task_definition};
+    use datero_shared::resources::{cluster, edge, task, task_definition};
     match kind {
         "Custom::DateroCluster" => cluster::returned::ALL,
+        "Custom::DateroEdge" => edge::returned::ALL,
         "Custom::DateroTaskDefinition" => task_definition::returned::ALL,
         "Custom::DateroTask" => task::returned::ALL,
         _ => &[],
@@ -63,6 +64,10 @@ fn every_custom_resource_is_accepted_by_its_function_parser() {
         for name in template.resources_of("Custom::DateroTask") {
             TaskSpec::parse(&properties(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+        for name in template.resources_of("Custom::DateroEdge") {
+            datero_shared::resources::edge::EdgeSpec::parse(&properties(&name))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
     for kind in [
         "Custom::DateroCluster",
@@ -78,7 +83,7 @@ fn every_getatt_of_a_custom_resource_names_data_it_returns() {
     let template = Template::load().unwrap();
     let text = serde_norway::to_string(template.yaml()).unwrap();
     let mut checked = 0;
-    for name in ["Cluster", "TaskDefinition", "DateroTask"] {
+    for name in ["Cluster", "TaskDefinition", "DateroTask", "Edge"] {
         let kind = template.resource(name)["Type"].as_str().unwrap();
         for piece in text.split(&format!("{name}.")).skip(1) {
             let attribute: String = piece
@@ -100,7 +105,13 @@ fn custom_resources_have_service_timeouts_functions_and_a_creatable_order() {
     let template = Template::load().unwrap();
     assert_eq!(
         template.custom_resources_in_order(),
-        ["MountTargets", "Cluster", "TaskDefinition", "DateroTask"]
+        [
+            "Edge",
+            "MountTargets",
+            "Cluster",
+            "TaskDefinition",
+            "DateroTask"
+        ]
     );
     for name in template.custom_resources_in_order() {
         let properties = &template.resource(&name)["Properties"];
@@ -381,17 +392,13 @@ fn no_secret_value_and_no_open_ingress() {
         !text.contains("POSTGRES_PASSWORD:"),
         "the password never appears as a value"
     );
-    // No silent 0.0.0.0/0: AllowedCidr has no range by default, public mode refuses an empty
-    // one (Rules), and its pattern refuses prefixes shorter than /8.
+    // AllowedCidr narrows the sign-in; its pattern refuses prefixes shorter than /8.
     let allowed = &template.yaml()["Parameters"]["AllowedCidr"];
     assert_eq!(allowed["Default"].as_str(), Some(""));
-    assert!(!template.yaml()["Rules"]["PublicAccessNeedsARange"].is_null());
     let mut stack = sample_stack(&template, "efs");
     stack
         .parameters
         .insert("PublicAccess".into(), json!("true"));
-    stack.parameters.insert("AllowedCidr".into(), json!(""));
-    assert!(template.check_rules(&stack).is_err());
     stack
         .parameters
         .insert("AllowedCidr".into(), json!("0.0.0.0/0"));
@@ -399,9 +406,10 @@ fn no_secret_value_and_no_open_ingress() {
         template.check_parameters(&stack).is_err(),
         "a world-open range is refused"
     );
-    stack
-        .parameters
-        .insert("AllowedCidr".into(), json!("198.51.100.0/24"));
+    stack.parameters.insert("AllowedCidr".into(), json!(""));
+    assert_eq!(template.check_rules(&stack), Ok(()));
+    // No address range reaches the instance: its one inbound rule in public mode is CloudFront's
+    // prefix list, on the proxy's port, and no group has an inline rule.
     for name in template.resources_of("AWS::EC2::SecurityGroup") {
         let ingress = template
             .resolve(
@@ -410,19 +418,53 @@ fn no_secret_value_and_no_open_ingress() {
             )
             .unwrap()
             .unwrap_or_default();
-        for rule in ingress.as_array().unwrap() {
+        for rule in ingress.as_array().into_iter().flatten() {
             assert_ne!(rule["CidrIp"], "0.0.0.0/0", "{name} is open to the world");
         }
     }
-    let ingress = template
-        .resolve(
-            &template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"],
-            &stack,
-        )
+    assert!(
+        template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"].is_null()
+    );
+    assert_eq!(
+        template.resources_of("AWS::EC2::SecurityGroupIngress"),
+        ["CloudFrontIngress"]
+    );
+    let rule = template.properties("CloudFrontIngress", &stack).unwrap();
+    assert_eq!(rule["SourcePrefixListId"], "pl-0123456789abcdef0");
+    assert!(rule.get("CidrIp").is_none(), "{rule}");
+    // The resolver gives numbers as CloudFormation passes them on: as text.
+    let proxy_port = json!(datero_shared::edge::PROXY_PORT.to_string());
+    assert_eq!(rule["FromPort"], proxy_port);
+    assert_eq!(rule["ToPort"], proxy_port);
+}
+
+#[test]
+fn cloudfront_reaches_the_proxy_with_the_token_the_proxy_reads() {
+    let template = Template::load().unwrap();
+    let stack = sample_stack(&template, "efs");
+    let proxy_port = json!(datero_shared::edge::PROXY_PORT.to_string());
+    // Viewers reach CloudFront on HTTPS only; CloudFront reaches the proxy's port with the
+    // header the proxy checks, whose value is the secret the proxy reads.
+    let distribution = template.properties("Distribution", &stack).unwrap();
+    let config = &distribution["DistributionConfig"];
+    assert_eq!(
+        config["DefaultCacheBehavior"]["ViewerProtocolPolicy"],
+        "https-only"
+    );
+    let origin = &config["Origins"][0];
+    assert_eq!(origin["CustomOriginConfig"]["HTTPPort"], proxy_port);
+    assert_eq!(
+        origin["OriginCustomHeaders"][0]["HeaderName"],
+        datero_shared::edge::ORIGIN_HEADER
+    );
+    let token = template.properties("TaskDefinition", &stack).unwrap()["OriginTokenSecretArn"]
+        .as_str()
         .unwrap()
-        .unwrap();
-    assert_eq!(ingress[0]["CidrIp"], "198.51.100.0/24");
-    assert_eq!(ingress[0]["FromPort"], "80");
+        .to_owned();
+    assert_eq!(
+        origin["OriginCustomHeaders"][0]["HeaderValue"],
+        format!("{{{{resolve:secretsmanager:{token}}}}}")
+    );
 }
 
 #[test]
@@ -585,19 +627,25 @@ fn private_mode_has_no_address_no_ingress_and_a_command_that_opens_the_ui() {
         "ElasticIpFunctionLogGroup",
         "InstanceJoinedRule",
         "InstanceJoinedRulePermission",
+        // No inbound rule at all (the group has none inline), and nothing of CloudFront.
+        "CloudFrontIngress",
+        "Edge",
+        "Distribution",
+        "SignInFunction",
+        "SignInSecret",
+        "OriginTokenSecret",
     ] {
         assert!(
             !template.exists(resource, &stack).unwrap(),
             "{resource} in private mode"
         );
     }
-    let ingress = template
-        .resolve(
-            &template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"],
-            &stack,
-        )
-        .unwrap();
-    assert_eq!(ingress, None, "no inbound rule at all");
+    // Session Manager forwards to Datero's port 80; no proxy.
+    let web = &template.properties("TaskDefinition", &stack).unwrap();
+    assert_eq!(
+        (&web["HostPort"], web.get("OriginTokenSecretArn")),
+        (&json!("80"), None)
+    );
     let task = TaskSpec::parse(&template.properties("DateroTask", &stack).unwrap()).unwrap();
     assert_eq!(task.elastic_ip_allocation_id, None);
     // The runner's role has no Elastic IP statement (it would name a resource that is not there).

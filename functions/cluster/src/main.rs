@@ -1,11 +1,13 @@
 //! `Custom::DateroCluster`: an ECS cluster with an EC2 capacity provider over an existing Auto
 //! Scaling group, made the cluster's default strategy; torn down so that nothing blocks the
-//! stack's deletion. The same function keeps the group's storage reachable:
-//! `Custom::DateroMountTargets`, an EFS mount target in each zone the group may use.
+//! stack's deletion. The same function serves the stack's other infrastructure:
+//! `Custom::DateroMountTargets`, an EFS mount target in each zone the group may use, and
+//! `Custom::DateroEdge`, what CloudFront needs to reach Datero in public mode.
 
 mod create;
 mod delete;
 mod ecs_ops;
+mod edge;
 mod group;
 mod mount_targets;
 mod update;
@@ -13,6 +15,7 @@ mod update;
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::resources::cluster::ClusterSpec;
 use datero_shared::resources::cluster::returned;
+use datero_shared::resources::edge::EdgeSpec;
 use datero_shared::resources::mount_targets::MountTargetsSpec;
 use datero_shared::{ResourceError, aws, logging};
 
@@ -21,10 +24,13 @@ pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub efs: aws_sdk_efs::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
-/// The resource type this function also serves.
+/// The resource types this function also serves.
 const MOUNT_TARGETS: &str = "Custom::DateroMountTargets";
+const EDGE: &str = "Custom::DateroEdge";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -34,6 +40,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ecs: aws_sdk_ecs::Client::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
         efs: aws_sdk_efs::Client::new(&config),
+        ec2: aws_sdk_ec2::Client::new(&config),
+        secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
     };
     serve(|request| handle(request, &clients)).await
 }
@@ -44,6 +52,17 @@ async fn handle(
 ) -> Result<Outcome, ResourceError> {
     if request.resource_type == MOUNT_TARGETS {
         return handle_mount_targets(&request, &clients.efs).await;
+    }
+    if request.resource_type == EDGE {
+        return match &request.action {
+            Action::Create | Action::Update { .. } => {
+                let spec = EdgeSpec::parse(&request.properties)?;
+                edge::resolve(&request, &spec, clients).await
+            }
+            Action::Delete {
+                physical_resource_id,
+            } => Ok(edge::delete(physical_resource_id)),
+        };
     }
     match &request.action {
         Action::Create => {

@@ -55,7 +55,7 @@ pub async fn ensure(
             }
         }
     }
-    let (region, account) = region_and_account(&request.stack_id);
+    let (region, account) = request.region_and_account();
     Ok(Outcome::new(spec.physical_id(region, account)))
 }
 
@@ -255,13 +255,4 @@ fn target(found: &MountTargetDescription) -> Target {
         ip_address: found.ip_address().map(str::to_owned),
         state: TargetState::parse(found.life_cycle_state().as_str()),
     }
-}
-
-/// The Region and account of the stack (`arn:aws:cloudformation:<region>:<account>:stack/...`).
-fn region_and_account(stack_id: &str) -> (&str, &str) {
-    let mut parts = stack_id.split(':').skip(3);
-    (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    )
 }

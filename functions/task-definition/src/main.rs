@@ -61,7 +61,10 @@ async fn register(
         .requires_compatibilities(Compatibility::Ec2)
         .execution_role_arn(&spec.execution_role_arn)
         .set_task_role_arn(spec.task_role_arn.clone())
-        .container_definitions(container::container_definition(spec, &context.region)?)
+        .set_container_definitions(Some(container::container_definitions(
+            spec,
+            &context.region,
+        )?))
         .set_volumes(Some(container::volumes(spec)?))
         .set_tags(Some(tags))
         .send()

@@ -5,8 +5,8 @@ use aws_sdk_ecs::types::Task;
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::container::CONTAINER_PORT;
-use datero_shared::elastic_ip;
 use datero_shared::resources::task::TaskSpec;
+use datero_shared::{edge, elastic_ip};
 use tracing::info;
 
 use crate::Clients;
@@ -43,7 +43,11 @@ pub async fn url(
     let Some(host) = host.filter(|host| !host.is_empty()) else {
         return Ok(None);
     };
-    let port = host_port(clients, task).await?;
+    // In public mode Datero's port is not published (only CloudFront reaches it, through the
+    // proxy): there is no plain-HTTP URL to give.
+    let Some(port) = host_port(clients, task).await? else {
+        return Ok(None);
+    };
     Ok(Some(format!("http://{host}:{port}/")))
 }
 
@@ -68,16 +72,23 @@ async fn public_address(
 }
 
 /// The host port bound to the container's port 80: from the task's bindings, else from its
-/// task definition.
-async fn host_port(clients: &Clients, task: &Task) -> Result<i32, ResourceError> {
+/// task definition; `None` in public mode, where the edge proxy is the only way in.
+async fn host_port(clients: &Clients, task: &Task) -> Result<Option<i32>, ResourceError> {
+    let behind_proxy = task
+        .containers()
+        .iter()
+        .any(|container| container.name() == Some(edge::PROXY_CONTAINER));
+    if behind_proxy {
+        return Ok(None);
+    }
     let bound = task
         .containers()
         .iter()
         .flat_map(|container| container.network_bindings())
         .find(|binding| binding.container_port() == Some(CONTAINER_PORT))
         .and_then(|binding| binding.host_port());
-    if let Some(port) = bound {
-        return Ok(port);
+    if bound.is_some() {
+        return Ok(bound);
     }
     let definition = clients
         .ecs
@@ -93,5 +104,5 @@ async fn host_port(clients: &Clients, task: &Task) -> Result<i32, ResourceError>
         .flat_map(|container| container.port_mappings())
         .find(|mapping| mapping.container_port() == Some(CONTAINER_PORT))
         .and_then(|mapping| mapping.host_port())
-        .unwrap_or(CONTAINER_PORT))
+        .or(Some(CONTAINER_PORT)))
 }

@@ -126,6 +126,15 @@ impl CustomResourceRequest {
             .filter(|name| !name.is_empty())
             .unwrap_or(&self.stack_id)
     }
+
+    /// The stack's Region and account, read from `StackId`: where the resource lives.
+    pub fn region_and_account(&self) -> (&str, &str) {
+        let mut parts = self.stack_id.split(':').skip(3);
+        (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +152,7 @@ mod tests {
         let request = CustomResourceRequest::from_event(sample(), Instant::now()).unwrap();
         assert_eq!(request.action, Action::Create);
         assert_eq!(request.stack_name(), "datero-prod");
+        assert_eq!(request.region_and_account(), ("us-east-1", "111122223333"));
         assert_eq!(request.logical_resource_id, "Cluster");
         assert_eq!(request.properties["TargetCapacity"], json!("100"));
         assert_eq!(request.physical_resource_id(), None);

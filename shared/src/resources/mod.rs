@@ -2,6 +2,7 @@
 //! them for users). Functions and the template contract test share these parsers.
 
 pub mod cluster;
+pub mod edge;
 pub mod mount_targets;
 pub mod names;
 pub mod task;

@@ -9,7 +9,7 @@ use crate::error::PropertyError;
 use crate::properties::Properties;
 
 /// Every property the resource accepts.
-pub const ACCEPTED: [&str; 13] = [
+pub const ACCEPTED: [&str; 15] = [
     "Family",
     "Image",
     "Cpu",
@@ -23,6 +23,8 @@ pub const ACCEPTED: [&str; 13] = [
     "EfsFileSystemId",
     "HostDataPath",
     "Environment",
+    "OriginTokenSecretArn",
+    "EdgeProxyImage",
 ];
 
 /// The environment variable the password secret fills; no other source may set it.
@@ -57,6 +59,17 @@ pub struct TaskDefinitionSpec {
     pub persistence: Persistence,
     /// Extra variables, never [`PASSWORD_VARIABLE`].
     pub environment: BTreeMap<String, String>,
+    /// Public mode through CloudFront: a proxy in front of Datero, whose own port is then not
+    /// published on the instance (`shared::edge`).
+    pub edge_proxy: Option<EdgeProxy>,
+}
+
+/// The proxy container of public mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeProxy {
+    pub image: String,
+    /// The secret whose whole string is the origin token CloudFront sends.
+    pub origin_token_secret_arn: String,
 }
 
 /// `Image`, read raw: an empty one is a mistake to report, not "use the default".
@@ -92,17 +105,8 @@ impl TaskDefinitionSpec {
         let image = image(props.raw("Image"))?;
         let cpu = props.integer("Cpu", 128..=10240)?.unwrap_or(1024);
         let memory = props.integer("Memory", 512..=245_760)?.unwrap_or(1536);
-        let host_port = props.integer("HostPort", 1..=65535)?.unwrap_or(80);
-        let postgres_host_port = props.integer("PostgresHostPort", 1..=65535)?;
-        if postgres_host_port == Some(host_port) {
-            return Err(PropertyError::Invalid {
-                name: "PostgresHostPort".to_owned(),
-                expected: format!(
-                    "a port other than HostPort ({host_port}), which the web UI holds"
-                ),
-                found: format!("\"{host_port}\""),
-            });
-        }
+        let edge_proxy = edge_proxy(&props)?;
+        let (host_port, postgres_host_port) = host_ports(&props, edge_proxy.is_some())?;
         let password_secret_arn = props.required_string(
             "PasswordSecretArn",
             "the ARN of the Secrets Manager secret holding the password",
@@ -141,8 +145,80 @@ impl TaskDefinitionSpec {
             log_group_name,
             persistence,
             environment,
+            edge_proxy,
         })
     }
+}
+
+/// `HostPort` (none behind the edge proxy, which holds its own port) and `PostgresHostPort`,
+/// which must not take the web's port.
+fn host_ports(
+    props: &Properties<'_>,
+    behind_proxy: bool,
+) -> Result<(i64, Option<i64>), PropertyError> {
+    let given_host_port = props.integer("HostPort", 1..=65535)?;
+    if given_host_port.is_some() && behind_proxy {
+        return Err(PropertyError::Conflict {
+            first: "HostPort".to_owned(),
+            second: "OriginTokenSecretArn".to_owned(),
+            why: format!(
+                "behind CloudFront only the proxy's port {} is published; Datero's is not",
+                crate::edge::PROXY_PORT
+            ),
+        });
+    }
+    let host_port = given_host_port.unwrap_or(80);
+    let (web_port, holder) = if behind_proxy {
+        let port = i64::from(crate::edge::PROXY_PORT);
+        (port, format!("{port}, which the edge proxy holds"))
+    } else {
+        (
+            host_port,
+            format!("HostPort ({host_port}), which the web UI holds"),
+        )
+    };
+    let postgres_host_port = props.integer("PostgresHostPort", 1..=65535)?;
+    if postgres_host_port == Some(web_port) {
+        return Err(PropertyError::Invalid {
+            name: "PostgresHostPort".to_owned(),
+            expected: format!("a port other than {holder}"),
+            found: format!("\"{web_port}\""),
+        });
+    }
+    Ok((host_port, postgres_host_port))
+}
+
+/// `OriginTokenSecretArn` turns the proxy on; `EdgeProxyImage` only chooses its image.
+fn edge_proxy(props: &Properties<'_>) -> Result<Option<EdgeProxy>, PropertyError> {
+    let token = props.string("OriginTokenSecretArn")?;
+    let image = props.string("EdgeProxyImage")?;
+    let Some(origin_token_secret_arn) = token else {
+        return match image {
+            Some(_) => Err(PropertyError::Missing {
+                name: "OriginTokenSecretArn".to_owned(),
+                expected: "the origin token's secret ARN, which EdgeProxyImage needs".to_owned(),
+            }),
+            None => Ok(None),
+        };
+    };
+    names::arn(
+        "OriginTokenSecretArn",
+        &origin_token_secret_arn,
+        "secretsmanager",
+        "secret:",
+    )?;
+    let image = image.unwrap_or_else(|| crate::edge::PROXY_IMAGE.to_owned());
+    if image.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            "EdgeProxyImage",
+            "a container image reference such as public.ecr.aws/docker/library/caddy:2.10-alpine",
+            &image,
+        ));
+    }
+    Ok(Some(EdgeProxy {
+        image,
+        origin_token_secret_arn,
+    }))
 }
 
 fn to_i32(value: i64) -> i32 {
@@ -366,6 +442,61 @@ mod tests {
             .to_string();
         assert!(
             error.starts_with("properties EfsFileSystemId and HostDataPath cannot both be set"),
+            "{error}"
+        );
+    }
+
+    const TOKEN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:origin-AbC123";
+
+    #[test]
+    fn the_origin_token_turns_the_edge_proxy_on_and_datero_s_port_off() {
+        let spec = TaskDefinitionSpec::parse(&with("OriginTokenSecretArn", json!(TOKEN))).unwrap();
+        assert_eq!(
+            spec.edge_proxy,
+            Some(EdgeProxy {
+                image: crate::edge::PROXY_IMAGE.to_owned(),
+                origin_token_secret_arn: TOKEN.to_owned()
+            })
+        );
+        let cases = [
+            (
+                json!({"HostPort": "80"}),
+                "properties HostPort and OriginTokenSecretArn cannot both be set: behind CloudFront only the proxy's port 8080 is published",
+            ),
+            (
+                json!({"PostgresHostPort": "8080"}),
+                "property PostgresHostPort is invalid: expected a port other than 8080, which the edge proxy holds",
+            ),
+            (
+                json!({"EdgeProxyImage": "caddy latest"}),
+                "property EdgeProxyImage is invalid",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let mut properties = with("OriginTokenSecretArn", json!(TOKEN));
+            for (key, value) in extra.as_object().unwrap() {
+                properties[key] = value.clone();
+            }
+            let error = TaskDefinitionSpec::parse(&properties)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(expected),
+                "{error}\n  expected: {expected}"
+            );
+        }
+        let error = TaskDefinitionSpec::parse(&with("EdgeProxyImage", json!("caddy:2")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("property OriginTokenSecretArn is required"),
+            "{error}"
+        );
+        let error = TaskDefinitionSpec::parse(&with("OriginTokenSecretArn", json!("token")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("property OriginTokenSecretArn is invalid"),
             "{error}"
         );
     }

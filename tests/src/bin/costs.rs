@@ -8,7 +8,8 @@ fn main() {
         .unwrap_or_else(|| "us-east-1".to_owned());
     let result = Prices::load(&region).and_then(|prices| {
         let when = prices.as_of().to_owned();
-        let public = format!("public mode (Elastic IP), per month, {region}, prices of {when}");
+        let public =
+            format!("public mode (Elastic IP, CloudFront), per month, {region}, prices of {when}");
         let private =
             format!("private mode (PublicAccess=false), per month, {region}, prices of {when}");
         Ok(format!(

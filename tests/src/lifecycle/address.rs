@@ -10,6 +10,8 @@ use super::{cluster_name, running_task, stopped_event, url_host};
 use crate::events;
 use crate::fixtures;
 use crate::template::{Stack, Template};
+use datero_shared::edge;
+use serde_json::json;
 
 /// The container instance registered for the EC2 instance `instance_id`, as ECS has it now.
 async fn container_instance(
@@ -134,7 +136,10 @@ async fn fixtures_task(
         .ok_or_else(|| format!("{task_arn} is unknown"))
 }
 
-/// Public mode: the stack's URL is the Elastic IP, and the address is on the task's instance.
+/// Public mode: DateroUrl is the distribution's HTTPS URL; the distribution's origin is the
+/// Elastic IP's public name on the proxy's port with the origin token's header; the address is
+/// on Datero's instance; the instance admits only CloudFront's prefix list, on the proxy's
+/// port; Datero's own port is not published. Returns DateroUrl.
 pub async fn check_public(
     template: &Template,
     config: &SdkConfig,
@@ -147,35 +152,165 @@ pub async fn check_public(
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     progress.event("Outputs", "DateroUrl", &url);
-    let task_url = stack
-        .attributes
-        .get("DateroTask.Url")
-        .cloned()
-        .unwrap_or_default();
-    progress.event("DateroTask", "Url", &task_url);
-    if url_host(&task_url) != url_host(&url) {
+    let domain = &stack.attributes["Distribution.DomainName"];
+    if url != format!("https://{domain}/") {
         return Err(format!(
-            "the task answers at {task_url}, not at the stack's DateroUrl {url}"
+            "DateroUrl {url} is not the distribution's {domain}"
         ));
     }
-    let ingress = inbound_rules(config, stack).await?;
-    let allowed = stack.parameters["AllowedCidr"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if ingress != [(80, allowed.clone())] {
-        return Err(format!(
-            "inbound rules {ingress:?}, expected port 80 from {allowed}"
-        ));
-    }
-    let (on, _) = address_holder(config, stack).await?;
+    let (on, public_ip) = address_holder(config, stack).await?;
     let runs_on = instance_of_task(config, stack, task).await?;
     if on != runs_on {
         return Err(format!(
             "the Elastic IP is on {on}, Datero runs on {runs_on}"
         ));
     }
+    let ip: std::net::Ipv4Addr = public_ip
+        .parse()
+        .map_err(|e| format!("the Elastic IP {public_ip}: {e}"))?;
+    let expected_origin = edge::origin_domain(&stack.region, ip).map_err(|e| e.to_string())?;
+    distribution_fits(template, stack, &expected_origin)?;
+    progress.event(
+        "Distribution",
+        "ORIGIN",
+        &format!("http://{expected_origin}:{}/", edge::PROXY_PORT),
+    );
+    let (ranges, prefix_lists) = inbound(config, stack).await?;
+    let expected = vec![(
+        edge::PROXY_PORT,
+        stack.attributes["Edge.PrefixListId"].clone(),
+    )];
+    if !ranges.is_empty() || prefix_lists != expected {
+        return Err(format!(
+            "inbound rules: address ranges {ranges:?} and prefix lists {prefix_lists:?}, expected only {expected:?}"
+        ));
+    }
+    proxy_in_front(config, task, &stack.refs["OriginTokenSecret"]).await?;
     Ok(url)
+}
+
+/// The distribution as the template resolves it for this stack: its origin is `expected_origin`
+/// on the proxy's port, with the header whose value is the origin token's secret; the sign-in
+/// runs on every viewer request; viewers come over HTTPS only.
+fn distribution_fits(
+    template: &Template,
+    stack: &Stack,
+    expected_origin: &str,
+) -> Result<(), String> {
+    let config_of = template.properties("Distribution", stack)?;
+    let distribution = &config_of["DistributionConfig"];
+    let origin = &distribution["Origins"][0];
+    let header = &origin["OriginCustomHeaders"][0];
+    let token_secret = &stack.refs["OriginTokenSecret"];
+    let checks = [
+        (
+            "origin",
+            origin["DomainName"].as_str() == Some(expected_origin),
+        ),
+        (
+            "origin port",
+            origin["CustomOriginConfig"]["HTTPPort"].as_i64() == Some(i64::from(edge::PROXY_PORT))
+                || origin["CustomOriginConfig"]["HTTPPort"].as_str()
+                    == Some(edge::PROXY_PORT.to_string().as_str()),
+        ),
+        (
+            "origin header",
+            header["HeaderName"].as_str() == Some(edge::ORIGIN_HEADER)
+                && header["HeaderValue"].as_str()
+                    == Some(format!("{{{{resolve:secretsmanager:{token_secret}}}}}").as_str()),
+        ),
+        (
+            "sign-in function",
+            distribution["DefaultCacheBehavior"]["FunctionAssociations"][0]["FunctionARN"]
+                == json!(stack.attributes["SignInFunction.FunctionARN"]),
+        ),
+        (
+            "viewers on HTTPS only",
+            distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "https-only",
+        ),
+    ];
+    if let Some((what, _)) = checks.iter().find(|(_, holds)| !holds) {
+        return Err(format!(
+            "the distribution's {what} does not fit (origin should be {expected_origin}:{} with {}): {distribution}",
+            edge::PROXY_PORT,
+            edge::ORIGIN_HEADER
+        ));
+    }
+    Ok(())
+}
+
+/// The running task publishes the proxy's port and not Datero's, and the proxy's token is the
+/// secret whose value the distribution sends.
+async fn proxy_in_front(config: &SdkConfig, task: &str, token_secret: &str) -> Result<(), String> {
+    let (definition_arn, containers) = containers_of(config, task).await?;
+    let published: Vec<(String, i32)> = containers
+        .iter()
+        .flat_map(|c| {
+            c.port_mappings().iter().map(|m| {
+                (
+                    c.name().unwrap_or_default().to_owned(),
+                    m.host_port().unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    let proxy = containers
+        .iter()
+        .find(|c| c.name() == Some(edge::PROXY_CONTAINER))
+        .ok_or_else(|| format!("no {} container in {definition_arn}", edge::PROXY_CONTAINER))?;
+    let token_from = proxy
+        .secrets()
+        .iter()
+        .find(|s| s.name() == edge::ORIGIN_TOKEN_VARIABLE)
+        .map(|s| s.value_from().to_owned());
+    if published.contains(&("datero".to_owned(), 80)) {
+        return Err(format!("Datero's port 80 is published: {published:?}"));
+    }
+    if !published.contains(&(edge::PROXY_CONTAINER.to_owned(), edge::PROXY_PORT))
+        || token_from.as_deref() != Some(token_secret)
+    {
+        return Err(format!(
+            "the proxy publishes {published:?} and reads its token from {token_from:?}, expected {} and {token_secret}",
+            edge::PROXY_PORT
+        ));
+    }
+    Ok(())
+}
+
+/// The task definition of the task `task`, and its containers.
+async fn containers_of(
+    config: &SdkConfig,
+    task: &str,
+) -> Result<(String, Vec<aws_sdk_ecs::types::ContainerDefinition>), String> {
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let cluster = task
+        .split('/')
+        .nth(1)
+        .ok_or_else(|| format!("no cluster in {task}"))?;
+    let described = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .tasks(task)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTasks: {e}"))?;
+    let definition_arn = described
+        .tasks()
+        .first()
+        .and_then(|t| t.task_definition_arn())
+        .ok_or("the task has no task definition")?
+        .to_owned();
+    let definition = ecs
+        .describe_task_definition()
+        .task_definition(&definition_arn)
+        .send()
+        .await
+        .map_err(|e| format!("DescribeTaskDefinition: {e}"))?;
+    let containers = definition
+        .task_definition()
+        .map(|d| d.container_definitions().to_vec())
+        .unwrap_or_default();
+    Ok((definition_arn, containers))
 }
 
 /// Private mode: no Elastic IP, no inbound rule, and the output that opens the UI.
@@ -210,6 +345,16 @@ pub async fn check_private(
 
 /// `(port, range)` of each inbound rule of the instance's security group.
 async fn inbound_rules(config: &SdkConfig, stack: &Stack) -> Result<Vec<(i32, String)>, String> {
+    let (mut ranges, prefix_lists) = inbound(config, stack).await?;
+    ranges.extend(prefix_lists);
+    Ok(ranges)
+}
+
+/// The instance group's inbound rules: `(port, CIDR)` and `(port, prefix list)`.
+async fn inbound(
+    config: &SdkConfig,
+    stack: &Stack,
+) -> Result<(Vec<(i32, String)>, Vec<(i32, String)>), String> {
     let group = stack.refs["InstanceSecurityGroup"].clone();
     let groups = aws_sdk_ec2::Client::new(config)
         .describe_security_groups()
@@ -217,10 +362,13 @@ async fn inbound_rules(config: &SdkConfig, stack: &Stack) -> Result<Vec<(i32, St
         .send()
         .await
         .map_err(|e| format!("DescribeSecurityGroups: {e}"))?;
-    Ok(groups
+    let permissions: Vec<_> = groups
         .security_groups()
         .iter()
         .flat_map(|g| g.ip_permissions())
+        .collect();
+    let ranges = permissions
+        .iter()
         .flat_map(|p| {
             p.ip_ranges().iter().map(|range| {
                 (
@@ -229,7 +377,19 @@ async fn inbound_rules(config: &SdkConfig, stack: &Stack) -> Result<Vec<(i32, St
                 )
             })
         })
-        .collect())
+        .collect();
+    let prefix_lists = permissions
+        .iter()
+        .flat_map(|p| {
+            p.prefix_list_ids().iter().map(|list| {
+                (
+                    p.from_port().unwrap_or_default(),
+                    list.prefix_list_id().unwrap_or_default().to_owned(),
+                )
+            })
+        })
+        .collect();
+    Ok((ranges, prefix_lists))
 }
 
 /// The instance dies; the group launches another; it registers and its event arrives; the
@@ -257,16 +417,18 @@ pub async fn replace_instance(
     if runs_on != new {
         return Err(format!("the new task runs on {runs_on}, not on {new}"));
     }
-    let (now_on, address) = address_holder(config, stack).await?;
-    let after = format!("http://{address}/");
+    let (now_on, _) = address_holder(config, stack).await?;
+    if now_on != new {
+        return Err(format!("the Elastic IP stayed on {now_on}"));
+    }
+    // The same URL, whose origin (the Elastic IP's name) now leads to the new instance: nothing
+    // in CloudFront changed.
+    let after = check_public(template, config, stack, &restarted, progress).await?;
     progress.event(
         "Outputs",
         "DateroUrl",
         &format!("before {before}, after {after}"),
     );
-    if now_on != new {
-        return Err(format!("the Elastic IP stayed on {now_on}"));
-    }
     if url_host(&after) != url_host(&before) {
         return Err(format!("the URL changed: {before} -> {after}"));
     }

@@ -21,7 +21,7 @@ pub async fn make(
     let vpc = network(&ec2, template, stack, progress).await?;
     security_group(&ec2, &vpc, template, stack, progress).await?;
     elastic_ip(&ec2, template, stack, progress).await?;
-    secret(endpoint, stack, progress).await?;
+    secrets(endpoint, template, stack, progress).await?;
     log_groups(endpoint, template, stack, progress).await?;
     file_system(endpoint, config, template, stack, progress).await?;
     roles_and_functions(template, stack, progress);
@@ -131,7 +131,8 @@ pub async fn subnets_for_update(config: &SdkConfig, stack: &Stack) -> Result<Vec
     Ok(subnets)
 }
 
-/// The instances' security group with the inbound rules the template resolves to.
+/// The instances' security group, without inbound rules: the template gives it none inline
+/// (public mode's rule is `CloudFrontIngress`, made once the edge resource answered).
 async fn security_group(
     ec2: &aws_sdk_ec2::Client,
     vpc: &str,
@@ -139,6 +140,12 @@ async fn security_group(
     stack: &mut Stack,
     progress: &Progress,
 ) -> Result<(), String> {
+    let inline = &template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"];
+    if !inline.is_null() {
+        return Err(format!(
+            "InstanceSecurityGroup has inline inbound rules the lifecycle does not make: {inline:?}"
+        ));
+    }
     let group = ec2
         .create_security_group()
         .group_name(format!("{}-datero-instance", stack.name))
@@ -147,40 +154,11 @@ async fn security_group(
         .send()
         .await
         .map_err(|e| format!("CreateSecurityGroup: {e}"))?;
-    record(
-        stack,
-        progress,
-        "InstanceSecurityGroup",
-        group.group_id().unwrap_or_default(),
-    );
-    // Its inbound rules as the template resolves them for this stack (none in private mode).
-    let ingress = template
-        .resolve(
-            &template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"],
-            stack,
-        )?
-        .and_then(|rules| rules.as_array().cloned())
-        .unwrap_or_default();
-    for rule in &ingress {
-        let port = |key: &str| rule[key].as_str().and_then(|p| p.parse::<i32>().ok());
-        ec2.authorize_security_group_ingress()
-            .group_id(group.group_id().unwrap_or_default())
-            .ip_permissions(
-                aws_sdk_ec2::types::IpPermission::builder()
-                    .ip_protocol(rule["IpProtocol"].as_str().unwrap_or("tcp"))
-                    .set_from_port(port("FromPort"))
-                    .set_to_port(port("ToPort"))
-                    .ip_ranges(
-                        aws_sdk_ec2::types::IpRange::builder()
-                            .cidr_ip(rule["CidrIp"].as_str().unwrap_or_default())
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| format!("AuthorizeSecurityGroupIngress: {e}"))?;
-    }
+    let id = group.group_id().unwrap_or_default().to_owned();
+    stack
+        .attributes
+        .insert("InstanceSecurityGroup.GroupId".into(), id.clone());
+    record(stack, progress, "InstanceSecurityGroup", &id);
     Ok(())
 }
 
@@ -212,24 +190,136 @@ async fn elastic_ip(
     Ok(())
 }
 
-/// The password secret, made here and never printed, as GenerateSecretString would.
-async fn secret(endpoint: &str, stack: &mut Stack, progress: &Progress) -> Result<(), String> {
-    let password: String = format!(
-        "{:032x}",
-        u128::from(std::process::id()) << 64 | u128::from(rand_seed())
+/// Every secret of the stack, made here and never printed, as its GenerateSecretString would
+/// make it: random letters and digits of `PasswordLength`, put under `GenerateStringKey` of
+/// `SecretStringTemplate` when the template gives one.
+async fn secrets(
+    endpoint: &str,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    for resource in template.resources_of("AWS::SecretsManager::Secret") {
+        if !template.exists(&resource, stack)? {
+            continue;
+        }
+        let generate = template
+            .resolve(
+                &template.resource(&resource)["Properties"]["GenerateSecretString"],
+                stack,
+            )?
+            .unwrap_or_default();
+        let length = generate["PasswordLength"]
+            .as_u64()
+            .or_else(|| generate["PasswordLength"].as_str()?.parse().ok())
+            .unwrap_or(32);
+        let password = random_alphanumeric(usize::try_from(length).unwrap_or(32));
+        let value = match (
+            generate["SecretStringTemplate"].as_str(),
+            generate["GenerateStringKey"].as_str(),
+        ) {
+            (Some(shape), Some(key)) => {
+                let mut value: serde_json::Value = serde_json::from_str(shape)
+                    .map_err(|e| format!("{resource}: SecretStringTemplate: {e}"))?;
+                value[key] = json!(password);
+                value.to_string()
+            }
+            _ => password,
+        };
+        let secret = raw_aws::json_target(
+            endpoint,
+            "secretsmanager",
+            "secretsmanager.CreateSecret",
+            &json!({"Name": format!("{}-{resource}", stack.name), "SecretString": value}),
+        )
+        .await?;
+        record(
+            stack,
+            progress,
+            &resource,
+            secret["ARN"].as_str().unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
+
+/// Letters and digits, as GenerateSecretString with ExcludePunctuation makes them.
+fn random_alphanumeric(length: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state = rand_seed() | 1;
+    (0..length)
+        .map(|_| {
+            // xorshift64: enough for a test bed's throwaway secrets.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ALPHABET[usize::try_from(state % ALPHABET.len() as u64).unwrap_or(0)] as char
+        })
+        .collect()
+}
+
+/// Public mode, once the edge resource answered: the security group's rule for CloudFront's
+/// prefix list, made as the template resolves it. The CloudFront function and distribution
+/// are not emulated: their `Ref`s and attributes are recorded, and their resolved
+/// configuration is what `address::check_public` checks.
+pub async fn cloudfront(
+    config: &SdkConfig,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let rule = template.properties("CloudFrontIngress", stack)?;
+    let port = |key: &str| {
+        rule[key]
+            .as_i64()
+            .or_else(|| rule[key].as_str()?.parse().ok())
+            .and_then(|p| i32::try_from(p).ok())
+    };
+    aws_sdk_ec2::Client::new(config)
+        .authorize_security_group_ingress()
+        .group_id(rule["GroupId"].as_str().unwrap_or_default())
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol(rule["IpProtocol"].as_str().unwrap_or("tcp"))
+                .set_from_port(port("FromPort"))
+                .set_to_port(port("ToPort"))
+                .prefix_list_ids(
+                    aws_sdk_ec2::types::PrefixListId::builder()
+                        .prefix_list_id(rule["SourcePrefixListId"].as_str().unwrap_or_default())
+                        .description(rule["Description"].as_str().unwrap_or_default())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("AuthorizeSecurityGroupIngress (CloudFrontIngress): {e}"))?;
+    progress.event(
+        "CloudFrontIngress",
+        "CREATE_COMPLETE",
+        "8080 from CloudFront's prefix list",
     );
-    let secret = raw_aws::json_target(
-        endpoint,
-        "secretsmanager",
-        "secretsmanager.CreateSecret",
-        &json!({"Name": format!("{}-datero-password", stack.name), "SecretString": password}),
-    )
-    .await?;
-    record(
-        stack,
-        progress,
-        "PasswordSecret",
-        secret["ARN"].as_str().unwrap_or_default(),
+    let function = format!("datero-{}", stack.id.rsplit('/').next().unwrap_or_default());
+    stack.attributes.insert(
+        "SignInFunction.FunctionARN".into(),
+        format!("arn:aws:cloudfront::{}:function/{function}", stack.account),
+    );
+    progress.event(
+        "SignInFunction",
+        "RECORDED",
+        "not emulated (tests/tests/sign_in.rs runs its code)",
+    );
+    let domain = format!("d{:013x}.cloudfront.net", rand_seed() & 0xf_ffff_ffff_ffff);
+    stack
+        .attributes
+        .insert("Distribution.DomainName".into(), domain.clone());
+    stack
+        .refs
+        .insert("Distribution".into(), "E2DATEROTEST".into());
+    progress.event(
+        "Distribution",
+        "RECORDED",
+        &format!("not emulated: {domain}"),
     );
     Ok(())
 }
@@ -494,7 +584,7 @@ pub async fn launch_template_version(
 }
 
 fn record(stack: &mut Stack, progress: &Progress, resource: &str, value: &str) {
-    let shown = if resource == "PasswordSecret" {
+    let shown = if resource.ends_with("Secret") {
         "secret made (value not shown)".to_owned()
     } else {
         value.to_owned()

@@ -255,6 +255,14 @@ async fn create_custom_resources(
             cloudformation.create(template, &resource, stack, progress),
         )
         .await?;
+        if resource == "Edge" {
+            step(
+                progress,
+                "CloudFront's rule on the instance's group; its function and distribution",
+                infrastructure::cloudfront(config, template, stack, progress),
+            )
+            .await?;
+        }
         if resource == "Cluster" {
             elastic_ip =
                 start_event_function(template, stack, emulator, "ElasticIpFunction").await?;
@@ -275,7 +283,7 @@ async fn create_custom_resources(
     if elastic_ip.is_some() {
         step(
             progress,
-            "DateroUrl is the Elastic IP, and the address is on Datero's instance",
+            "DateroUrl is CloudFront's; its origin is the Elastic IP's name, the address is on Datero's instance, and only CloudFront's servers reach the proxy",
             address::check_public(template, config, stack, &task, progress),
         )
         .await?;
@@ -472,7 +480,10 @@ async fn launch_instance(
 
 /// The host of an `http://host[:port]/` URL.
 pub(crate) fn url_host(url: &str) -> &str {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
     rest.split([':', '/']).next().unwrap_or_default()
 }
 

@@ -1,0 +1,110 @@
+//! `Custom::DateroEdge`: what CloudFront needs to reach Datero in public mode (the decisions:
+//! `datero_shared::edge`). Create and Update look up CloudFront's origin-facing prefix list,
+//! check that the VPC gives the Elastic IP a public DNS name, and hash the sign-in password.
+//! Nothing is made, so Delete has nothing to undo.
+
+use aws_sdk_ec2::types::{Filter, VpcAttributeName};
+use datero_shared::ResourceError;
+use datero_shared::aws::aws_error;
+use datero_shared::custom_resource::{CustomResourceRequest, Outcome};
+use datero_shared::edge::{self, ORIGIN_FACING_PREFIX_LIST, Refusal};
+use datero_shared::resources::edge::{EdgeSpec, returned};
+use tracing::info;
+
+use crate::Clients;
+
+/// Create or Update: gather the prefix list, the VPC's DNS attributes and the password, then
+/// decide the origin and the credential hash.
+pub async fn resolve(
+    request: &CustomResourceRequest,
+    spec: &EdgeSpec,
+    clients: &Clients,
+) -> Result<Outcome, ResourceError> {
+    let (region, _) = request.region_and_account();
+    let origin_domain = edge::origin_domain(region, spec.public_ip)?;
+    let dns_support = vpc_attribute(clients, &spec.vpc_id, VpcAttributeName::EnableDnsSupport);
+    let dns_hostnames = vpc_attribute(clients, &spec.vpc_id, VpcAttributeName::EnableDnsHostnames);
+    edge::check_vpc_dns(&spec.vpc_id, dns_support.await?, dns_hostnames.await?)?;
+    let prefix_list_id = prefix_list_id(clients, region).await?;
+    let secret = clients
+        .secretsmanager
+        .get_secret_value()
+        .secret_id(&spec.sign_in_secret_arn)
+        .send()
+        .await
+        .map_err(|error| aws_error("GetSecretValue", error))?;
+    let password = edge::sign_in_password(
+        &spec.sign_in_secret_arn,
+        secret.secret_string().unwrap_or_default(),
+    )?;
+    info!(
+        decision = "edge",
+        origin = %origin_domain,
+        prefix_list = %prefix_list_id,
+        "CloudFront reaches Datero by the Elastic IP's public name, from its origin-facing servers only"
+    );
+    Ok(Outcome::new(&origin_domain)
+        .with(returned::PREFIX_LIST_ID, prefix_list_id)
+        .with(
+            returned::CREDENTIAL_SHA256,
+            edge::credential_sha256(&password),
+        )
+        .with(returned::ORIGIN_DOMAIN, origin_domain))
+}
+
+/// Delete: the resource made nothing.
+pub fn delete(physical_resource_id: &str) -> Outcome {
+    info!(
+        decision = "skip",
+        physical_resource_id, "the edge resource made nothing: nothing to delete"
+    );
+    Outcome::new(physical_resource_id)
+}
+
+/// The Region's CloudFront origin-facing prefix list (AWS-managed, so it is found by name).
+async fn prefix_list_id(clients: &Clients, region: &str) -> Result<String, ResourceError> {
+    let answer = clients
+        .ec2
+        .describe_managed_prefix_lists()
+        .filters(
+            Filter::builder()
+                .name("prefix-list-name")
+                .values(ORIGIN_FACING_PREFIX_LIST)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeManagedPrefixLists", error))?;
+    answer
+        .prefix_lists()
+        .iter()
+        .find_map(|list| list.prefix_list_id())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Refusal::NoPrefixList {
+                region: region.to_owned(),
+            }
+            .into()
+        })
+}
+
+/// One DNS attribute of the VPC; DescribeVpcAttribute answers one attribute per call.
+async fn vpc_attribute(
+    clients: &Clients,
+    vpc: &str,
+    attribute: VpcAttributeName,
+) -> Result<bool, ResourceError> {
+    let answer = clients
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc)
+        .attribute(attribute.clone())
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeVpcAttribute", error))?;
+    let value = match attribute {
+        VpcAttributeName::EnableDnsSupport => answer.enable_dns_support(),
+        _ => answer.enable_dns_hostnames(),
+    };
+    Ok(value.and_then(|value| value.value()).unwrap_or(false))
+}

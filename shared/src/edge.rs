@@ -1,0 +1,227 @@
+//! Public mode's edge, decided without AWS calls.
+//!
+//! A browser reaches CloudFront over HTTPS; a CloudFront Function asks for the sign-in
+//! (`SignInFunction` in template.yaml) and compares the credentials with
+//! [`credential_sha256`]; CloudFront forwards over HTTP to the Elastic IP's public DNS name
+//! ([`origin_domain`]) on [`PROXY_PORT`], adding [`ORIGIN_HEADER`]; the proxy container in
+//! Datero's task ([`CADDYFILE`]) refuses every request without that header and forwards the
+//! rest to Datero, whose own port is not published on the instance.
+
+use std::net::Ipv4Addr;
+
+use sha2::{Digest, Sha256};
+
+/// The AWS-managed prefix list of CloudFront's origin-facing servers. Its ID differs by Region,
+/// so the edge resource looks it up ("Locations and IP address ranges of CloudFront edge
+/// servers", CloudFront Developer Guide).
+pub const ORIGIN_FACING_PREFIX_LIST: &str = "com.amazonaws.global.cloudfront.origin-facing";
+/// The sign-in's user name; the password is in the sign-in secret.
+pub const SIGN_IN_USER: &str = "datero";
+/// The port CloudFront reaches on the instance, and the proxy's port in its container.
+pub const PROXY_PORT: i32 = 8080;
+/// The proxy container's name in Datero's task.
+pub const PROXY_CONTAINER: &str = "edge-proxy";
+/// The proxy's image: Caddy from ECR Public's copy of Docker's official images, which has no
+/// anonymous pull limit for pulls from AWS (Docker Hub's would apply to the instance's pulls).
+pub const PROXY_IMAGE: &str = "public.ecr.aws/docker/library/caddy:2.10.2-alpine";
+/// What placement reserves for the proxy (ECS: `memoryReservation`), and its hard limit.
+/// Caddy proxying one user's requests, streamed, stays far below either.
+pub const PROXY_MEMORY_RESERVATION_MIB: i32 = 32;
+/// The proxy's hard memory limit (ECS: `memory`).
+pub const PROXY_MEMORY_MIB: i32 = 128;
+/// The header CloudFront adds to every request it forwards; its value is the origin token.
+pub const ORIGIN_HEADER: &str = "X-Datero-Origin";
+/// The proxy's variable that holds the origin token (from Secrets Manager, never plaintext in
+/// the task definition).
+pub const ORIGIN_TOKEN_VARIABLE: &str = "ORIGIN_TOKEN";
+/// The proxy's variable that names Datero (`host:port`).
+pub const UPSTREAM_VARIABLE: &str = "DATERO_UPSTREAM";
+/// The proxy's variable that holds [`CADDYFILE`].
+pub const CADDYFILE_VARIABLE: &str = "CADDYFILE";
+/// The shortest origin token the proxy starts with: with none, Caddy's header matcher would
+/// match any value, and a short one could be guessed.
+pub const MIN_ORIGIN_TOKEN_CHARS: usize = 32;
+
+/// Caddy's configuration: 403 unless the origin header carries the token; otherwise the
+/// header is dropped and the request (WebSocket upgrades included) goes to Datero, streamed.
+/// `{$NAME}` is Caddy's environment placeholder, read when the configuration is loaded.
+pub const CADDYFILE: &str = "{
+\tadmin off
+\tauto_https off
+}
+:8080 {
+\t@from_cloudfront header X-Datero-Origin {$ORIGIN_TOKEN}
+\thandle @from_cloudfront {
+\t\trequest_header -X-Datero-Origin
+\t\treverse_proxy {$DATERO_UPSTREAM} {
+\t\t\tflush_interval -1
+\t\t}
+\t}
+\thandle {
+\t\trespond 403
+\t}
+}
+";
+
+/// The proxy's start: refuses to run without a token of [`MIN_ORIGIN_TOKEN_CHARS`], writes
+/// [`CADDYFILE`] where Caddy reads it, and hands the process over to Caddy.
+pub fn proxy_start_script() -> String {
+    format!(
+        "if [ \"${{#{ORIGIN_TOKEN_VARIABLE}}}\" -lt {MIN_ORIGIN_TOKEN_CHARS} ]; then \
+         echo 'edge-proxy: {ORIGIN_TOKEN_VARIABLE} is missing or shorter than {MIN_ORIGIN_TOKEN_CHARS} characters; refusing to start' >&2; exit 1; fi; \
+         printf '%s' \"${CADDYFILE_VARIABLE}\" > /tmp/Caddyfile && \
+         exec caddy run --config /tmp/Caddyfile --adapter caddyfile"
+    )
+}
+
+/// Why the edge cannot be set up as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A VPC DNS attribute is off: AWS gives an instance a public DNS name only with both on.
+    /// Short enough to reach CloudFormation whole (its reason is cut at 256 characters).
+    #[error(
+        "VPC {vpc} has {attribute} off, so the Elastic IP has no public DNS name for CloudFront: run aws ec2 modify-vpc-attribute --vpc-id {vpc} --{flag} and deploy again, or use PublicAccess=false"
+    )]
+    VpcDns {
+        vpc: String,
+        attribute: &'static str,
+        flag: &'static str,
+    },
+    /// CloudFront's default domain and the `compute.amazonaws.com` names are the `aws`
+    /// partition's.
+    #[error(
+        "public mode serves Datero through CloudFront, which this stack sets up in the aws partition only; Region {region} is not in it: use PublicAccess=false"
+    )]
+    Partition { region: String },
+    /// The Region has no CloudFront origin-facing prefix list.
+    #[error(
+        "the managed prefix list com.amazonaws.global.cloudfront.origin-facing is not in Region {region}"
+    )]
+    NoPrefixList { region: String },
+    /// The sign-in secret is not `{"username": ..., "password": ...}` with a password of at
+    /// least 16 characters. Never says what the secret holds.
+    #[error("the sign-in secret {arn} must be JSON with a \"password\" of at least 16 characters")]
+    SignInSecret { arn: String },
+}
+
+/// The Elastic IP's public DNS name, CloudFront's origin: `ec2-a-b-c-d.compute-1.amazonaws.com`
+/// in us-east-1, `ec2-a-b-c-d.<region>.compute.amazonaws.com` elsewhere ("DNS attributes for
+/// your VPC", Amazon VPC User Guide). CloudFront refuses an IP address as origin.
+pub fn origin_domain(region: &str, address: Ipv4Addr) -> Result<String, Refusal> {
+    if region.starts_with("cn-") || region.starts_with("us-gov-") || region.starts_with("us-iso") {
+        return Err(Refusal::Partition {
+            region: region.to_owned(),
+        });
+    }
+    let dashed = address.octets().map(|octet| octet.to_string()).join("-");
+    Ok(if region == "us-east-1" {
+        format!("ec2-{dashed}.compute-1.amazonaws.com")
+    } else {
+        format!("ec2-{dashed}.{region}.compute.amazonaws.com")
+    })
+}
+
+/// The VPC's DNS attributes as the origin needs them: both on.
+pub fn check_vpc_dns(vpc: &str, dns_support: bool, dns_hostnames: bool) -> Result<(), Refusal> {
+    let off = |attribute, flag| Refusal::VpcDns {
+        vpc: vpc.to_owned(),
+        attribute,
+        flag,
+    };
+    if !dns_support {
+        return Err(off("DNS support", "enable-dns-support"));
+    }
+    if !dns_hostnames {
+        return Err(off("DNS hostnames", "enable-dns-hostnames"));
+    }
+    Ok(())
+}
+
+/// The password in the sign-in secret's string (`{"username": "datero", "password": ...}`, as
+/// the template has Secrets Manager generate it).
+pub fn sign_in_password(arn: &str, secret_string: &str) -> Result<String, Refusal> {
+    let refusal = || Refusal::SignInSecret {
+        arn: arn.to_owned(),
+    };
+    let value: serde_json::Value = serde_json::from_str(secret_string).map_err(|_| refusal())?;
+    match value.get("password").and_then(serde_json::Value::as_str) {
+        Some(password) if password.chars().count() >= 16 => Ok(password.to_owned()),
+        _ => Err(refusal()),
+    }
+}
+
+/// The lowercase hex SHA-256 of `datero:<password>`, what a browser's Basic credentials decode
+/// to: the sign-in function holds this, never the password. The password is 32 random
+/// characters, so an unsalted hash cannot be searched.
+pub fn credential_sha256(password: &str) -> String {
+    let digest = Sha256::digest(format!("{SIGN_IN_USER}:{password}").as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_is_the_addresss_public_dns_name_in_the_regions_form() {
+        let address = Ipv4Addr::new(3, 91, 7, 200);
+        assert_eq!(
+            origin_domain("us-east-1", address).unwrap(),
+            "ec2-3-91-7-200.compute-1.amazonaws.com"
+        );
+        assert_eq!(
+            origin_domain("eu-west-1", address).unwrap(),
+            "ec2-3-91-7-200.eu-west-1.compute.amazonaws.com"
+        );
+        for region in ["cn-north-1", "us-gov-west-1"] {
+            let refusal = origin_domain(region, address).unwrap_err().to_string();
+            assert!(refusal.contains(region) && refusal.contains("PublicAccess=false"));
+        }
+    }
+
+    #[test]
+    fn both_dns_attributes_must_be_on_and_the_refusal_says_how() {
+        assert_eq!(check_vpc_dns("vpc-1", true, true), Ok(()));
+        let hostnames = check_vpc_dns("vpc-1", true, false).unwrap_err().to_string();
+        assert!(hostnames.contains("DNS hostnames off"), "{hostnames}");
+        assert!(hostnames.contains("--vpc-id vpc-1 --enable-dns-hostnames"));
+        let support = check_vpc_dns("vpc-1", false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(support.contains("--enable-dns-support"), "{support}");
+    }
+
+    #[test]
+    fn the_hash_is_of_user_colon_password_and_the_secret_never_shows_in_a_refusal() {
+        // printf 'datero:correct horse battery staple' | sha256sum
+        assert_eq!(
+            credential_sha256("correct horse battery staple"),
+            "9fdf1672a09adafee3c00be60c51fe5f52fb6d422bcfe65d475465335ae083f1"
+        );
+        let secret = r#"{"username":"datero","password":"0123456789abcdefXYZ"}"#;
+        assert_eq!(
+            sign_in_password("arn:s", secret).unwrap(),
+            "0123456789abcdefXYZ"
+        );
+        for bad in [r#"{"password":"short-secret"}"#, "not json hunter2", "{}"] {
+            let refusal = sign_in_password("arn:s", bad).unwrap_err().to_string();
+            assert!(refusal.contains("arn:s"));
+            assert!(!refusal.contains("short-secret") && !refusal.contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn the_proxy_refuses_to_start_without_a_token_and_names_its_variables() {
+        let script = proxy_start_script();
+        assert!(
+            script.starts_with("if [ \"${#ORIGIN_TOKEN}\" -lt 32 ]"),
+            "{script}"
+        );
+        assert!(script.contains("\"$CADDYFILE\" > /tmp/Caddyfile"));
+        assert!(script.ends_with("exec caddy run --config /tmp/Caddyfile --adapter caddyfile"));
+        assert!(CADDYFILE.contains(&format!("{{${ORIGIN_TOKEN_VARIABLE}}}")));
+        assert!(CADDYFILE.contains(&format!("{{${UPSTREAM_VARIABLE}}}")));
+        assert!(CADDYFILE.contains(&format!(":{PROXY_PORT} ")));
+        assert!(CADDYFILE.contains(ORIGIN_HEADER));
+    }
+}
