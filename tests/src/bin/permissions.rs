@@ -74,13 +74,15 @@ fn generalize(text: &str) -> String {
     }
     let text = text.replace("us-east-1", "<region>");
     // Each test allocates its own address, and each emulator run has a VPC of its own; the
-    // template names the stack's. CloudFormation names the bucket with a suffix of its own.
+    // template names the stack's. CloudFormation names the bucket with a suffix of its own, and
+    // Secrets Manager ends a secret's ARN with six random characters.
     let mut text = text;
     for (pattern, general) in [
         ("eipalloc-[0-9a-f]+", "<allocation id>"),
         ("vpc/vpc-[0-9a-f]+", "vpc/<vpc id>"),
         ("-backupbucket-[0-9a-z]+", "-backupbucket-<suffix>"),
         ("file-system/fs-[0-9a-f]+", "file-system/<file system id>"),
+        ("(secret:[A-Za-z0-9_<>-]+)-[A-Za-z0-9]{6}", "$1-<suffix>"),
         (
             "security-group/sg-[0-9a-f]+",
             "security-group/<security group id>",
