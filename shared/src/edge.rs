@@ -98,10 +98,88 @@ pub enum Refusal {
         "the managed prefix list com.amazonaws.global.cloudfront.origin-facing is not in Region {region}"
     )]
     NoPrefixList { region: String },
-    /// The sign-in secret is not `{"username": ..., "password": ...}` with a password of at
-    /// least 16 characters. Never says what the secret holds.
-    #[error("the sign-in secret {arn} must be JSON with a \"password\" of at least 16 characters")]
-    SignInSecret { arn: String },
+    /// The edge secret holds something else than what this resource writes. Never says what.
+    #[error(
+        "the edge secret {arn} holds something other than the sign-in and origin token this stack writes; deploy with a new SignInRotation to write new ones"
+    )]
+    EdgeSecret { arn: String },
+}
+
+/// The sign-in password's length: random letters and digits (Secrets Manager's
+/// GetRandomPassword), about 190 bits.
+pub const PASSWORD_CHARS: i64 = 32;
+/// The origin token's length.
+pub const TOKEN_CHARS: i64 = 48;
+
+/// What the edge secret holds once this resource wrote it:
+/// `{"username": "datero", "password": ..., "originToken": ...}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EdgeSecret {
+    pub password: String,
+    pub origin_token: String,
+}
+
+impl std::fmt::Debug for EdgeSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdgeSecret { .. }")
+    }
+}
+
+impl EdgeSecret {
+    /// Reads the secret's string: `None` for the template's placeholder, which has no origin
+    /// token yet (CloudFormation makes the secret with a generated password only).
+    pub fn read(arn: &str, secret_string: &str) -> Result<Option<Self>, Refusal> {
+        let refusal = || Refusal::EdgeSecret {
+            arn: arn.to_owned(),
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(secret_string).map_err(|_| refusal())?;
+        let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
+        match (text("password"), text("originToken")) {
+            (Some(password), Some(token))
+                if password.len() >= 16 && token.len() >= MIN_ORIGIN_TOKEN_CHARS =>
+            {
+                Ok(Some(Self {
+                    password: password.to_owned(),
+                    origin_token: token.to_owned(),
+                }))
+            }
+            (_, None) if value.is_object() => Ok(None),
+            _ => Err(refusal()),
+        }
+    }
+
+    /// The secret's string, with the sign-in's user name for whoever reads it.
+    pub fn to_secret_string(&self) -> String {
+        serde_json::json!({
+            "username": SIGN_IN_USER,
+            "password": self.password,
+            "originToken": self.origin_token,
+        })
+        .to_string()
+    }
+}
+
+/// Whether Create or Update writes a new password and origin token into the edge secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretPlan {
+    /// New ones: a Create, a new `SignInRotation`, or a secret that holds none yet.
+    Generate,
+    /// The ones in the secret, unchanged: any other update (a new Elastic IP, say).
+    Keep,
+}
+
+/// Decides [`SecretPlan`] from what the request is and what the secret holds now.
+pub fn secret_plan(
+    create: bool,
+    rotation_changed: bool,
+    current: Option<&EdgeSecret>,
+) -> SecretPlan {
+    if create || rotation_changed || current.is_none() {
+        SecretPlan::Generate
+    } else {
+        SecretPlan::Keep
+    }
 }
 
 /// The Elastic IP's public DNS name, CloudFront's origin: `ec2-a-b-c-d.compute-1.amazonaws.com`
@@ -135,19 +213,6 @@ pub fn check_vpc_dns(vpc: &str, dns_support: bool, dns_hostnames: bool) -> Resul
         return Err(off("DNS hostnames", "enable-dns-hostnames"));
     }
     Ok(())
-}
-
-/// The password in the sign-in secret's string (`{"username": "datero", "password": ...}`, as
-/// the template has Secrets Manager generate it).
-pub fn sign_in_password(arn: &str, secret_string: &str) -> Result<String, Refusal> {
-    let refusal = || Refusal::SignInSecret {
-        arn: arn.to_owned(),
-    };
-    let value: serde_json::Value = serde_json::from_str(secret_string).map_err(|_| refusal())?;
-    match value.get("password").and_then(serde_json::Value::as_str) {
-        Some(password) if password.chars().count() >= 16 => Ok(password.to_owned()),
-        _ => Err(refusal()),
-    }
 }
 
 /// The lowercase hex SHA-256 of `datero:<password>`, what a browser's Basic credentials decode
@@ -198,16 +263,47 @@ mod tests {
             credential_sha256("correct horse battery staple"),
             "9fdf1672a09adafee3c00be60c51fe5f52fb6d422bcfe65d475465335ae083f1"
         );
-        let secret = r#"{"username":"datero","password":"0123456789abcdefXYZ"}"#;
+        let written = EdgeSecret {
+            password: "0123456789abcdefXYZ0123456789abc".to_owned(),
+            origin_token: "t".repeat(48),
+        };
+        let text = written.to_secret_string();
+        assert!(text.contains(r#""username":"datero""#), "{text}");
         assert_eq!(
-            sign_in_password("arn:s", secret).unwrap(),
-            "0123456789abcdefXYZ"
+            EdgeSecret::read("arn:s", &text).unwrap(),
+            Some(written.clone())
         );
-        for bad in [r#"{"password":"short-secret"}"#, "not json hunter2", "{}"] {
-            let refusal = sign_in_password("arn:s", bad).unwrap_err().to_string();
-            assert!(refusal.contains("arn:s"));
+        assert!(!format!("{written:?}").contains("0123"));
+        // The template's placeholder: a generated password, no token yet.
+        let placeholder = r#"{"username":"datero","password":"p4ssw0rdp4ssw0rdp4ssw0rdp4ssw0rd"}"#;
+        assert_eq!(EdgeSecret::read("arn:s", placeholder).unwrap(), None);
+        for bad in [
+            r#"{"password":"short-secret","originToken":"tiny"}"#,
+            "not json hunter2",
+            "[1]",
+        ] {
+            let refusal = EdgeSecret::read("arn:s", bad).unwrap_err().to_string();
+            assert!(refusal.contains("arn:s") && refusal.contains("SignInRotation"));
             assert!(!refusal.contains("short-secret") && !refusal.contains("hunter2"));
         }
+    }
+
+    #[test]
+    fn new_secrets_on_create_and_rotation_or_when_none_is_there_yet() {
+        let current = EdgeSecret {
+            password: "p".repeat(32),
+            origin_token: "t".repeat(48),
+        };
+        assert_eq!(
+            secret_plan(true, false, Some(&current)),
+            SecretPlan::Generate
+        );
+        assert_eq!(
+            secret_plan(false, true, Some(&current)),
+            SecretPlan::Generate
+        );
+        assert_eq!(secret_plan(false, false, None), SecretPlan::Generate);
+        assert_eq!(secret_plan(false, false, Some(&current)), SecretPlan::Keep);
     }
 
     #[test]

@@ -564,12 +564,15 @@ def bucket_policy_denial(
 
 
 def secretsmanager_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
-    if operation == "GetSecretValue":
+    if operation in ("GetSecretValue", "PutSecretValue"):
         # Authorized on the secret's ARN; a secret named without its ARN is found under it.
         secret = str(params.get("SecretId", ""))
         if not secret.startswith("arn:"):
             secret = _arn("secretsmanager", region, account, f"secret:{secret}")
-        return [Check("secretsmanager:GetSecretValue", secret)]
+        return [Check(f"secretsmanager:{operation}", secret)]
+    if operation == "GetRandomPassword":
+        # No resource type in the Service Authorization Reference.
+        return [Check("secretsmanager:GetRandomPassword", "*")]
     raise Denied(f"the test bed does not know how AWS authorizes secretsmanager:{operation} (tests/emulator/iam.py)")
 
 

@@ -10,7 +10,11 @@ use serde_json::Value;
 pub struct Row {
     pub name: &'static str,
     pub ec2: f64,
+    /// Fargate with the instance's memory and 1 vCPU.
     pub fargate: f64,
+    /// Fargate with the instance's memory and 0.5 vCPU: the closest sustained capacity to a
+    /// t3.small, whose baseline is 20% of each of its two vCPUs.
+    pub fargate_half: f64,
 }
 
 impl Row {
@@ -93,8 +97,8 @@ impl Prices {
             + self.https(public_mode)?)
     }
 
-    /// Public mode's HTTPS, paid whatever the hours and by either stack: the sign-in and
-    /// origin-token secrets, and CloudFront (within its always-free allowance at one team's
+    /// Public mode's HTTPS, paid whatever the hours and by either stack: the secret of the
+    /// sign-in and the origin token, and CloudFront (within its always-free allowance at one team's
     /// traffic: the price list's note).
     fn https(&self, public_mode: bool) -> Result<f64, String> {
         if !public_mode {
@@ -108,13 +112,13 @@ impl Prices {
 
     /// The same Datero as one Fargate task for `hours` a month, with its own public IPv4 while
     /// it runs.
-    fn fargate(&self, hours: f64, spot: bool, public_mode: bool) -> Result<f64, String> {
+    fn fargate(&self, vcpu: f64, hours: f64, spot: bool, public_mode: bool) -> Result<f64, String> {
         let (vcpu_key, gb_key) = if spot {
             ("spot_vcpu_per_hour", "spot_gb_per_hour")
         } else {
             ("vcpu_per_hour", "gb_per_hour")
         };
-        let hourly = self.get("fargate", "vcpu")? * self.get("fargate", vcpu_key)?
+        let hourly = vcpu * self.get("fargate", vcpu_key)?
             + self.get("fargate", "memory_gb")? * self.get("fargate", gb_key)?;
         Ok(
             (hourly + self.get("shared", "public_ipv4_per_hour")?) * hours
@@ -132,7 +136,13 @@ impl Prices {
             Ok(Row {
                 name,
                 ec2: self.ec2(hours, spot, public_mode)?,
-                fargate: self.fargate(hours, spot, public_mode)?,
+                fargate: self.fargate(self.get("fargate", "vcpu")?, hours, spot, public_mode)?,
+                fargate_half: self.fargate(
+                    self.get("fargate", "vcpu_sustained")?,
+                    hours,
+                    spot,
+                    public_mode,
+                )?,
             })
         };
         Ok(vec![
@@ -147,15 +157,17 @@ impl Prices {
 /// The table as Markdown.
 pub fn markdown(rows: &[Row], heading: &str) -> String {
     let mut out = format!(
-        "| {heading} | this stack (EC2) | Fargate (Spot rows: Fargate Spot), same hours | fraction of Fargate |\n|---|---|---|---|\n"
+        "| {heading} | this stack (EC2) | Fargate 1 vCPU, 2 GB (Spot rows: Fargate Spot), same hours | fraction | Fargate 0.5 vCPU, 2 GB | fraction |\n|---|---|---|---|---|---|\n"
     );
     for row in rows {
         out.push_str(&format!(
-            "| {} | ${:.2} | ${:.2} | {:.0}% |\n",
+            "| {} | ${:.2} | ${:.2} | {:.0}% | ${:.2} | {:.0}% |\n",
             row.name,
             row.ec2,
             row.fargate,
-            row.fraction() * 100.0
+            row.fraction() * 100.0,
+            row.fargate_half,
+            row.ec2 / row.fargate_half * 100.0
         ));
     }
     out
@@ -175,18 +187,24 @@ mod tests {
         assert!((prices.backups().unwrap() - backups).abs() < 1e-9);
         // t3.small 0.0208 x 730 = 15.184; 30 GB gp3 x 0.08 = 2.40; public IPv4 0.005 x 730 =
         // 3.65; EFS 2 GB x 0.30 = 0.60; secret 0.40; 9 alarm metrics x 0.10 = 0.90; backups;
-        // HTTPS: two more secrets, 0.80.
+        // HTTPS: one more secret, 0.40.
         assert!(
-            (rows[0].ec2 - (23.934 + backups)).abs() < 1e-9,
+            (rows[0].ec2 - (23.534 + backups)).abs() < 1e-9,
             "{}",
             rows[0].ec2
         );
         // Fargate 1 vCPU x 0.04048 x 730 = 29.5504; 2 GB x 0.004445 x 730 = 6.4897; its public
-        // IPv4 3.65; the same 1.90 of EFS, secret and alarms, the backups, and 0.80 of HTTPS.
+        // IPv4 3.65; the same 1.90 of EFS, secret and alarms, the backups, and 0.40 of HTTPS.
         assert!(
-            (rows[0].fargate - (42.3901 + backups)).abs() < 1e-9,
+            (rows[0].fargate - (41.9901 + backups)).abs() < 1e-9,
             "{}",
             rows[0].fargate
+        );
+        // Half a vCPU: 0.5 x 0.04048 x 730 = 14.7752, the same memory, address and the rest.
+        assert!(
+            (rows[0].fargate_half - (27.2149 + backups)).abs() < 1e-9,
+            "{}",
+            rows[0].fargate_half
         );
     }
 
@@ -207,10 +225,10 @@ mod tests {
         let prices = Prices::load("us-east-1").unwrap();
         let (public, private) = (prices.table(true).unwrap(), prices.table(false).unwrap());
         // Always on, the address is paid all month either way; public mode adds its HTTPS
-        // (two secrets, 0.80).
-        assert!((public[0].ec2 - private[0].ec2 - 0.80).abs() < 1e-9);
+        // (a secret, 0.40).
+        assert!((public[0].ec2 - private[0].ec2 - 0.40).abs() < 1e-9);
         // Office hours: 0.005 x (730 - 260.71) = 2.34645 less, and no HTTPS.
-        assert!((public[2].ec2 - private[2].ec2 - 2.34645 - 0.80).abs() < 1e-9);
+        assert!((public[2].ec2 - private[2].ec2 - 2.34645 - 0.40).abs() < 1e-9);
     }
 
     #[test]

@@ -128,6 +128,10 @@ impl Stack {
             // The shape of datero_shared::edge::credential_sha256's answer.
             ("Edge.CredentialSha256", "0".repeat(64)),
             (
+                "Edge.SecretVersionId",
+                "a1b2c3d4-5e6f-4a8b-9c0d-1e2f3a4b5c6d".to_owned(),
+            ),
+            (
                 "SignInFunction.FunctionARN",
                 "arn:aws:cloudfront::123456789012:function/datero-sign-in".to_owned(),
             ),

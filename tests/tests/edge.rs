@@ -1,9 +1,10 @@
 //! `Custom::DateroEdge` (the cluster function) against the emulator, with the function's role
 //! from template.yaml enforced: the Region's CloudFront origin-facing prefix list found by name,
 //! the Elastic IP's public DNS name as origin once the VPC's DNS attributes allow it, and the
-//! sign-in password's hash, never the password, in the answer and the logs.
+//! sign-in password and origin token generated into the edge secret on Create and on each new
+//! rotation, answered as the password's hash (never the password) and the secret's version.
 
-use datero_shared::edge::{ORIGIN_FACING_PREFIX_LIST, credential_sha256};
+use datero_shared::edge::{EdgeSecret, ORIGIN_FACING_PREFIX_LIST, credential_sha256};
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
 use datero_testbed::fixtures;
@@ -14,7 +15,8 @@ use datero_testbed::template::Template;
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroEdge";
-const PASSWORD: &str = "p8VQw2LrT6yN0bKz4XsD1mHc9JfA3eGu";
+/// What CloudFormation's GenerateSecretString leaves in the secret before Edge writes it.
+const PLACEHOLDER: &str = r#"{"username":"datero","password":"cfnGeneratedPlaceholder000000000"}"#;
 
 struct Bed {
     harness: FunctionHarness,
@@ -34,10 +36,7 @@ async fn bed() -> Bed {
         &endpoint,
         "secretsmanager",
         "secretsmanager.CreateSecret",
-        &json!({
-            "Name": "datero-sign-in",
-            "SecretString": json!({"username": "datero", "password": PASSWORD}).to_string()
-        }),
+        &json!({"Name": "datero-edge", "SecretString": PLACEHOLDER}),
     )
     .await
     .unwrap();
@@ -54,10 +53,10 @@ async fn bed() -> Bed {
         .and_then(|list| list.prefix_list_id())
         .expect("the emulator models CloudFront's origin-facing prefix list")
         .to_owned();
-    // The cluster function's role for a public stack whose sign-in secret is this one.
+    // The cluster function's role for a public stack whose edge secret is this one.
     let template = Template::load().unwrap();
     let mut stack = fixtures::test_stack(&template);
-    stack.refs.insert("SignInSecret".into(), secret.clone());
+    stack.refs.insert("EdgeSecret".into(), secret.clone());
     let principal = Principal::of_function(&template, &stack, "cluster").unwrap();
     let harness = FunctionHarness::start_as(emulator, principal, &[]).await;
     Bed {
@@ -71,8 +70,13 @@ async fn bed() -> Bed {
 }
 
 impl Bed {
-    fn properties(&self) -> Value {
-        json!({"PublicIp": "203.0.113.10", "VpcId": self.vpc, "SignInSecretArn": self.secret})
+    fn properties(&self, address: &str, rotation: &str) -> Value {
+        json!({
+            "PublicIp": address,
+            "VpcId": self.vpc,
+            "EdgeSecretArn": self.secret,
+            "Rotation": rotation
+        })
     }
 
     async fn dns_hostnames(&self, on: bool) {
@@ -88,54 +92,112 @@ impl Bed {
             .await
             .unwrap();
     }
+
+    /// An Update from `old` to `new` properties, answered.
+    async fn update(&self, origin: &str, old: Value, new: Value) -> Value {
+        self.harness
+            .request(events::update(TYPE, origin, old, new, ""))
+            .await
+    }
+
+    /// What the secret holds now, and its current version.
+    async fn stored(&self) -> (EdgeSecret, String) {
+        let value = raw_aws::json_target(
+            &self.endpoint,
+            "secretsmanager",
+            "secretsmanager.GetSecretValue",
+            &json!({"SecretId": self.secret}),
+        )
+        .await
+        .unwrap();
+        let secret = EdgeSecret::read(&self.secret, value["SecretString"].as_str().unwrap())
+            .unwrap()
+            .expect("the edge resource wrote the secret");
+        (secret, value["VersionId"].as_str().unwrap().to_owned())
+    }
 }
 
 #[tokio::test]
-async fn the_edge_names_the_prefix_list_the_origin_and_the_hash_and_deletes_as_nothing() {
+async fn create_writes_new_credentials_an_update_keeps_them_and_a_rotation_replaces_them() {
     let bed = bed().await;
     bed.dns_hostnames(true).await;
+    let first = bed.properties("203.0.113.10", "1");
     let created = bed
         .harness
-        .request(events::create(TYPE, bed.properties(), ""))
+        .request(events::create(TYPE, first.clone(), ""))
         .await;
     assert_eq!(created["Status"], "SUCCESS", "{created}");
     let origin = "ec2-203-0-113-10.compute-1.amazonaws.com";
     assert_eq!(created["PhysicalResourceId"], origin);
     assert_eq!(created["Data"]["OriginDomain"], origin);
     assert_eq!(created["Data"]["PrefixListId"], bed.prefix_list.as_str());
+    let (secret, version) = bed.stored().await;
+    assert_eq!((secret.password.len(), secret.origin_token.len()), (32, 48));
+    assert!(secret.password.chars().all(|c| c.is_ascii_alphanumeric()));
     assert_eq!(
         created["Data"]["CredentialSha256"],
-        credential_sha256(PASSWORD).as_str()
+        credential_sha256(&secret.password).as_str()
     );
-    assert!(!created.to_string().contains(PASSWORD));
+    assert_eq!(created["Data"]["SecretVersionId"], version.as_str());
+    assert!(!created.to_string().contains(&secret.password));
 
-    // An update to a new address: a new origin; Delete of either makes no call and succeeds.
-    let mut moved = bed.properties();
-    moved["PublicIp"] = json!("198.51.100.4");
-    let updated = bed
-        .harness
-        .request(events::update(TYPE, origin, bed.properties(), moved, ""))
-        .await;
+    // A new Elastic IP: a new origin, the same credentials and version.
+    let moved = bed.properties("198.51.100.4", "1");
+    let updated = bed.update(origin, first, moved.clone()).await;
     assert_eq!(updated["Status"], "SUCCESS", "{updated}");
     assert_eq!(
         updated["Data"]["OriginDomain"],
         "ec2-198-51-100-4.compute-1.amazonaws.com"
     );
-    let deleted = bed
-        .harness
-        .request(events::delete(TYPE, origin, bed.properties(), ""))
+    assert_eq!(
+        updated["Data"]["CredentialSha256"],
+        created["Data"]["CredentialSha256"]
+    );
+    assert_eq!(bed.stored().await, (secret.clone(), version.clone()));
+
+    // A new rotation: a new password and token, in a new version.
+    let rotated = bed
+        .update(origin, moved, bed.properties("198.51.100.4", "2"))
         .await;
-    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
-    bed.harness.assert_logs_clean(&[PASSWORD]);
+    assert_eq!(rotated["Status"], "SUCCESS", "{rotated}");
+    let (after, new_version) = bed.stored().await;
+    assert_ne!(after.password, secret.password);
+    assert_ne!(after.origin_token, secret.origin_token);
+    assert_ne!(new_version, version);
+    assert_eq!(rotated["Data"]["SecretVersionId"], new_version.as_str());
+    assert_eq!(
+        rotated["Data"]["CredentialSha256"],
+        credential_sha256(&after.password).as_str()
+    );
+
+    // Delete makes no call, and a repeat is fine.
+    for _ in 0..2 {
+        let deleted = bed
+            .harness
+            .request(events::delete(
+                TYPE,
+                origin,
+                bed.properties("198.51.100.4", "2"),
+                "",
+            ))
+            .await;
+        assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    }
+    bed.harness
+        .assert_logs_clean(&[&after.password, &after.origin_token, &secret.password]);
 }
 
 #[tokio::test]
-async fn a_vpc_without_dns_hostnames_is_refused_with_the_command_that_fixes_it() {
+async fn a_vpc_without_dns_hostnames_or_a_foreign_secret_is_refused_with_what_to_do() {
     let bed = bed().await;
     bed.dns_hostnames(false).await;
     let created = bed
         .harness
-        .request(events::create(TYPE, bed.properties(), ""))
+        .request(events::create(
+            TYPE,
+            bed.properties("203.0.113.10", "1"),
+            "",
+        ))
         .await;
     assert_eq!(created["Status"], "FAILED", "{created}");
     let reason = created["Reason"].as_str().unwrap();
@@ -146,7 +208,8 @@ async fn a_vpc_without_dns_hostnames_is_refused_with_the_command_that_fixes_it()
         )),
         "{reason}"
     );
-    // A sign-in secret that is not the template's JSON: refused, without showing what it holds.
+    // Something else in the secret: an update without a rotation refuses without showing it;
+    // a rotation replaces it.
     bed.dns_hostnames(true).await;
     raw_aws::json_target(
         &bed.endpoint,
@@ -156,16 +219,16 @@ async fn a_vpc_without_dns_hostnames_is_refused_with_the_command_that_fixes_it()
     )
     .await
     .unwrap();
-    let refused = bed
-        .harness
-        .request(events::create(TYPE, bed.properties(), ""))
-        .await;
+    let origin = "ec2-203-0-113-10.compute-1.amazonaws.com";
+    let kept = bed.properties("203.0.113.10", "1");
+    let refused = bed.update(origin, kept.clone(), kept.clone()).await;
     assert_eq!(refused["Status"], "FAILED", "{refused}");
     let reason = refused["Reason"].as_str().unwrap();
-    assert!(
-        reason.contains("must be JSON with a \"password\""),
-        "{reason}"
-    );
+    assert!(reason.contains("new SignInRotation"), "{reason}");
     assert!(!reason.contains("hunter2"), "{reason}");
+    let rotated = bed
+        .update(origin, kept, bed.properties("203.0.113.10", "2"))
+        .await;
+    assert_eq!(rotated["Status"], "SUCCESS", "{rotated}");
     bed.harness.assert_logs_clean(&["hunter2"]);
 }

@@ -102,6 +102,13 @@ fn viewer_request(ip: &str, credentials: Option<(&str, &str)>) -> Value {
     })
 }
 
+/// A viewer request whose `Authorization` header is `value`, as a browser or a script sent it.
+fn with_authorization(value: &str) -> Value {
+    let mut request = viewer_request("198.51.100.7", None);
+    request["request"]["headers"]["authorization"] = json!({ "value": value });
+    request
+}
+
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
@@ -142,14 +149,19 @@ fn only_the_right_password_passes_and_it_never_leaves_cloudfront() {
             viewer_request("198.51.100.7", None),
             viewer_request("198.51.100.7", Some(("datero", "wrong-password"))),
             viewer_request("198.51.100.7", Some(("admin", PASSWORD))),
+            with_authorization("Basic !!not-base64!!"),
+            with_authorization("Basic "),
+            with_authorization(&format!("Bearer {PASSWORD}")),
+            with_authorization(&format!("Basic {}", base64(PASSWORD.as_bytes()))),
             viewer_request("198.51.100.7", Some(("datero", PASSWORD))),
             viewer_request("2001:db8::1", Some(("datero", PASSWORD))),
         ],
     );
-    assert_challenged(&answers[0]);
-    assert_challenged(&answers[1]);
-    assert_challenged(&answers[2]);
-    for passed in &answers[3..] {
+    // No header, a wrong password, another user, and malformed headers: the challenge.
+    for challenged in &answers[..7] {
+        assert_challenged(challenged);
+    }
+    for passed in &answers[7..] {
         // The request goes on to the origin, without the credentials, everything else kept.
         assert_eq!(passed["uri"], "/api/connections", "{passed}");
         assert!(passed["headers"].get("authorization").is_none(), "{passed}");

@@ -457,13 +457,16 @@ fn cloudfront_reaches_the_proxy_with_the_token_the_proxy_reads() {
         origin["OriginCustomHeaders"][0]["HeaderName"],
         datero_shared::edge::ORIGIN_HEADER
     );
-    let token = template.properties("TaskDefinition", &stack).unwrap()["OriginTokenSecretArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // Both name the version the edge resource wrote, so a rotation changes both.
+    let (secret, version) = (
+        &stack.refs["EdgeSecret"],
+        &stack.attributes["Edge.SecretVersionId"],
+    );
+    let token = &template.properties("TaskDefinition", &stack).unwrap()["OriginTokenSecretArn"];
+    assert_eq!(token, &json!(format!("{secret}:originToken::{version}")));
     assert_eq!(
         origin["OriginCustomHeaders"][0]["HeaderValue"],
-        format!("{{{{resolve:secretsmanager:{token}}}}}")
+        format!("{{{{resolve:secretsmanager:{secret}:SecretString:originToken::{version}}}}}")
     );
 }
 
@@ -632,8 +635,7 @@ fn private_mode_has_no_address_no_ingress_and_a_command_that_opens_the_ui() {
         "Edge",
         "Distribution",
         "SignInFunction",
-        "SignInSecret",
-        "OriginTokenSecret",
+        "EdgeSecret",
     ] {
         assert!(
             !template.exists(resource, &stack).unwrap(),

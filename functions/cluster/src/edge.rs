@@ -1,23 +1,26 @@
 //! `Custom::DateroEdge`: what CloudFront needs to reach Datero in public mode (the decisions:
 //! `datero_shared::edge`). Create and Update look up CloudFront's origin-facing prefix list,
-//! check that the VPC gives the Elastic IP a public DNS name, and hash the sign-in password.
-//! Nothing is made, so Delete has nothing to undo.
+//! check that the VPC gives the Elastic IP a public DNS name, write the sign-in password and
+//! the origin token into the edge secret (on Create and on a new `Rotation`), and answer the
+//! password's hash. The secret is the template's, so Delete has nothing to undo.
 
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::custom_resource::{CustomResourceRequest, Outcome};
-use datero_shared::edge::{self, ORIGIN_FACING_PREFIX_LIST, Refusal};
+use datero_shared::edge::{self, EdgeSecret, ORIGIN_FACING_PREFIX_LIST, Refusal, SecretPlan};
 use datero_shared::resources::edge::{EdgeSpec, returned};
 use tracing::info;
 
 use crate::Clients;
 
-/// Create or Update: gather the prefix list, the VPC's DNS attributes and the password, then
-/// decide the origin and the credential hash.
+/// Create or Update (`rotation_changed`: the old properties had another `Rotation`): gather the
+/// prefix list, the VPC's DNS attributes and the secret, decide the origin and whether to write
+/// new credentials, write them, answer their hash and the secret's version.
 pub async fn resolve(
     request: &CustomResourceRequest,
     spec: &EdgeSpec,
+    rotation_changed: bool,
     clients: &Clients,
 ) -> Result<Outcome, ResourceError> {
     let (region, _) = request.region_and_account();
@@ -26,30 +29,79 @@ pub async fn resolve(
     let dns_hostnames = vpc_attribute(clients, &spec.vpc_id, VpcAttributeName::EnableDnsHostnames);
     edge::check_vpc_dns(&spec.vpc_id, dns_support.await?, dns_hostnames.await?)?;
     let prefix_list_id = prefix_list_id(clients, region).await?;
-    let secret = clients
+    let stored = clients
         .secretsmanager
         .get_secret_value()
-        .secret_id(&spec.sign_in_secret_arn)
+        .secret_id(&spec.edge_secret_arn)
         .send()
         .await
         .map_err(|error| aws_error("GetSecretValue", error))?;
-    let password = edge::sign_in_password(
-        &spec.sign_in_secret_arn,
-        secret.secret_string().unwrap_or_default(),
-    )?;
+    let current = EdgeSecret::read(
+        &spec.edge_secret_arn,
+        stored.secret_string().unwrap_or_default(),
+    );
+    let create = request.physical_resource_id().is_none();
+    // A secret that is not ours can still be replaced by a rotation.
+    let plan = match &current {
+        Ok(current) => edge::secret_plan(create, rotation_changed, current.as_ref()),
+        Err(_) if create || rotation_changed => SecretPlan::Generate,
+        Err(refusal) => return Err(refusal.clone().into()),
+    };
+    let (secret, version) = match (plan, current) {
+        (SecretPlan::Keep, Ok(Some(secret))) => {
+            (secret, stored.version_id().unwrap_or_default().to_owned())
+        }
+        _ => write_new_secret(clients, &spec.edge_secret_arn).await?,
+    };
     info!(
         decision = "edge",
         origin = %origin_domain,
         prefix_list = %prefix_list_id,
+        secret = ?plan,
+        secret_version = %version,
         "CloudFront reaches Datero by the Elastic IP's public name, from its origin-facing servers only"
     );
     Ok(Outcome::new(&origin_domain)
         .with(returned::PREFIX_LIST_ID, prefix_list_id)
         .with(
             returned::CREDENTIAL_SHA256,
-            edge::credential_sha256(&password),
+            edge::credential_sha256(&secret.password),
         )
+        .with(returned::SECRET_VERSION_ID, version)
         .with(returned::ORIGIN_DOMAIN, origin_domain))
+}
+
+/// A new password and origin token from Secrets Manager's generator, written as the secret's
+/// new current version; returns them and that version's id.
+async fn write_new_secret(
+    clients: &Clients,
+    arn: &str,
+) -> Result<(EdgeSecret, String), ResourceError> {
+    let random = |length: i64| async move {
+        clients
+            .secretsmanager
+            .get_random_password()
+            .password_length(length)
+            .exclude_punctuation(true)
+            .send()
+            .await
+            .map_err(|error| aws_error("GetRandomPassword", error))
+            .map(|answer| answer.random_password().unwrap_or_default().to_owned())
+    };
+    let secret = EdgeSecret {
+        password: random(edge::PASSWORD_CHARS).await?,
+        origin_token: random(edge::TOKEN_CHARS).await?,
+    };
+    let written = clients
+        .secretsmanager
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(secret.to_secret_string())
+        .send()
+        .await
+        .map_err(|error| aws_error("PutSecretValue", error))?;
+    let version = written.version_id().unwrap_or_default().to_owned();
+    Ok((secret, version))
 }
 
 /// Delete: the resource made nothing.

@@ -15,7 +15,7 @@ mod update;
 use datero_shared::custom_resource::{Action, CustomResourceRequest, Outcome, serve};
 use datero_shared::resources::cluster::ClusterSpec;
 use datero_shared::resources::cluster::returned;
-use datero_shared::resources::edge::EdgeSpec;
+use datero_shared::resources::edge::{EdgeSpec, rotation_of};
 use datero_shared::resources::mount_targets::MountTargetsSpec;
 use datero_shared::{ResourceError, aws, logging};
 
@@ -55,9 +55,14 @@ async fn handle(
     }
     if request.resource_type == EDGE {
         return match &request.action {
-            Action::Create | Action::Update { .. } => {
+            Action::Create => {
                 let spec = EdgeSpec::parse(&request.properties)?;
-                edge::resolve(&request, &spec, clients).await
+                edge::resolve(&request, &spec, false, clients).await
+            }
+            Action::Update { old_properties, .. } => {
+                let spec = EdgeSpec::parse(&request.properties)?;
+                let rotation_changed = rotation_of(old_properties) != spec.rotation;
+                edge::resolve(&request, &spec, rotation_changed, clients).await
             }
             Action::Delete {
                 physical_resource_id,

@@ -10,10 +10,7 @@ use crate::error::PropertyError;
 use crate::properties::Properties;
 
 /// Every property the resource accepts.
-pub const ACCEPTED: [&str; 4] = ["PublicIp", "VpcId", "SignInSecretArn", "SignInVersion"];
-
-// `SignInVersion` is read by nobody: a new value makes CloudFormation update the resource, which
-// reads the sign-in secret again after the user changed the password in it.
+pub const ACCEPTED: [&str; 4] = ["PublicIp", "VpcId", "EdgeSecretArn", "Rotation"];
 
 /// The attributes the resource returns (`Fn::GetAtt`).
 pub mod returned {
@@ -23,8 +20,17 @@ pub mod returned {
     pub const ORIGIN_DOMAIN: &str = "OriginDomain";
     /// The hex SHA-256 of `datero:<password>` that the sign-in function compares with.
     pub const CREDENTIAL_SHA256: &str = "CredentialSha256";
+    /// The version of the edge secret that holds the password and the origin token: a new one
+    /// after each rotation, so that what names it (the distribution's header, the task's
+    /// secret) changes and is resolved again.
+    pub const SECRET_VERSION_ID: &str = "SecretVersionId";
     /// Every one of them.
-    pub const ALL: &[&str] = &[PREFIX_LIST_ID, ORIGIN_DOMAIN, CREDENTIAL_SHA256];
+    pub const ALL: &[&str] = &[
+        PREFIX_LIST_ID,
+        ORIGIN_DOMAIN,
+        CREDENTIAL_SHA256,
+        SECRET_VERSION_ID,
+    ];
 }
 
 /// What the template asked for.
@@ -34,8 +40,10 @@ pub struct EdgeSpec {
     pub public_ip: Ipv4Addr,
     /// The VPC whose DNS attributes must give the address a public name.
     pub vpc_id: String,
-    /// The secret with the sign-in's password.
-    pub sign_in_secret_arn: String,
+    /// The secret this resource fills with the sign-in's password and the origin token.
+    pub edge_secret_arn: String,
+    /// Any text; a new value generates a new password and origin token.
+    pub rotation: String,
 }
 
 impl EdgeSpec {
@@ -52,19 +60,29 @@ impl EdgeSpec {
         if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(invalid("VpcId", "a VPC ID (vpc-...)", &vpc_id));
         }
-        let sign_in_secret_arn =
-            props.required_string("SignInSecretArn", "a Secrets Manager secret ARN")?;
+        let edge_secret_arn =
+            props.required_string("EdgeSecretArn", "a Secrets Manager secret ARN")?;
         arn(
-            "SignInSecretArn",
-            &sign_in_secret_arn,
+            "EdgeSecretArn",
+            &edge_secret_arn,
             "secretsmanager",
             "secret:",
         )?;
         Ok(Self {
             public_ip,
             vpc_id,
-            sign_in_secret_arn,
+            edge_secret_arn,
+            rotation: rotation_of(properties),
         })
+    }
+}
+
+/// `Rotation` as text ("" when absent): an Update compares the old and the new one.
+pub fn rotation_of(properties: &Value) -> String {
+    match properties.get("Rotation") {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
     }
 }
 
@@ -73,10 +91,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:signin-AbCdEf";
+    const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:edge-AbCdEf";
 
     fn valid() -> Value {
-        json!({"PublicIp": "3.91.7.200", "VpcId": "vpc-0a1b", "SignInSecretArn": SECRET})
+        json!({"PublicIp": "3.91.7.200", "VpcId": "vpc-0a1b", "EdgeSecretArn": SECRET, "Rotation": 2})
     }
 
     #[test]
@@ -84,7 +102,9 @@ mod tests {
         let spec = EdgeSpec::parse(&valid()).unwrap();
         assert_eq!(spec.public_ip, Ipv4Addr::new(3, 91, 7, 200));
         assert_eq!(spec.vpc_id, "vpc-0a1b");
-        assert_eq!(spec.sign_in_secret_arn, SECRET);
+        assert_eq!(spec.edge_secret_arn, SECRET);
+        assert_eq!(spec.rotation, "2");
+        assert_eq!(rotation_of(&json!({})), "");
     }
 
     #[test]
@@ -94,9 +114,9 @@ mod tests {
             ("PublicIp", json!(""), "is required"),
             ("VpcId", json!("subnet-1"), "a VPC ID"),
             (
-                "SignInSecretArn",
+                "EdgeSecretArn",
                 json!("arn:aws:s3:::bucket"),
-                "SignInSecretArn",
+                "EdgeSecretArn",
             ),
         ];
         for (name, value, expected) in cases {

@@ -152,6 +152,19 @@ pub async fn check_public(
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     progress.event("Outputs", "DateroUrl", &url);
+    let read_sign_in = template
+        .resolve(
+            &template.yaml()["Outputs"]["ReadSignInCommand"]["Value"],
+            stack,
+        )?
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if !read_sign_in.contains(&stack.refs["EdgeSecret"]) {
+        return Err(format!(
+            "ReadSignInCommand does not read the sign-in secret: {read_sign_in}"
+        ));
+    }
+    progress.event("Outputs", "ReadSignInCommand", &read_sign_in);
     let domain = &stack.attributes["Distribution.DomainName"];
     if url != format!("https://{domain}/") {
         return Err(format!(
@@ -185,8 +198,17 @@ pub async fn check_public(
             "inbound rules: address ranges {ranges:?} and prefix lists {prefix_lists:?}, expected only {expected:?}"
         ));
     }
-    proxy_in_front(config, task, &stack.refs["OriginTokenSecret"]).await?;
+    proxy_in_front(config, task, &origin_token_reference(stack, ":")).await?;
     Ok(url)
+}
+
+/// The origin token in the version of the edge secret that the edge resource wrote, as the
+/// distribution's dynamic reference (`separator` `:SecretString:`) or ECS (`:`) names it.
+fn origin_token_reference(stack: &Stack, separator: &str) -> String {
+    format!(
+        "{}{separator}originToken::{}",
+        stack.refs["EdgeSecret"], stack.attributes["Edge.SecretVersionId"]
+    )
 }
 
 /// The distribution as the template resolves it for this stack: its origin is `expected_origin`
@@ -201,7 +223,7 @@ fn distribution_fits(
     let distribution = &config_of["DistributionConfig"];
     let origin = &distribution["Origins"][0];
     let header = &origin["OriginCustomHeaders"][0];
-    let token_secret = &stack.refs["OriginTokenSecret"];
+    let token_secret = origin_token_reference(stack, ":SecretString:");
     let checks = [
         (
             "origin",
