@@ -425,10 +425,13 @@ fn no_secret_value_and_no_open_ingress() {
     assert!(
         template.resource("InstanceSecurityGroup")["Properties"]["SecurityGroupIngress"].is_null()
     );
-    assert_eq!(
-        template.resources_of("AWS::EC2::SecurityGroupIngress"),
-        ["CloudFrontIngress"]
-    );
+    // In public mode the one separate rule is CloudFront's (the escape's is not made).
+    let made: Vec<String> = template
+        .resources_of("AWS::EC2::SecurityGroupIngress")
+        .into_iter()
+        .filter(|rule| template.exists(rule, &stack).unwrap())
+        .collect();
+    assert_eq!(made, ["CloudFrontIngress"]);
     let rule = template.properties("CloudFrontIngress", &stack).unwrap();
     assert_eq!(rule["SourcePrefixListId"], "pl-0123456789abcdef0");
     assert!(rule.get("CidrIp").is_none(), "{rule}");
@@ -436,6 +439,43 @@ fn no_secret_value_and_no_open_ingress() {
     let proxy_port = json!(datero_shared::edge::PROXY_PORT.to_string());
     assert_eq!(rule["FromPort"], proxy_port);
     assert_eq!(rule["ToPort"], proxy_port);
+}
+
+#[test]
+fn the_plain_http_escape_needs_a_range_and_opens_datero_s_port_to_it_only() {
+    let template = Template::load().unwrap();
+    let escape = [("PublicAccess", "plain-http-without-sign-in")];
+    let stack = stack_with(&template, &escape).with(&[("AllowedCidr", "")]);
+    let refused = template.check_rules(&stack).unwrap_err();
+    assert!(refused.contains("PlainHttpNeedsARange"), "{refused}");
+    let stack = stack_with(&template, &escape).with(&[("AllowedCidr", "198.51.100.0/24")]);
+    assert_eq!(template.check_rules(&stack), Ok(()));
+    for (resource, exists) in [
+        ("Eip", true),
+        ("ElasticIpFunction", true),
+        ("PlainHttpIngress", true),
+        ("CloudFrontIngress", false),
+        ("Edge", false),
+        ("EdgeSecret", false),
+        ("Distribution", false),
+        ("SignInFunction", false),
+    ] {
+        assert_eq!(template.exists(resource, &stack), Ok(exists), "{resource}");
+    }
+    let rule = template.properties("PlainHttpIngress", &stack).unwrap();
+    assert_eq!(
+        (&rule["CidrIp"], &rule["FromPort"], &rule["ToPort"]),
+        (&json!("198.51.100.0/24"), &json!("80"), &json!("80"))
+    );
+    let web = &template.properties("TaskDefinition", &stack).unwrap();
+    assert_eq!(
+        (&web["HostPort"], web.get("OriginTokenSecretArn")),
+        (&json!("80"), None)
+    );
+    let url = template
+        .resolve(&template.yaml()["Outputs"]["DateroUrl"]["Value"], &stack)
+        .unwrap();
+    assert_eq!(url, Some(json!("http://203.0.113.10/")));
 }
 
 #[test]

@@ -136,11 +136,61 @@ async fn fixtures_task(
         .ok_or_else(|| format!("{task_arn} is unknown"))
 }
 
+/// Public mode, either way: through CloudFront ([`check_cloudfront`]) or the plain-HTTP escape
+/// ([`check_plain_http`]). Returns DateroUrl.
+pub async fn check_public(
+    template: &Template,
+    config: &SdkConfig,
+    stack: &Stack,
+    task: &str,
+    progress: &Progress,
+) -> Result<String, String> {
+    if template.exists("Distribution", stack)? {
+        check_cloudfront(template, config, stack, task, progress).await
+    } else {
+        check_plain_http(template, config, stack, task, progress).await
+    }
+}
+
+/// The escape for accounts CloudFront refuses: DateroUrl is the Elastic IP on port 80, the
+/// address is on Datero's instance, and the instance admits port 80 from `AllowedCidr` only.
+async fn check_plain_http(
+    template: &Template,
+    config: &SdkConfig,
+    stack: &Stack,
+    task: &str,
+    progress: &Progress,
+) -> Result<String, String> {
+    let url = template
+        .resolve(&template.yaml()["Outputs"]["DateroUrl"]["Value"], stack)?
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    progress.event("Outputs", "DateroUrl", &url);
+    let (on, public_ip) = address_holder(config, stack).await?;
+    let runs_on = instance_of_task(config, stack, task).await?;
+    if on != runs_on || url != format!("http://{public_ip}/") {
+        return Err(format!(
+            "DateroUrl {url}; the Elastic IP {public_ip} is on {on}, Datero runs on {runs_on}"
+        ));
+    }
+    let (ranges, prefix_lists) = inbound(config, stack).await?;
+    let allowed = stack.parameters["AllowedCidr"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if ranges != [(80, allowed.clone())] || !prefix_lists.is_empty() {
+        return Err(format!(
+            "inbound rules {ranges:?} and {prefix_lists:?}, expected port 80 from {allowed} only"
+        ));
+    }
+    Ok(url)
+}
+
 /// Public mode: DateroUrl is the distribution's HTTPS URL; the distribution's origin is the
 /// Elastic IP's public name on the proxy's port with the origin token's header; the address is
 /// on Datero's instance; the instance admits only CloudFront's prefix list, on the proxy's
 /// port; Datero's own port is not published. Returns DateroUrl.
-pub async fn check_public(
+async fn check_cloudfront(
     template: &Template,
     config: &SdkConfig,
     stack: &Stack,

@@ -20,6 +20,7 @@ pub async fn make(
     let ec2 = aws_sdk_ec2::Client::new(config);
     let vpc = network(&ec2, template, stack, progress).await?;
     security_group(&ec2, &vpc, template, stack, progress).await?;
+    plain_http_ingress(config, template, stack, progress).await?;
     elastic_ip(&ec2, template, stack, progress).await?;
     secrets(endpoint, template, stack, progress).await?;
     log_groups(endpoint, template, stack, progress).await?;
@@ -162,6 +163,19 @@ async fn security_group(
     Ok(())
 }
 
+/// The plain-HTTP escape's inbound rule, which needs nothing but the group.
+pub async fn plain_http_ingress(
+    config: &SdkConfig,
+    template: &Template,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    if template.exists("PlainHttpIngress", stack)? {
+        ingress(config, template, stack, "PlainHttpIngress", progress).await?;
+    }
+    Ok(())
+}
+
 /// The stack's Elastic IP, in public mode.
 async fn elastic_ip(
     ec2: &aws_sdk_ec2::Client,
@@ -258,6 +272,54 @@ fn random_alphanumeric(length: usize) -> String {
         .collect()
 }
 
+/// The separate inbound rule `resource` of the template, as it resolves for this stack: from a
+/// prefix list or from an address range.
+pub async fn ingress(
+    config: &SdkConfig,
+    template: &Template,
+    stack: &Stack,
+    resource: &str,
+    progress: &Progress,
+) -> Result<(), String> {
+    let rule = template.properties(resource, stack)?;
+    let port = |key: &str| {
+        rule[key]
+            .as_i64()
+            .or_else(|| rule[key].as_str()?.parse().ok())
+            .and_then(|p| i32::try_from(p).ok())
+    };
+    let mut permission = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol(rule["IpProtocol"].as_str().unwrap_or("tcp"))
+        .set_from_port(port("FromPort"))
+        .set_to_port(port("ToPort"));
+    let description = rule["Description"].as_str().unwrap_or_default();
+    if let Some(list) = rule["SourcePrefixListId"].as_str() {
+        permission = permission.prefix_list_ids(
+            aws_sdk_ec2::types::PrefixListId::builder()
+                .prefix_list_id(list)
+                .description(description)
+                .build(),
+        );
+    }
+    if let Some(range) = rule["CidrIp"].as_str() {
+        permission = permission.ip_ranges(
+            aws_sdk_ec2::types::IpRange::builder()
+                .cidr_ip(range)
+                .description(description)
+                .build(),
+        );
+    }
+    aws_sdk_ec2::Client::new(config)
+        .authorize_security_group_ingress()
+        .group_id(rule["GroupId"].as_str().unwrap_or_default())
+        .ip_permissions(permission.build())
+        .send()
+        .await
+        .map_err(|e| format!("AuthorizeSecurityGroupIngress ({resource}): {e}"))?;
+    progress.event(resource, "CREATE_COMPLETE", description);
+    Ok(())
+}
+
 /// Public mode, once the edge resource answered: the security group's rule for CloudFront's
 /// prefix list, made as the template resolves it. The CloudFront function and distribution
 /// are not emulated: their `Ref`s and attributes are recorded, and their resolved
@@ -268,37 +330,7 @@ pub async fn cloudfront(
     stack: &mut Stack,
     progress: &Progress,
 ) -> Result<(), String> {
-    let rule = template.properties("CloudFrontIngress", stack)?;
-    let port = |key: &str| {
-        rule[key]
-            .as_i64()
-            .or_else(|| rule[key].as_str()?.parse().ok())
-            .and_then(|p| i32::try_from(p).ok())
-    };
-    aws_sdk_ec2::Client::new(config)
-        .authorize_security_group_ingress()
-        .group_id(rule["GroupId"].as_str().unwrap_or_default())
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol(rule["IpProtocol"].as_str().unwrap_or("tcp"))
-                .set_from_port(port("FromPort"))
-                .set_to_port(port("ToPort"))
-                .prefix_list_ids(
-                    aws_sdk_ec2::types::PrefixListId::builder()
-                        .prefix_list_id(rule["SourcePrefixListId"].as_str().unwrap_or_default())
-                        .description(rule["Description"].as_str().unwrap_or_default())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| format!("AuthorizeSecurityGroupIngress (CloudFrontIngress): {e}"))?;
-    progress.event(
-        "CloudFrontIngress",
-        "CREATE_COMPLETE",
-        "8080 from CloudFront's prefix list",
-    );
+    ingress(config, template, stack, "CloudFrontIngress", progress).await?;
     let function = format!("datero-{}", stack.id.rsplit('/').next().unwrap_or_default());
     stack.attributes.insert(
         "SignInFunction.FunctionARN".into(),

@@ -283,7 +283,7 @@ async fn create_custom_resources(
     if elastic_ip.is_some() {
         step(
             progress,
-            "DateroUrl is CloudFront's; its origin is the Elastic IP's name, the address is on Datero's instance, and only CloudFront's servers reach the proxy",
+            "DateroUrl answers: CloudFront's URL whose origin is the Elastic IP's name, only CloudFront reaching the proxy (or, in the plain-HTTP escape, the Elastic IP from AllowedCidr); the address is on Datero's instance",
             address::check_public(template, config, stack, &task, progress),
         )
         .await?;
