@@ -20,7 +20,7 @@
 //! The PostgreSQL commands read the libpq variables (`PGHOST`, `PGPORT`, `PGUSER`,
 //! `PGPASSWORD`); every script reads [`BACKUP_FILE`]'s variable (the keep-dump's points at
 //! [`BEFORE_RESTORE_FILE`], which the fetch reads as `BEFORE_RESTORE_FILE`).
-//! `tests/tests/backup.rs` runs them as they are against real PostgreSQL servers and the
+//! `tests/tests/integration/backup.rs` runs them as they are against real PostgreSQL servers and the
 //! emulator's S3 and CloudWatch, and the template contract test checks that `template.yaml`
 //! runs exactly these.
 

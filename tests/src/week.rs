@@ -15,7 +15,7 @@
 //!   "Spot Instance interruption notices").
 //!
 //! The restarter's integration with AWS (the calls, their permissions) is tested against the
-//! emulator in `tests/tests/task_restarter.rs`; this module tests the design over time.
+//! emulator in `tests/tests/integration/task_restarter.rs`; this module tests the design over time.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;

@@ -4,7 +4,7 @@
 //! enforced), and the stack's list and restore commands run as an operator runs them.
 //!
 //! No container runs on the emulator. The upload and fetch scripts run here, signed as the task
-//! roles, on a stand-in dump; `tests/tests/backup.rs` dumps and restores a real PostgreSQL with
+//! roles, on a stand-in dump; `tests/tests/integration/backup.rs` dumps and restores a real PostgreSQL with
 //! the same scripts.
 
 use aws_config::SdkConfig;
@@ -19,8 +19,7 @@ use crate::iam::Principal;
 use crate::template::{Stack, Template};
 
 /// The dump the lifecycle plays the upload with.
-const STAND_IN: &str =
-    "-- stand-in: the emulator runs no container; tests/tests/backup.rs dumps a real PostgreSQL\n";
+const STAND_IN: &str = "-- stand-in: the emulator runs no container; tests/tests/integration/backup.rs dumps a real PostgreSQL\n";
 
 /// The two task definitions the template registers natively.
 const TASK_DEFINITIONS: [&str; 2] = ["BackupTaskDefinition", "RestoreTaskDefinition"];

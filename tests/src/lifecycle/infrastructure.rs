@@ -339,7 +339,7 @@ pub async fn cloudfront(
     progress.event(
         "SignInFunction",
         "RECORDED",
-        "not emulated (tests/tests/sign_in.rs runs its code)",
+        "not emulated (tests/tests/integration/sign_in.rs runs its code)",
     );
     let domain = format!("d{:013x}.cloudfront.net", rand_seed() & 0xf_ffff_ffff_ffff);
     stack
