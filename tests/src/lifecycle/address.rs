@@ -439,28 +439,29 @@ async fn inbound(
         .iter()
         .flat_map(|g| g.ip_permissions())
         .collect();
-    let ranges = permissions
-        .iter()
-        .flat_map(|p| {
-            p.ip_ranges().iter().map(|range| {
-                (
-                    p.from_port().unwrap_or_default(),
-                    range.cidr_ip().unwrap_or_default().to_owned(),
-                )
+    // `(port, source)` of every rule, the source read by `sources` from each permission.
+    let by = |sources: fn(&aws_sdk_ec2::types::IpPermission) -> Vec<String>| {
+        permissions
+            .iter()
+            .flat_map(|p| {
+                sources(p)
+                    .into_iter()
+                    .map(|source| (p.from_port().unwrap_or_default(), source))
             })
-        })
-        .collect();
-    let prefix_lists = permissions
-        .iter()
-        .flat_map(|p| {
-            p.prefix_list_ids().iter().map(|list| {
-                (
-                    p.from_port().unwrap_or_default(),
-                    list.prefix_list_id().unwrap_or_default().to_owned(),
-                )
-            })
-        })
-        .collect();
+            .collect::<Vec<_>>()
+    };
+    let ranges = by(|p| {
+        p.ip_ranges()
+            .iter()
+            .map(|range| range.cidr_ip().unwrap_or_default().to_owned())
+            .collect()
+    });
+    let prefix_lists = by(|p| {
+        p.prefix_list_ids()
+            .iter()
+            .map(|list| list.prefix_list_id().unwrap_or_default().to_owned())
+            .collect()
+    });
     Ok((ranges, prefix_lists))
 }
 
