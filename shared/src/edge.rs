@@ -7,7 +7,7 @@
 //! Datero's task ([`CADDYFILE`]) refuses every request without that header and forwards the
 //! rest to Datero, whose own port is not published on the instance.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use sha2::{Digest, Sha256};
 
@@ -103,6 +103,16 @@ pub enum Refusal {
         "the edge secret {arn} holds something other than the sign-in and origin token this stack writes; deploy with a new SignInRotation to write new ones"
     )]
     EdgeSecret { arn: String },
+    /// The origin name leads somewhere else than the Elastic IP, or nowhere: CloudFront would
+    /// answer 502 for every request.
+    #[error(
+        "the origin {origin} resolves to {found}, not the Elastic IP {public_ip}: CloudFront could not reach Datero; check the VPC's DNS attributes and deploy again, or use PublicAccess=false"
+    )]
+    OriginElsewhere {
+        origin: String,
+        public_ip: Ipv4Addr,
+        found: String,
+    },
 }
 
 /// The sign-in password's length: random letters and digits (Secrets Manager's
@@ -215,6 +225,35 @@ pub fn check_vpc_dns(vpc: &str, dns_support: bool, dns_hostnames: bool) -> Resul
     Ok(())
 }
 
+/// What resolving the origin name found (`Err`: the resolver's error), checked against the
+/// Elastic IP. From outside AWS, the Amazon-provided public DNS name resolves to the public
+/// address ("DNS attributes for your VPC", Amazon VPC User Guide); a Lambda function outside a
+/// VPC resolves names as the internet does.
+pub fn check_origin_resolves(
+    origin: &str,
+    public_ip: Ipv4Addr,
+    answer: &Result<Vec<IpAddr>, String>,
+) -> Result<(), Refusal> {
+    let found = match answer {
+        Ok(addresses) if addresses.contains(&IpAddr::V4(public_ip)) => return Ok(()),
+        // The resolver's own error is in the function's log: CloudFormation's reason is cut at
+        // 256 characters.
+        Ok(addresses) if addresses.is_empty() => "nothing".to_owned(),
+        Err(_) => "nothing".to_owned(),
+        Ok(addresses) => addresses
+            .iter()
+            .take(2)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Err(Refusal::OriginElsewhere {
+        origin: origin.to_owned(),
+        public_ip,
+        found,
+    })
+}
+
 /// The lowercase hex SHA-256 of `datero:<password>`, what a browser's Basic credentials decode
 /// to: the sign-in function holds this, never the password. The password is 32 random
 /// characters, so an unsalted hash cannot be searched.
@@ -254,6 +293,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(support.contains("--enable-dns-support"), "{support}");
+    }
+
+    #[test]
+    fn the_origin_must_resolve_to_the_elastic_ip_and_the_refusal_fits_a_reason() {
+        let eip = Ipv4Addr::new(3, 91, 7, 200);
+        let origin = "ec2-3-91-7-200.ap-southeast-2.compute.amazonaws.com";
+        let found = |addresses: &[&str]| -> Result<Vec<IpAddr>, String> {
+            Ok(addresses.iter().map(|a| a.parse().unwrap()).collect())
+        };
+        assert_eq!(
+            check_origin_resolves(origin, eip, &found(&["10.0.0.5", "3.91.7.200"])),
+            Ok(())
+        );
+        let elsewhere = check_origin_resolves(origin, eip, &found(&["10.0.0.5"])).unwrap_err();
+        assert!(
+            elsewhere
+                .to_string()
+                .contains("resolves to 10.0.0.5, not the Elastic IP 3.91.7.200:")
+        );
+        let nothing = check_origin_resolves(origin, eip, &found(&[])).unwrap_err();
+        assert!(nothing.to_string().contains("resolves to nothing, not"));
+        let error = "failed to lookup address information: Name or service not known";
+        let failed = check_origin_resolves(origin, eip, &Err(error.to_owned())).unwrap_err();
+        assert_eq!(failed, nothing);
+        // The longest: a long Region's name and two long addresses.
+        let many = found(&["100.100.100.100", "200.200.200.200", "10.0.0.1"]);
+        let reason = check_origin_resolves(origin, Ipv4Addr::new(255, 255, 255, 255), &many)
+            .unwrap_err()
+            .to_string();
+        assert!(reason.len() <= 256, "{} characters: {reason}", reason.len());
     }
 
     #[test]

@@ -65,6 +65,7 @@ from werkzeug.wrappers import Request, Response
 
 import cloudwatch_cbor
 import iam
+import public_dns
 
 Backend = ecs.EC2ContainerServiceBackend
 # One lock for every change of state made outside moto's own handlers (werkzeug serves each
@@ -795,6 +796,9 @@ def _control(request: Request) -> Response | None:
         return _json(iam.denials(reset=method == "POST"))
     if path == "/_datero/cloudwatch/alarm-calls":
         return _json(cloudwatch_cbor.calls(reset=method == "POST"))
+    if path == "/_datero/public-dns" and method == "POST":
+        public_dns.pin(body["name"], body.get("address"))
+        return _json({})
     if path == "/_datero/iam/decisions":
         return _json(iam.decisions(reset=method == "POST"))
     return None
@@ -1057,8 +1061,10 @@ def main() -> None:
         "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler, ssl_context=(cert_path, key_path)
     )
     threading.Thread(target=tls.serve_forever, daemon=True).start()
-    # First line: the port, the TLS port and the certificate to trust.
-    print(server.server_port, tls.server_port, cert_path, flush=True)
+    hosts_path = cert_path.rsplit("/", 1)[0] + "/hosts"
+    public_dns.start(hosts_path)
+    # First line: the port, the TLS port, the certificate to trust and the public-DNS hosts file.
+    print(server.server_port, tls.server_port, cert_path, hosts_path, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

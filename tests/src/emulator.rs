@@ -54,6 +54,9 @@ pub struct Emulator {
     /// The same emulator over TLS (`https://127.0.0.1:<port>`), and the certificate to trust.
     tls_endpoint: String,
     certificate: PathBuf,
+    /// AWS's public DNS for the emulator's Elastic IPs, as a hosts file that function processes
+    /// see as their /etc/hosts (`tests/emulator/public_dns.py`).
+    public_hosts: PathBuf,
 }
 
 /// How AWS's timing is played (see `tests/emulator/launcher.py`).
@@ -105,14 +108,15 @@ impl Emulator {
             BufReader::new(stdout).read_line(&mut first),
         )
         .await;
-        // "<port> <TLS port> <certificate>"
+        // "<port> <TLS port> <certificate> <public-DNS hosts file>"
         let mut fields = first.split_whitespace();
         let port = fields.next().and_then(|port| port.parse::<u16>().ok());
         let tls_port = fields.next().and_then(|port| port.parse::<u16>().ok());
         let certificate = fields.next().map(PathBuf::from);
+        let public_hosts = fields.next().map(PathBuf::from);
         let started = matches!(read, Ok(Ok(_)));
-        let (Some(port), Some(tls_port), Some(certificate), true) =
-            (port, tls_port, certificate, started)
+        let (Some(port), Some(tls_port), Some(certificate), Some(public_hosts), true) =
+            (port, tls_port, certificate, public_hosts, started)
         else {
             let mut stderr = String::new();
             if let Some(mut pipe) = child.stderr.take() {
@@ -134,7 +138,25 @@ impl Emulator {
             endpoint: format!("http://127.0.0.1:{port}"),
             tls_endpoint: format!("https://127.0.0.1:{tls_port}"),
             certificate,
+            public_hosts,
         }
+    }
+
+    /// The hosts file that plays AWS's public DNS for the emulator's Elastic IPs: every
+    /// allocated address's public name, kept current by the emulator.
+    pub fn public_hosts(&self) -> &std::path::Path {
+        &self.public_hosts
+    }
+
+    /// Makes the public name `name` resolve to `address` (`None`: to nothing) from now on,
+    /// whatever the emulator allocated (test-only control).
+    pub async fn pin_public_name(&self, name: &str, address: Option<std::net::Ipv4Addr>) {
+        let address = address.map(|address| address.to_string());
+        self.control(
+            "public-dns",
+            serde_json::json!({"name": name, "address": address}),
+        )
+        .await;
     }
 
     /// `http://127.0.0.1:<port>`

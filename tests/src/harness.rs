@@ -47,7 +47,8 @@ impl FunctionHarness {
         emulator.set_timing(Timing::AWS_LIKE).await;
         let mut env = emulator.function_env_as(&principal);
         env.extend(extra_env.iter().map(|(key, value)| (*key, value.clone())));
-        let process = FunctionProcess::spawn(&principal.name, &api, &env);
+        let process =
+            FunctionProcess::spawn_resolving(&principal.name, &api, &env, emulator.public_hosts());
         Self {
             emulator,
             sink,

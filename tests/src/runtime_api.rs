@@ -235,6 +235,16 @@ async fn serve_request(
     Some(http::Response::new(202, b"{}".to_vec()))
 }
 
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find(|line| line.starts_with("Uid:"))
+            .and_then(|line| line.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
 /// A function binary running against a [`RuntimeApi`]; killed when dropped.
 pub struct FunctionProcess {
     child: Child,
@@ -254,6 +264,38 @@ impl FunctionProcess {
             path.display()
         );
         Self::spawn_program(&path, &[], name, api, env)
+    }
+
+    /// Like [`spawn`](Self::spawn), in a mount namespace of its own where `hosts` is
+    /// /etc/hosts: the process resolves public names as the emulator's public DNS says
+    /// ([`Emulator::public_hosts`](crate::emulator::Emulator::public_hosts)), not as this
+    /// machine does (which, offline, resolves none).
+    pub fn spawn_resolving(
+        name: &str,
+        api: &RuntimeApi,
+        env: &[(&str, String)],
+        hosts: &std::path::Path,
+    ) -> Self {
+        let path = binary(name);
+        assert!(
+            path.exists(),
+            "{} is missing: run `cargo build --bins` first",
+            path.display()
+        );
+        let mut args = vec!["--mount".to_owned()];
+        // Root makes mount namespaces itself; anyone else through a user namespace.
+        if !running_as_root() {
+            args.push("--map-root-user".to_owned());
+        }
+        args.extend([
+            "sh".to_owned(),
+            "-c".to_owned(),
+            r#"mount --bind "$0" /etc/hosts && exec "$@""#.to_owned(),
+            hosts.display().to_string(),
+            path.display().to_string(),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::spawn_program(std::path::Path::new("unshare"), &args, name, api, env)
     }
 
     /// Spawns any program that speaks the Runtime API (for example a Python runtime client),

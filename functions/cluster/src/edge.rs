@@ -1,18 +1,26 @@
 //! `Custom::DateroEdge`: what CloudFront needs to reach Datero in public mode (the decisions:
 //! `datero_shared::edge`). Create and Update look up CloudFront's origin-facing prefix list,
-//! check that the VPC gives the Elastic IP a public DNS name, write the sign-in password and
-//! the origin token into the edge secret (on Create and on a new `Rotation`), and answer the
-//! password's hash. The secret is the template's, so Delete has nothing to undo.
+//! check that the VPC gives the Elastic IP a public DNS name and that the name resolves to it,
+//! write the sign-in password and the origin token into the edge secret (on Create and on a new
+//! `Rotation`), and answer the password's hash. The secret is the template's, so Delete has nothing to undo.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::custom_resource::{CustomResourceRequest, Outcome};
 use datero_shared::edge::{self, EdgeSecret, ORIGIN_FACING_PREFIX_LIST, Refusal, SecretPlan};
+use datero_shared::poll::Backoff;
 use datero_shared::resources::edge::{EdgeSpec, returned};
+use tokio::time::Instant;
 use tracing::info;
 
 use crate::Clients;
+
+/// How long the origin name may take to resolve to the Elastic IP.
+const ORIGIN_RESOLVE_WINDOW: Duration = Duration::from_secs(4);
 
 /// Create or Update (`rotation_changed`: the old properties had another `Rotation`): gather the
 /// prefix list, the VPC's DNS attributes and the secret, decide the origin and whether to write
@@ -28,6 +36,8 @@ pub async fn resolve(
     let dns_support = vpc_attribute(clients, &spec.vpc_id, VpcAttributeName::EnableDnsSupport);
     let dns_hostnames = vpc_attribute(clients, &spec.vpc_id, VpcAttributeName::EnableDnsHostnames);
     edge::check_vpc_dns(&spec.vpc_id, dns_support.await?, dns_hostnames.await?)?;
+    let resolved = resolve_origin(&origin_domain, spec.public_ip).await;
+    edge::check_origin_resolves(&origin_domain, spec.public_ip, &resolved)?;
     let prefix_list_id = prefix_list_id(clients, region).await?;
     let stored = clients
         .secretsmanager
@@ -56,6 +66,7 @@ pub async fn resolve(
     info!(
         decision = "edge",
         origin = %origin_domain,
+        resolved = ?resolved,
         prefix_list = %prefix_list_id,
         secret = ?plan,
         secret_version = %version,
@@ -69,6 +80,26 @@ pub async fn resolve(
         )
         .with(returned::SECRET_VERSION_ID, version)
         .with(returned::ORIGIN_DOMAIN, origin_domain))
+}
+
+/// The origin name's addresses, asked again for a few seconds until they include the Elastic
+/// IP (a resolver may fail for a moment); the last answer when they never do.
+async fn resolve_origin(origin: &str, public_ip: Ipv4Addr) -> Result<Vec<IpAddr>, String> {
+    let mut backoff = Backoff::new(
+        Duration::from_millis(500),
+        Duration::from_secs(2),
+        Instant::now() + ORIGIN_RESOLVE_WINDOW,
+    );
+    loop {
+        let answer = tokio::net::lookup_host((origin, 0))
+            .await
+            .map(|found| found.map(|address| address.ip()).collect::<Vec<_>>())
+            .map_err(|error| error.to_string());
+        let reached = matches!(&answer, Ok(found) if found.contains(&IpAddr::V4(public_ip)));
+        if reached || !backoff.wait().await {
+            return answer;
+        }
+    }
 }
 
 /// A new password and origin token from Secrets Manager's generator, written as the secret's

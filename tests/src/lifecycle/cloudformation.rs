@@ -36,7 +36,7 @@ impl Function {
         let mut env = emulator.function_env_as(&principal);
         env.extend(extra_env.iter().map(|(key, value)| (*key, value.clone())));
         let api = RuntimeApi::start().await;
-        let process = FunctionProcess::spawn(binary, &api, &env);
+        let process = FunctionProcess::spawn_resolving(binary, &api, &env, emulator.public_hosts());
         Ok(Self { api, process })
     }
 

@@ -79,6 +79,19 @@ impl Bed {
         })
     }
 
+    /// A new Elastic IP, whose public name the emulator's public DNS answers from now on.
+    async fn elastic_ip(&self) -> String {
+        aws_sdk_ec2::Client::new(&self.config)
+            .allocate_address()
+            .domain(aws_sdk_ec2::types::DomainType::Vpc)
+            .send()
+            .await
+            .unwrap()
+            .public_ip()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn dns_hostnames(&self, on: bool) {
         aws_sdk_ec2::Client::new(&self.config)
             .modify_vpc_attribute()
@@ -117,19 +130,26 @@ impl Bed {
     }
 }
 
+/// An address's public name in us-east-1 ("DNS attributes for your VPC", Amazon VPC User
+/// Guide), written here apart from the product's own rule.
+fn public_name(address: &str) -> String {
+    format!("ec2-{}.compute-1.amazonaws.com", address.replace('.', "-"))
+}
+
 #[tokio::test]
 async fn create_writes_new_credentials_an_update_keeps_them_and_a_rotation_replaces_them() {
     let bed = bed().await;
     bed.dns_hostnames(true).await;
-    let first = bed.properties("203.0.113.10", "1");
+    let (address, moved_to) = (bed.elastic_ip().await, bed.elastic_ip().await);
+    let first = bed.properties(&address, "1");
     let created = bed
         .harness
         .request(events::create(TYPE, first.clone(), ""))
         .await;
     assert_eq!(created["Status"], "SUCCESS", "{created}");
-    let origin = "ec2-203-0-113-10.compute-1.amazonaws.com";
-    assert_eq!(created["PhysicalResourceId"], origin);
-    assert_eq!(created["Data"]["OriginDomain"], origin);
+    let origin = &public_name(&address);
+    assert_eq!(created["PhysicalResourceId"], origin.as_str());
+    assert_eq!(created["Data"]["OriginDomain"], origin.as_str());
     assert_eq!(created["Data"]["PrefixListId"], bed.prefix_list.as_str());
     let (secret, version) = bed.stored().await;
     assert_eq!((secret.password.len(), secret.origin_token.len()), (32, 48));
@@ -142,13 +162,10 @@ async fn create_writes_new_credentials_an_update_keeps_them_and_a_rotation_repla
     assert!(!created.to_string().contains(&secret.password));
 
     // A new Elastic IP: a new origin, the same credentials and version.
-    let moved = bed.properties("198.51.100.4", "1");
+    let moved = bed.properties(&moved_to, "1");
     let updated = bed.update(origin, first, moved.clone()).await;
     assert_eq!(updated["Status"], "SUCCESS", "{updated}");
-    assert_eq!(
-        updated["Data"]["OriginDomain"],
-        "ec2-198-51-100-4.compute-1.amazonaws.com"
-    );
+    assert_eq!(updated["Data"]["OriginDomain"], public_name(&moved_to));
     assert_eq!(
         updated["Data"]["CredentialSha256"],
         created["Data"]["CredentialSha256"]
@@ -157,7 +174,7 @@ async fn create_writes_new_credentials_an_update_keeps_them_and_a_rotation_repla
 
     // A new rotation: a new password and token, in a new version.
     let rotated = bed
-        .update(origin, moved, bed.properties("198.51.100.4", "2"))
+        .update(origin, moved, bed.properties(&moved_to, "2"))
         .await;
     assert_eq!(rotated["Status"], "SUCCESS", "{rotated}");
     let (after, new_version) = bed.stored().await;
@@ -177,7 +194,7 @@ async fn create_writes_new_credentials_an_update_keeps_them_and_a_rotation_repla
             .request(events::delete(
                 TYPE,
                 origin,
-                bed.properties("198.51.100.4", "2"),
+                bed.properties(&moved_to, "2"),
                 "",
             ))
             .await;
@@ -191,13 +208,10 @@ async fn create_writes_new_credentials_an_update_keeps_them_and_a_rotation_repla
 async fn a_vpc_without_dns_hostnames_or_a_foreign_secret_is_refused_with_what_to_do() {
     let bed = bed().await;
     bed.dns_hostnames(false).await;
+    let address = bed.elastic_ip().await;
     let created = bed
         .harness
-        .request(events::create(
-            TYPE,
-            bed.properties("203.0.113.10", "1"),
-            "",
-        ))
+        .request(events::create(TYPE, bed.properties(&address, "1"), ""))
         .await;
     assert_eq!(created["Status"], "FAILED", "{created}");
     let reason = created["Reason"].as_str().unwrap();
@@ -219,16 +233,65 @@ async fn a_vpc_without_dns_hostnames_or_a_foreign_secret_is_refused_with_what_to
     )
     .await
     .unwrap();
-    let origin = "ec2-203-0-113-10.compute-1.amazonaws.com";
-    let kept = bed.properties("203.0.113.10", "1");
+    let origin = &public_name(&address);
+    let kept = bed.properties(&address, "1");
     let refused = bed.update(origin, kept.clone(), kept.clone()).await;
     assert_eq!(refused["Status"], "FAILED", "{refused}");
     let reason = refused["Reason"].as_str().unwrap();
     assert!(reason.contains("new SignInRotation"), "{reason}");
     assert!(!reason.contains("hunter2"), "{reason}");
     let rotated = bed
-        .update(origin, kept, bed.properties("203.0.113.10", "2"))
+        .update(origin, kept, bed.properties(&address, "2"))
         .await;
     assert_eq!(rotated["Status"], "SUCCESS", "{rotated}");
     bed.harness.assert_logs_clean(&["hunter2"]);
+}
+
+#[tokio::test]
+async fn an_origin_name_that_does_not_lead_to_the_elastic_ip_is_refused_before_the_secret_is_written()
+ {
+    let bed = bed().await;
+    bed.dns_hostnames(true).await;
+    // An address that is no Elastic IP of this account: its name resolves to nothing here.
+    let create = |address: &str| events::create(TYPE, bed.properties(address, "1"), "");
+    let unknown = bed.harness.request(create("203.0.113.10")).await;
+    assert_eq!(unknown["Status"], "FAILED", "{unknown}");
+    let reason = unknown["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the origin ec2-203-0-113-10.compute-1.amazonaws.com resolves to nothing")
+            && reason.contains("not the Elastic IP 203.0.113.10"),
+        "{reason}"
+    );
+    // A name that leads to another address.
+    let address = bed.elastic_ip().await;
+    bed.harness
+        .emulator
+        .pin_public_name(&public_name(&address), Some("192.0.2.77".parse().unwrap()))
+        .await;
+    let elsewhere = bed.harness.request(create(&address)).await;
+    assert_eq!(elsewhere["Status"], "FAILED", "{elsewhere}");
+    let reason = elsewhere["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "resolves to 192.0.2.77, not the Elastic IP {address}"
+        )),
+        "{reason}"
+    );
+    // Nothing was written: the secret still holds CloudFormation's placeholder.
+    let value = raw_aws::json_target(
+        &bed.endpoint,
+        "secretsmanager",
+        "secretsmanager.GetSecretValue",
+        &json!({"SecretId": bed.secret}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(value["SecretString"], PLACEHOLDER);
+    // Once the name leads to the address again, the same request succeeds.
+    bed.harness
+        .emulator
+        .pin_public_name(&public_name(&address), Some(address.parse().unwrap()))
+        .await;
+    let fixed = bed.harness.request(create(&address)).await;
+    assert_eq!(fixed["Status"], "SUCCESS", "{fixed}");
 }
