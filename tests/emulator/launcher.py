@@ -63,6 +63,7 @@ from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+import cloudfront
 import cloudwatch_cbor
 import iam
 import public_dns
@@ -796,6 +797,9 @@ def _control(request: Request) -> Response | None:
         return _json(iam.denials(reset=method == "POST"))
     if path == "/_datero/cloudwatch/alarm-calls":
         return _json(cloudwatch_cbor.calls(reset=method == "POST"))
+    if path.startswith("/_datero/cloudfront/") and method == "POST":
+        status, answer = cloudfront.control(path.rsplit("/", 1)[1], body)
+        return Response(json.dumps(answer), status=status, mimetype="application/json")
     if path == "/_datero/public-dns" and method == "POST":
         public_dns.pin(body["name"], body.get("address"))
         return _json({})

@@ -148,6 +148,35 @@ impl Emulator {
         &self.public_hosts
     }
 
+    /// CloudFront as CloudFormation makes it (`tests/emulator/cloudfront.py`): `action`
+    /// (`create-function`, `create-distribution`, `disable-distribution`,
+    /// `delete-distribution`, `delete-function`, `list`) with `body`; a refusal is CloudFront's
+    /// error code and message.
+    pub async fn cloudfront(
+        &self,
+        action: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_datero/cloudfront/{action}", self.endpoint))
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("CloudFront {action}: {e}"))?;
+        let ok = response.status().is_success();
+        let answer: serde_json::Value =
+            serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default();
+        if ok {
+            Ok(answer)
+        } else {
+            Err(format!(
+                "CloudFront {action}: {}: {}",
+                answer["Code"].as_str().unwrap_or_default(),
+                answer["Message"].as_str().unwrap_or_default()
+            ))
+        }
+    }
+
     /// Makes the public name `name` resolve to `address` (`None`: to nothing) from now on,
     /// whatever the emulator allocated (test-only control).
     pub async fn pin_public_name(&self, name: &str, address: Option<std::net::Ipv4Addr>) {

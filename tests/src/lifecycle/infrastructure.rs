@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 use serde_json::json;
 
 use super::progress::Progress;
+use crate::emulator::Emulator;
 use crate::raw_aws;
 use crate::template::{Stack, Template};
 
@@ -321,38 +322,71 @@ pub async fn ingress(
 }
 
 /// Public mode, once the edge resource answered: the security group's rule for CloudFront's
-/// prefix list, made as the template resolves it. The CloudFront function and distribution
-/// are not emulated: their `Ref`s and attributes are recorded, and their resolved
-/// configuration is what `address::check_public` checks.
+/// prefix list, made as the template resolves it; then the sign-in function and the
+/// distribution, sent as the template resolves them to the emulator's CloudFront, which turns
+/// them into CloudFront's API shapes and checks them against CloudFront's API model
+/// (`tests/emulator/cloudfront.py`). Their resolved configuration is also what
+/// `address::check_public` checks.
 pub async fn cloudfront(
+    emulator: &Emulator,
     config: &SdkConfig,
     template: &Template,
     stack: &mut Stack,
     progress: &Progress,
 ) -> Result<(), String> {
     ingress(config, template, stack, "CloudFrontIngress", progress).await?;
-    let function = format!("datero-{}", stack.id.rsplit('/').next().unwrap_or_default());
-    stack.attributes.insert(
-        "SignInFunction.FunctionARN".into(),
-        format!("arn:aws:cloudfront::{}:function/{function}", stack.account),
-    );
-    progress.event(
-        "SignInFunction",
-        "RECORDED",
-        "not emulated (tests/tests/integration/sign_in.rs runs its code)",
-    );
-    let domain = format!("d{:013x}.cloudfront.net", rand_seed() & 0xf_ffff_ffff_ffff);
+    let function = emulator
+        .cloudfront(
+            "create-function",
+            json!({"Properties": template.properties("SignInFunction", stack)?}),
+        )
+        .await?;
+    let arn = function["FunctionARN"].as_str().unwrap_or_default();
     stack
         .attributes
-        .insert("Distribution.DomainName".into(), domain.clone());
-    stack
-        .refs
-        .insert("Distribution".into(), "E2DATEROTEST".into());
-    progress.event(
-        "Distribution",
-        "RECORDED",
-        &format!("not emulated: {domain}"),
+        .insert("SignInFunction.FunctionARN".into(), arn.to_owned());
+    progress.event("SignInFunction", "CREATE_COMPLETE", arn);
+    let distribution = emulator
+        .cloudfront(
+            "create-distribution",
+            json!({"Properties": template.properties("Distribution", stack)?}),
+        )
+        .await?;
+    let (id, domain) = (
+        distribution["Id"].as_str().unwrap_or_default(),
+        distribution["DomainName"].as_str().unwrap_or_default(),
     );
+    stack
+        .attributes
+        .insert("Distribution.DomainName".into(), domain.to_owned());
+    stack.refs.insert("Distribution".into(), id.to_owned());
+    progress.event("Distribution", "CREATE_COMPLETE", domain);
+    Ok(())
+}
+
+/// What CloudFormation does to delete public mode's CloudFront resources: the distribution is
+/// disabled, then deleted (CloudFront refuses to delete an enabled one), then the function it
+/// used (refused while a distribution uses it).
+pub async fn delete_cloudfront(
+    emulator: &Emulator,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), String> {
+    let id = &stack.refs["Distribution"];
+    progress.event("Distribution", "DELETE_IN_PROGRESS", "disabled first");
+    emulator
+        .cloudfront("disable-distribution", json!({"Id": id}))
+        .await?;
+    emulator
+        .cloudfront("delete-distribution", json!({"Id": id}))
+        .await?;
+    progress.event("Distribution", "DELETE_COMPLETE", id);
+    let arn = &stack.attributes["SignInFunction.FunctionARN"];
+    let name = arn.rsplit('/').next().unwrap_or_default();
+    emulator
+        .cloudfront("delete-function", json!({"Name": name}))
+        .await?;
+    progress.event("SignInFunction", "DELETE_COMPLETE", name);
     Ok(())
 }
 

@@ -214,14 +214,14 @@ async fn update_and_delete(
         "delete the stack in reverse order; the group is deletable",
         async {
             backups::deregister_task_definitions(emulator, stack, progress).await?;
-            delete_stack(template, cloudformation, config, stack, progress).await
+            delete_stack(template, cloudformation, emulator, config, stack, progress).await
         },
     )
     .await?;
     step(
         progress,
         "the emulator holds nothing of ours",
-        nothing_left(config, stack),
+        nothing_left(emulator, config, stack),
     )
     .await?;
     step(
@@ -259,7 +259,7 @@ async fn create_custom_resources(
             step(
                 progress,
                 "CloudFront's rule on the instance's group; its function and distribution",
-                infrastructure::cloudfront(config, template, stack, progress),
+                infrastructure::cloudfront(emulator, config, template, stack, progress),
             )
             .await?;
         }
@@ -922,6 +922,7 @@ fn expect_the_updates_played(
 async fn delete_stack(
     template: &Template,
     cloudformation: &CloudFormation,
+    emulator: &Emulator,
     config: &SdkConfig,
     stack: &Stack,
     progress: &Progress,
@@ -929,6 +930,10 @@ async fn delete_stack(
     for resource in template.custom_resources_in_order().iter().rev() {
         if !template.exists(resource, stack)? {
             continue;
+        }
+        if resource == "Edge" && template.exists("Distribution", stack)? {
+            // The distribution and its function depend on the edge resource: gone first.
+            infrastructure::delete_cloudfront(emulator, stack, progress).await?;
         }
         let properties = template.properties(resource, stack)?;
         progress.event(resource, "DELETE_IN_PROGRESS", "");
@@ -960,9 +965,26 @@ async fn delete_stack(
     Ok(())
 }
 
-async fn nothing_left(config: &SdkConfig, stack: &Stack) -> Result<(), String> {
+async fn nothing_left(
+    emulator: &Emulator,
+    config: &SdkConfig,
+    stack: &Stack,
+) -> Result<(), String> {
     let ecs = aws_sdk_ecs::Client::new(config);
     let mut left = Vec::new();
+    let cloudfront = emulator.cloudfront("list", serde_json::json!({})).await?;
+    for (kind, what) in [
+        ("distributions", "distribution"),
+        ("functions", "CloudFront function"),
+    ] {
+        left.extend(
+            cloudfront[kind]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|name| format!("{what} {}", name.as_str().unwrap_or_default())),
+        );
+    }
     let clusters = ecs
         .describe_clusters()
         .clusters(cluster_name(stack))
