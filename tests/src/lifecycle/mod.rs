@@ -965,6 +965,22 @@ async fn delete_stack(
     Ok(())
 }
 
+/// The distributions and CloudFront functions the emulator still holds.
+async fn cloudfront_left(emulator: &Emulator) -> Result<Vec<String>, String> {
+    let cloudfront = emulator.cloudfront("list", serde_json::json!({})).await?;
+    let named = |kind: &str, what: &str| -> Vec<String> {
+        cloudfront[kind]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|name| format!("{what} {}", name.as_str().unwrap_or_default()))
+            .collect()
+    };
+    let mut left = named("distributions", "distribution");
+    left.extend(named("functions", "CloudFront function"));
+    Ok(left)
+}
+
 async fn nothing_left(
     emulator: &Emulator,
     config: &SdkConfig,
@@ -972,19 +988,7 @@ async fn nothing_left(
 ) -> Result<(), String> {
     let ecs = aws_sdk_ecs::Client::new(config);
     let mut left = Vec::new();
-    let cloudfront = emulator.cloudfront("list", serde_json::json!({})).await?;
-    for (kind, what) in [
-        ("distributions", "distribution"),
-        ("functions", "CloudFront function"),
-    ] {
-        left.extend(
-            cloudfront[kind]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|name| format!("{what} {}", name.as_str().unwrap_or_default())),
-        );
-    }
+    left.extend(cloudfront_left(emulator).await?);
     let clusters = ecs
         .describe_clusters()
         .clusters(cluster_name(stack))
