@@ -182,7 +182,8 @@ fn port_mappings(spec: &TaskDefinitionSpec) -> Vec<PortMapping> {
 
 /// PGDATA first (it cannot be overridden: the parser refuses it), then the user's variables.
 fn environment(spec: &TaskDefinitionSpec) -> Vec<KeyValuePair> {
-    std::iter::once((DATA_PATH_VARIABLE, DATA_PATH))
+    let pgdata = spec.pgdata();
+    std::iter::once((DATA_PATH_VARIABLE, pgdata.as_str()))
         .chain(
             spec.environment
                 .iter()
@@ -295,6 +296,33 @@ mod tests {
             .collect();
         assert_eq!(pgdata.len(), 1);
         assert_eq!(pgdata[0].value(), Some(DATA_PATH));
+        // A data directory of its own: PGDATA is that folder of the volume, which stays mounted
+        // where it was.
+        let own = container_definition(
+            &spec(json!({"EfsFileSystemId": "fs-0123abcd", "DataDirectory": "pg17"})),
+            "us-east-1",
+        )
+        .unwrap();
+        let pgdata = own
+            .environment()
+            .iter()
+            .find(|pair| pair.name() == Some("PGDATA"))
+            .and_then(|pair| pair.value());
+        assert_eq!(pgdata, Some("/var/lib/postgresql/data/pg17"));
+        assert_eq!(own.mount_points()[0].container_path(), Some(DATA_PATH));
+        for wrong in ["../etc", "pg 17", "a/b", "."] {
+            let error = TaskDefinitionSpec::parse(&json!({
+                "PasswordSecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:pw-AbC123",
+                "ExecutionRoleArn": "arn:aws:iam::111122223333:role/exec",
+                "DataDirectory": wrong,
+            }))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains("DataDirectory") && error.contains("one folder name"),
+                "{error}"
+            );
+        }
         let shm = container.linux_parameters().unwrap().shared_memory_size();
         assert!(shm.unwrap() >= 256, "{shm:?}");
     }

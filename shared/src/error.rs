@@ -22,7 +22,7 @@ pub enum PropertyError {
         found: String,
     },
     /// Properties this resource type does not know.
-    #[error("unknown properties {names}; accepted properties are {accepted}")]
+    #[error("unknown properties {names}; accepted: {accepted}")]
     Unknown { names: String, accepted: String },
     /// Two properties that exclude each other are both set.
     #[error("properties {first} and {second} cannot both be set: {why}")]

@@ -19,6 +19,8 @@
 //! - [`edge`]: public mode through CloudFront: the origin's name, the VPC's DNS check, the
 //!   sign-in's hash, the proxy's configuration.
 //! - [`readiness`]: when a task the runner started counts as up (RUNNING and HEALTHY).
+//! - [`postgres_major`]: a new image's PostgreSQL that cannot open the data, read from its
+//!   log, and what the user does about it.
 //! - [`container`]: Datero's container definition built from its spec.
 //! - [`marks`]: the product's tags, `startedBy`, stop reasons and failed-create id.
 //! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.
@@ -53,6 +55,7 @@ pub mod marks;
 pub mod metrics;
 pub mod mount_targets;
 pub mod poll;
+pub mod postgres_major;
 pub mod properties;
 pub mod readiness;
 pub mod refusal;

@@ -334,7 +334,7 @@ mod tests {
         let error = Properties::strict(&value, &ACCEPTED).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unknown properties Nmae, Other; accepted properties are Name, Count, Flag, Env"
+            "unknown properties Nmae, Other; accepted: Name, Count, Flag, Env"
         );
     }
 

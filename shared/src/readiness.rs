@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use crate::postgres_major::MajorMismatch;
+
 /// How long a task RunTask just started may be missing from DescribeTasks: the RunTask API
 /// reference warns that a new task may not be visible at once (eventual consistency).
 pub const INVISIBLE_GRACE: Duration = Duration::from_secs(30);
@@ -54,6 +56,34 @@ pub fn judge(seen: Option<&Seen>, checked: bool, since_start: Duration) -> Verdi
         ("RUNNING", "UNHEALTHY") => Verdict::Unhealthy,
         ("RUNNING", _) => Verdict::Starting("RUNNING, its health check not yet passed".to_owned()),
         (status, _) => Verdict::Starting(status.to_owned()),
+    }
+}
+
+/// How many of the container's last log lines a failed start quotes, and how much of each.
+pub const QUOTED_LOG_LINES: usize = 3;
+const QUOTED_LINE_CHARS: usize = 160;
+
+/// Why a new task did not come up, for CloudFormation: PostgreSQL's refusal of another major's
+/// data when the container's log (`log`, oldest first) has it (`postgres_major`), which says
+/// what to do; otherwise `what` (ECS's account) and the log's last lines. The runner logs the
+/// whole log tail beside it; CloudFormation's reason is short.
+pub fn failed_start_reason(what: &str, log: &[String]) -> String {
+    if let Some(mismatch) = MajorMismatch::find(log.iter().map(String::as_str)) {
+        return mismatch.advice();
+    }
+    let lines: Vec<&str> = log
+        .iter()
+        .map(|line| line.trim())
+        .filter(|line| !line.is_empty())
+        .collect();
+    let last: Vec<String> = lines[lines.len().saturating_sub(QUOTED_LOG_LINES)..]
+        .iter()
+        .map(|line| line.chars().take(QUOTED_LINE_CHARS).collect())
+        .collect();
+    if last.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}; Datero's log ends: {}", last.join(" | "))
     }
 }
 
@@ -111,5 +141,30 @@ mod tests {
             judge(None, true, INVISIBLE_GRACE),
             Verdict::Stopped(_)
         ));
+    }
+
+    #[test]
+    fn a_failed_start_says_what_to_do_about_another_major_or_quotes_the_log_tail() {
+        let what = "Datero's task stopped before it was up: Essential container in task exited";
+        let refusal: Vec<String> = [
+            "2026-11-30 11:25:23.129 UTC [1] FATAL:  database files are incompatible with server",
+            "2026-11-30 11:25:23.129 UTC [1] DETAIL:  The data directory was initialized by PostgreSQL version 15, which is not compatible with this version 17.6.",
+        ]
+        .map(String::from)
+        .to_vec();
+        let reason = failed_start_reason(what, &refusal);
+        assert!(
+            reason.starts_with("PostgreSQL 17 cannot open the data of PostgreSQL 15"),
+            "{reason}"
+        );
+        let log: Vec<String> = ["starting", "", "one", "two", "exiting"]
+            .map(String::from)
+            .to_vec();
+        let reason = failed_start_reason(what, &log);
+        assert_eq!(
+            reason,
+            format!("{what}; Datero's log ends: one | two | exiting")
+        );
+        assert_eq!(failed_start_reason(what, &[]), what);
     }
 }

@@ -576,6 +576,18 @@ def secretsmanager_checks(operation: str, params: Params, region: str, account: 
     raise Denied(f"the test bed does not know how AWS authorizes secretsmanager:{operation} (tests/emulator/iam.py)")
 
 
+def logs_checks(operation: str, params: Params, region: str, account: str, backends: Backends) -> list[Check]:
+    if operation == "GetLogEvents":
+        # Authorized on the log stream (Service Authorization Reference: resource type
+        # log-stream); the group is named, or given as its ARN (logGroupIdentifier).
+        group = str(params.get("logGroupName") or params.get("logGroupIdentifier") or "")
+        if group.startswith("arn:"):
+            group = group.split(":log-group:", 1)[1].removesuffix(":*")
+        stream = str(params.get("logStreamName", ""))
+        return [Check("logs:GetLogEvents", _arn("logs", region, account, f"log-group:{group}:log-stream:{stream}"))]
+    raise Denied(f"the test bed does not know how AWS authorizes logs:{operation} (tests/emulator/iam.py)")
+
+
 CHECKS: dict[str, Callable[..., list[Check]]] = {
     "s3": s3_checks,
     # CloudWatch's signing name.
@@ -586,6 +598,7 @@ CHECKS: dict[str, Callable[..., list[Check]]] = {
     "sqs": sqs_checks,
     "elasticfilesystem": efs_checks,
     "secretsmanager": secretsmanager_checks,
+    "logs": logs_checks,
 }
 
 

@@ -506,6 +506,7 @@ def _start_health(backend: Backend, task: Any, mode: str) -> None:
         container.health_status = "UNKNOWN"
     definition = backend.describe_task_definition(task.task_definition_arn)
     checked = any(c.get("healthCheck") for c in definition.container_definitions or [])
+    task.awslogs_streams = _awslogs_streams(backend, definition, task)
     if mode in ("running", "unhealthy", "exits") and (checked or mode == "exits"):
         with _lock:
             _pending.append((time.time() + _settings["healthSeconds"], "health", (task, mode, checked)))
@@ -515,15 +516,44 @@ def _settle_health(task: Any, mode: str, checked: bool) -> None:
     if task.last_status != "RUNNING":
         return
     if mode == "exits":
+        # The container prints its last words and exits 1. ECS's own container `reason` stays
+        # empty (it is for the agent's errors); the words are in the container's log.
+        _write_log(task, _task_start["reason"].split("\n"))
         _mark_stopped(task, "EssentialContainerExited", "Essential container in task exited", None)
         for container in task.containers:
             container.exitCode = 1
-            container.reason = _task_start["reason"] or None
+            container.reason = None
         return
     if checked:
         task.health_status = "UNHEALTHY" if mode == "unhealthy" else "HEALTHY"
         for container in task.containers:
             container.health_status = task.health_status
+
+
+def _awslogs_streams(backend: Backend, definition: Any, task: Any) -> list[tuple[Any, str, str]]:
+    """Where the awslogs driver writes each container of `task`: the stream
+    `<awslogs-stream-prefix>/<container name>/<task id>` of `awslogs-group` (ECS Developer Guide,
+    "Send Amazon ECS logs to CloudWatch"), in a group that exists."""
+    from moto.logs.models import logs_backends
+
+    logs = logs_backends[backend.account_id][backend.region_name]
+    task_id = task.task_arn.rsplit("/", 1)[-1]
+    streams = []
+    for container in definition.container_definitions or []:
+        config = container.get("logConfiguration") or {}
+        options = config.get("options") or {}
+        group, prefix = options.get("awslogs-group"), options.get("awslogs-stream-prefix")
+        if config.get("logDriver") == "awslogs" and group in logs.groups and prefix:
+            streams.append((logs, group, f"{prefix}/{container['name']}/{task_id}"))
+    return streams
+
+
+def _write_log(task: Any, lines: list[str]) -> None:
+    now = int(time.time() * 1000)
+    for logs, group, stream in getattr(task, "awslogs_streams", []):
+        if stream not in logs.groups[group].streams:
+            logs.create_log_stream(group, stream)
+        logs.put_log_events(group, stream, [{"timestamp": now, "message": line} for line in lines if line])
 
 
 def _mount_efs(backend: Backend, cluster: Any, task: Any) -> None:

@@ -40,8 +40,9 @@ pub enum TaskStart {
     FailRevision(&'static str, String),
     /// Tasks of this task-definition ARN run, and their health checks fail: UNHEALTHY.
     UnhealthyRevision(String),
-    /// Tasks of this task-definition ARN run, then their container exits with code 1 and this
-    /// reason after [`Timing::health`].
+    /// Tasks of this task-definition ARN run, then their container writes these lines (one
+    /// per `\n`) to its awslogs stream, where its task definition has one, and exits with
+    /// code 1 after [`Timing::health`].
     ExitsRevision(&'static str, String),
 }
 

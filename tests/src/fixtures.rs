@@ -106,12 +106,36 @@ pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
         .command("pg_isready -U postgres -h 127.0.0.1 || exit 1")
         .build()
         .expect("a health check");
+    // Logs to Datero's log group as the product's (the awslogs driver; the group made here as
+    // the template makes it).
+    let logs = aws_sdk_cloudwatchlogs::Client::new(config);
+    if let Err(error) = logs
+        .create_log_group()
+        .log_group_name(LOG_GROUP)
+        .send()
+        .await
+    {
+        assert!(
+            error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_already_exists_exception()),
+            "create log group: {error}"
+        );
+    }
+    let log_configuration = aws_sdk_ecs::types::LogConfiguration::builder()
+        .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+        .options("awslogs-group", LOG_GROUP)
+        .options("awslogs-region", REGION)
+        .options("awslogs-stream-prefix", "datero")
+        .build()
+        .expect("a log configuration");
     let container = aws_sdk_ecs::types::ContainerDefinition::builder()
         .name("datero")
         .image("chumaky/datero:1.2.0")
         .memory(1536)
         .cpu(1024)
         .health_check(health_check)
+        .log_configuration(log_configuration)
         .build();
     aws_sdk_ecs::Client::new(config)
         .register_task_definition()
@@ -135,6 +159,8 @@ pub const CLUSTER: &str = "datero-prod-datero";
 pub const PROVIDER: &str = "datero-datero-prod-ec2";
 pub const FAMILY: &str = "datero-prod-datero";
 pub const GROUP: &str = "datero-prod-datero";
+/// Datero's log group in the test stack (`DateroLogGroup`).
+pub const LOG_GROUP: &str = "/datero/datero-prod";
 pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/datero-prod-TaskExecutionRole";
 /// Queue names of the test stack (the restart queue and the failure destination).
 pub const RESTART_QUEUE: &str = "datero-prod-restarts";
@@ -152,6 +178,9 @@ pub fn test_stack(template: &crate::template::Template) -> crate::template::Stac
         stack.attributes.insert(key.to_owned(), value);
     }
     stack.refs.insert("Instances".to_owned(), GROUP.to_owned());
+    stack
+        .refs
+        .insert("DateroLogGroup".to_owned(), LOG_GROUP.to_owned());
     stack
 }
 

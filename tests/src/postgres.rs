@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 pub struct Postgres {
     bin: PathBuf,
     dir: PathBuf,
+    data: PathBuf,
     pub port: u16,
 }
 
@@ -33,6 +34,45 @@ impl Major {
         match self {
             Self::OfTheImage => 17,
             Self::Older => 15,
+        }
+    }
+
+    /// initdb a data directory of this major at `data`, not started.
+    pub fn initdb(self, data: &Path) -> Result<(), String> {
+        run_as_owner(
+            &self.bin()?.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )
+        .map(|_| ())
+    }
+
+    /// What this major's server prints when started on `data` and refusing it (an error if it
+    /// started instead, which it is then made to stop).
+    pub fn refusal(self, data: &Path) -> Result<String, String> {
+        let data = data.to_str().unwrap_or_default();
+        let postgres = self.bin()?.join("postgres");
+        // A server that does not refuse runs until `timeout` stops it.
+        let output = owner_command(&postgres, 20)
+            .args(["-D", data, "-p", "1", "-c", "listen_addresses="])
+            .output()
+            .map_err(|error| format!("{}: {error}", postgres.display()))?;
+        let printed = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.code() == Some(124) {
+            Err(format!(
+                "PostgreSQL {} started on {data}: {printed}",
+                self.number()
+            ))
+        } else {
+            Ok(printed)
         }
     }
 
@@ -64,23 +104,28 @@ fn libraries(bin: &Path) -> (&'static str, PathBuf) {
     ("LD_LIBRARY_PATH", lib)
 }
 
-/// Runs `program` as the `postgres` user when this process is root (initdb refuses root).
-fn run_as_owner(program: &Path, args: &[&str]) -> Result<Output, String> {
+/// `program` as the `postgres` user when this process is root (initdb refuses root), stopped
+/// after `limit` seconds (coreutils' `timeout`), with its distribution's libraries.
+fn owner_command(program: &Path, limit: u32) -> Command {
     let root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
-    let mut command = if root {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
-        command
-    } else {
-        Command::new(program)
-    };
+    let mut command = Command::new("timeout");
+    command.arg(limit.to_string());
+    if root {
+        command.args(["runuser", "-u", "postgres", "--"]);
+    }
+    command.arg(program);
     let (key, lib) = libraries(program.parent().unwrap_or(program));
-    let output = command
+    command.env(key, lib);
+    command
+}
+
+/// Runs `program` as the cluster's owner ([`owner_command`]), for at most two minutes.
+fn run_as_owner(program: &Path, args: &[&str]) -> Result<Output, String> {
+    let output = owner_command(program, 120)
         .args(args)
-        .env(key, lib)
         .output()
         .map_err(|error| format!("{}: {error}", program.display()))?;
     if output.status.success() {
@@ -109,7 +154,19 @@ impl Postgres {
 
     /// initdb and start a new cluster of `major`.
     pub fn start_major(major: Major) -> Result<Self, String> {
-        let bin = major.bin()?;
+        let dir = Self::own_dir()?;
+        let data = dir.join("data");
+        Self::start_at(major, dir, &data)
+    }
+
+    /// initdb and start a new cluster of `major` whose data directory is `data` (which may lie
+    /// in another cluster's data directory, as a new major's folder does in the data volume).
+    pub fn start_major_in(major: Major, data: &Path) -> Result<Self, String> {
+        Self::start_at(major, Self::own_dir()?, data)
+    }
+
+    /// A new folder for the server's socket and log (and, by default, its data).
+    fn own_dir() -> Result<PathBuf, String> {
         let dir =
             std::env::temp_dir().join(format!("datero-pg-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).map_err(|error| error.to_string())?;
@@ -119,21 +176,13 @@ impl Postgres {
             .arg(&dir)
             .output()
             .ok();
-        let data = dir.join("data");
+        Ok(dir)
+    }
+
+    fn start_at(major: Major, dir: PathBuf, data: &Path) -> Result<Self, String> {
+        let bin = major.bin()?;
+        major.initdb(data)?;
         let data = data.to_str().unwrap_or_default();
-        run_as_owner(
-            &bin.join("initdb"),
-            &[
-                "-D",
-                data,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        )?;
         let port = free_port();
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
@@ -153,7 +202,17 @@ impl Postgres {
                 "start",
             ],
         )?;
-        Ok(Self { bin, dir, port })
+        Ok(Self {
+            bin,
+            dir,
+            data: PathBuf::from(data),
+            port,
+        })
+    }
+
+    /// The server's data directory.
+    pub fn data(&self) -> &Path {
+        &self.data
     }
 
     /// The libpq environment that reaches this server as its superuser.
@@ -240,12 +299,11 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let data = self.dir.join("data");
         run_as_owner(
             &self.bin.join("pg_ctl"),
             &[
                 "-D",
-                data.to_str().unwrap_or_default(),
+                self.data.to_str().unwrap_or_default(),
                 "-m",
                 "immediate",
                 "stop",

@@ -3,6 +3,7 @@
 
 mod address;
 mod instances;
+mod log_tail;
 mod rollout;
 mod wait;
 
@@ -24,6 +25,7 @@ pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -34,6 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ecs: aws_sdk_ecs::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
     };
     serve(|request| handle(request, &clients)).await
 }

@@ -11,13 +11,15 @@ use std::time::Duration;
 use aws_sdk_ecs::types::Task;
 use datero_shared::ResourceError;
 use datero_shared::custom_resource::CustomResourceRequest;
+use datero_shared::custom_resource::response::MAX_REASON_CHARS;
 use datero_shared::ecs_tasks::{self, RunTask};
 use datero_shared::marks::REQUEST_TAG;
+use datero_shared::readiness;
 use datero_shared::resources::task::TaskSpec;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::{Clients, wait};
+use crate::{Clients, log_tail, wait};
 
 /// Time kept back from the deadline to stop a task that did not start, and to answer.
 const STOP_AND_ANSWER: Duration = Duration::from_secs(5);
@@ -35,25 +37,41 @@ pub async fn roll_out(
         .checked_sub(STOP_AND_ANSWER)
         .unwrap_or_else(Instant::now);
     let arn = adopt_or_start(request, spec, previous, clients, limit).await?;
-    let waited = wait::until_ready(
-        &clients.ecs,
-        &spec.cluster_name,
-        &arn,
-        &spec.task_definition_arn,
-        limit,
-    )
-    .await?;
+    let definition = wait::definition(&clients.ecs, &spec.task_definition_arn).await?;
+    let waited =
+        wait::until_ready(&clients.ecs, &spec.cluster_name, &arn, &definition, limit).await?;
     let why = match waited {
         wait::WaitResult::Ready(task) => {
             stop_others(clients, spec, previous, &arn).await?;
             return Ok(*task);
         }
         wait::WaitResult::Stopped(why) => {
-            format!("Datero's task stopped before it was up: {why}")
+            let log = log_tail::last_lines(&clients.logs, &definition, &arn).await;
+            warn!(decision = "failed start", task = %arn, stopped = %why, log = ?log, "the new task stopped before it was up");
+            readiness::failed_start_reason(
+                &format!("Datero's task stopped before it was up: {why}"),
+                &log,
+            )
         }
         wait::WaitResult::Unhealthy => {
-            ecs_tasks::stop(&clients.ecs, &spec.cluster_name, &arn, "unhealthy").await?;
-            "Datero's task ran but its health check (pg_isready) failed, so it was stopped; its log group says why PostgreSQL is not answering".to_owned()
+            let log = log_tail::last_lines(&clients.logs, &definition, &arn).await;
+            warn!(decision = "failed start", task = %arn, log = ?log, "the new task stayed unhealthy");
+            let why = readiness::failed_start_reason(
+                "Datero's task ran but its health check (pg_isready) failed, so it was stopped",
+                &log,
+            );
+            // Its PostgreSQL may still hold the data directory: the previous revision starts
+            // only once it has stopped (and freed its memory on the instance).
+            let stopped = [arn.clone()];
+            if stop_and_wait(clients, &spec.cluster_name, &stopped, "unhealthy", limit)
+                .await
+                .is_err()
+            {
+                return Err(ResourceError::Failed(format!(
+                    "{why}; it was still stopping at the deadline, so the previous revision was not started beside it"
+                )));
+            }
+            why
         }
         wait::WaitResult::StillStarting(status) => {
             ecs_tasks::stop(&clients.ecs, &spec.cluster_name, &arn, "not up in time").await?;
@@ -220,7 +238,14 @@ async fn failed(
     match start(request, previous, "-restore", clients).await {
         Ok(arn) => {
             warn!(decision = "restore", task = %arn, "the new revision did not run; the previous one was started again");
-            ResourceError::Failed(format!("{why}; the previous revision was started again"))
+            // CloudFormation shows a short reason: `why` gives way, the outcome stays whole.
+            let then = "; the previous revision was started again";
+            let room = MAX_REASON_CHARS.saturating_sub(then.chars().count() + 3);
+            let mut why = why;
+            if why.chars().count() > room {
+                why = why.chars().take(room).collect::<String>() + "...";
+            }
+            ResourceError::Failed(format!("{why}{then}"))
         }
         Err(error) => ResourceError::Failed(format!(
             "{why}; starting the previous revision again failed too: {error}"

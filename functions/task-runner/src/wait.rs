@@ -1,7 +1,7 @@
 //! Waiting for a task to be up (`datero_shared::readiness` decides), with backoff, never past
 //! a deadline.
 
-use aws_sdk_ecs::types::Task;
+use aws_sdk_ecs::types::{Task, TaskDefinition};
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::ecs_tasks;
@@ -21,15 +21,19 @@ pub enum WaitResult {
     StillStarting(String),
 }
 
+/// Waits until the task `task_arn` of `definition` is up, stopped, unhealthy, or `deadline`.
 pub async fn until_ready(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     task_arn: &str,
-    task_definition_arn: &str,
+    definition: &TaskDefinition,
     deadline: Instant,
 ) -> Result<WaitResult, ResourceError> {
     let started = Instant::now();
-    let checked = has_health_check(ecs, task_definition_arn).await?;
+    let checked = definition
+        .container_definitions()
+        .iter()
+        .any(|container| container.health_check().is_some());
     let mut backoff = Backoff::ecs(deadline);
     loop {
         let task = ecs_tasks::describe(ecs, cluster, &[task_arn.to_owned()])
@@ -60,11 +64,11 @@ pub async fn until_ready(
     }
 }
 
-/// Whether a container of the task definition has a health check.
-async fn has_health_check(
+/// The task definition the new task runs: its health check and its log configuration.
+pub async fn definition(
     ecs: &aws_sdk_ecs::Client,
     task_definition_arn: &str,
-) -> Result<bool, ResourceError> {
+) -> Result<TaskDefinition, ResourceError> {
     let described = ecs
         .describe_task_definition()
         .task_definition(task_definition_arn)
@@ -73,9 +77,8 @@ async fn has_health_check(
         .map_err(|error| aws_error("DescribeTaskDefinition", error))?;
     Ok(described
         .task_definition()
-        .into_iter()
-        .flat_map(|definition| definition.container_definitions())
-        .any(|container| container.health_check().is_some()))
+        .cloned()
+        .unwrap_or_else(|| TaskDefinition::builder().build()))
 }
 
 /// ECS's stop reason, code and each container's reason or exit code.

@@ -9,7 +9,7 @@ use crate::error::PropertyError;
 use crate::properties::Properties;
 
 /// Every property the resource accepts.
-pub const ACCEPTED: [&str; 15] = [
+pub const ACCEPTED: [&str; 16] = [
     "Family",
     "Image",
     "Cpu",
@@ -25,6 +25,7 @@ pub const ACCEPTED: [&str; 15] = [
     "Environment",
     "OriginTokenSecretArn",
     "EdgeProxyImage",
+    "DataDirectory",
 ];
 
 /// The environment variable the password secret fills; no other source may set it.
@@ -57,6 +58,10 @@ pub struct TaskDefinitionSpec {
     pub task_role_arn: Option<String>,
     pub log_group_name: Option<String>,
     pub persistence: Persistence,
+    /// The folder of the data volume that holds PostgreSQL's data; `None`: the volume itself.
+    /// A new folder starts an empty PostgreSQL there, which is how a new PostgreSQL major gets
+    /// a directory of its own (`postgres_major`).
+    pub data_directory: Option<String>,
     /// Extra variables, never [`PASSWORD_VARIABLE`].
     pub environment: BTreeMap<String, String>,
     /// Public mode through CloudFront: a proxy in front of Datero, whose own port is then not
@@ -130,6 +135,8 @@ impl TaskDefinitionSpec {
             props.string("EfsFileSystemId")?,
             props.string("HostDataPath")?,
         )?;
+        let data_directory = props.string("DataDirectory")?;
+        data_directory.as_deref().map(folder_name).transpose()?;
         let environment = props.string_map("Environment")?.unwrap_or_default();
         environment_names(&environment)?;
         Ok(Self {
@@ -144,9 +151,35 @@ impl TaskDefinitionSpec {
             task_role_arn,
             log_group_name,
             persistence,
+            data_directory,
             environment,
             edge_proxy,
         })
+    }
+
+    /// PGDATA: the data volume's mount point, or the folder `DataDirectory` names in it.
+    pub fn pgdata(&self) -> String {
+        match &self.data_directory {
+            Some(folder) => format!("{}/{folder}", crate::container::DATA_PATH),
+            None => crate::container::DATA_PATH.to_owned(),
+        }
+    }
+}
+
+/// `DataDirectory`: one folder name (no path), as the template's parameter allows.
+fn folder_name(name: &str) -> Result<(), PropertyError> {
+    let fits = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if fits {
+        Ok(())
+    } else {
+        Err(invalid(
+            "DataDirectory",
+            "one folder name of 1 to 64 letters, digits, '-' or '_' (such as pg17), or empty for the volume itself",
+            name,
+        ))
     }
 }
 

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 /// What a Datero user builds: a role, a database with postgres_fdw, a foreign server, a user
 /// mapping (with its password), a foreign table, a view on it and a grant.
-const DATERO_LIKE: &[(&str, &str)] = &[
+pub(crate) const DATERO_LIKE: &[(&str, &str)] = &[
     (
         "postgres",
         "CREATE ROLE analyst LOGIN PASSWORD 'analyst-pass'",
@@ -55,7 +55,7 @@ const DATERO_LIKE: &[(&str, &str)] = &[
 ];
 
 /// The catalogs the round trip must keep, as sorted text.
-fn catalog(server: &Postgres) -> Vec<String> {
+pub(crate) fn catalog(server: &Postgres) -> Vec<String> {
     let queries = [
         (
             "postgres",

@@ -504,7 +504,7 @@ async fn bad_properties_fail_naming_them_and_make_nothing() {
         ),
         (
             with("Size", json!("big")),
-            "unknown properties Size; accepted properties are AutoScalingGroupName, ClusterName, CapacityProviderName, TargetCapacity, ManagedTerminationProtection, ContainerInsights",
+            "unknown properties Size; accepted: AutoScalingGroupName, ClusterName, CapacityProviderName, TargetCapacity, ManagedTerminationProtection, ContainerInsights",
         ),
     ];
     for (properties, reason) in cases {

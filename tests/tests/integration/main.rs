@@ -15,6 +15,7 @@ mod lifecycle;
 mod memory_fit;
 mod mount_targets;
 mod office_hours;
+mod postgres_upgrade;
 mod protocol;
 mod sign_in;
 mod stack_update;

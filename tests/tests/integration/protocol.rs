@@ -124,7 +124,7 @@ async fn each_kind_of_bad_property_fails_naming_it_with_the_sentinel_id() {
         ),
         (
             json!({"Name": "a", "Colour": "red"}),
-            "unknown properties Colour; accepted properties are Name, Count",
+            "unknown properties Colour; accepted: Name, Count",
         ),
     ];
     for (properties, reason) in cases {

@@ -243,7 +243,7 @@ async fn bad_properties_fail_with_the_exact_reason_and_register_nothing() {
         ),
         (
             with("Colour", json!("blue")),
-            "unknown properties Colour; accepted properties are Family, Image, Cpu, Memory, HostPort, PostgresHostPort, PasswordSecretArn, ExecutionRoleArn, TaskRoleArn, LogGroupName, EfsFileSystemId, HostDataPath, Environment, OriginTokenSecretArn, EdgeProxyImage",
+            "unknown properties Colour; accepted: Family, Image, Cpu, Memory, HostPort, PostgresHostPort, PasswordSecretArn, ExecutionRoleArn, TaskRoleArn, LogGroupName, EfsFileSystemId, HostDataPath, Environment, OriginTokenSecretArn, EdgeProxyImage, DataDirectory",
         ),
         (
             both,

@@ -250,22 +250,44 @@ async fn a_failed_update_brings_the_previous_revision_back() {
     );
 }
 
+/// PostgreSQL's last words when it meets another major's data, as PostgreSQL 17 and 15 print
+/// them (`postgres_upgrade.rs` reads them from real servers).
+const NEWER_SERVER: &str = "2026-11-30 11:25:23.129 UTC [1] FATAL:  database files are incompatible with server\n2026-11-30 11:25:23.129 UTC [1] DETAIL:  The data directory was initialized by PostgreSQL version 15, which is not compatible with this version 17.6.";
+const OLDER_SERVER: &str = "2026-11-30 11:25:23.738 UTC [1] FATAL:  database files are incompatible with server\n2026-11-30 11:25:23.738 UTC [1] DETAIL:  The data directory was initialized by PostgreSQL version 17, which is not compatible with this version 15.18.";
+
 /// A rollout is done when Datero is up: a new task that runs, then exits (PostgreSQL refusing
 /// a data directory of another major), or whose health check fails, fails the update, and the
-/// previous revision runs again.
+/// previous revision runs again. The reason puts PostgreSQL's refusal, read from the
+/// container's log, first: the way to a new major, or the downgrade refused.
 #[tokio::test]
 async fn a_new_task_that_runs_then_exits_or_stays_unhealthy_fails_the_update() {
     let bed = bed().await;
     bed.create(0).await;
-    let exits = "database files are incompatible with server";
     for (start, expected) in [
         (
-            TaskStart::ExitsRevision(exits, bed.revisions[1].clone()),
-            "datero exited with 1: database files are incompatible with server",
+            TaskStart::ExitsRevision(NEWER_SERVER, bed.revisions[1].clone()),
+            vec![
+                "PostgreSQL 17 cannot open the data of PostgreSQL 15 (left untouched)",
+                "DataDirectory=pg17",
+            ],
+        ),
+        (
+            TaskStart::ExitsRevision(OLDER_SERVER, bed.revisions[1].clone()),
+            vec!["downgrade refused: PostgreSQL 15 cannot read the data of PostgreSQL 17"],
+        ),
+        (
+            TaskStart::ExitsRevision(
+                "initdb: error: could not change permissions of directory",
+                bed.revisions[1].clone(),
+            ),
+            vec![
+                "Datero's task stopped before it was up",
+                "datero exited with 1; Datero's log ends: initdb: error: could not change permissions",
+            ],
         ),
         (
             TaskStart::UnhealthyRevision(bed.revisions[1].clone()),
-            "its health check (pg_isready) failed",
+            vec!["Datero's task ran but its health check (pg_isready) failed"],
         ),
     ] {
         bed.harness.emulator.set_task_start(start).await;
@@ -273,7 +295,8 @@ async fn a_new_task_that_runs_then_exits_or_stays_unhealthy_fails_the_update() {
         assert_eq!(updated["Status"], "FAILED", "{updated}");
         let reason = updated["Reason"].as_str().unwrap();
         assert!(
-            reason.contains(expected)
+            expected.iter().all(|part| reason.contains(part))
+                && reason.starts_with(expected[0])
                 && reason.ends_with("the previous revision was started again"),
             "{reason}"
         );
@@ -372,7 +395,7 @@ async fn bad_properties_fail_naming_them() {
         ),
         (
             json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER, "TaskDefinitionArn": bed.revisions[0], "Count": 2}),
-            "unknown properties Count; accepted properties are ClusterName, CapacityProviderName, TaskDefinitionArn, ElasticIpAllocationId, AutoScalingGroupName, InstanceSettings, InstanceReplacement",
+            "unknown properties Count; accepted: ClusterName, CapacityProviderName, TaskDefinitionArn, ElasticIpAllocationId, AutoScalingGroupName, InstanceSettings, InstanceReplacement",
         ),
     ];
     for (properties, reason) in cases {
