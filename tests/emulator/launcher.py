@@ -485,9 +485,56 @@ _client_tokens: dict[tuple[str, str], dict[str, Any]] = {}
 _task_start: dict[str, str] = {"mode": "running", "reason": "", "taskDefinition": ""}
 
 
+# PostgreSQL's majors, for the data-directory check below: image -> major (a test sets them),
+# and (volume, folder) -> the major that initialised it.
+_postgres_majors: dict[str, int] = {}
+_data_majors: dict[tuple[str, str], int] = {}
+
+
+def _postgres_check(backend: Backend, task: Any) -> list[str] | None:
+    """PostgreSQL's check of its data directory, played for images whose major a test named:
+    a directory with no data takes the image's major; one of another major is refused with
+    PostgreSQL's own two lines ("database files are incompatible with server", miscinit.c's
+    ValidatePgVersion), and the container exits without touching it. None: it starts."""
+    definition = backend.describe_task_definition(task.task_definition_arn)
+    volumes = {volume["name"]: volume for volume in definition.volumes or []}
+    for container in definition.container_definitions or []:
+        major = _postgres_majors.get(container.get("image", ""))
+        if major is None:
+            continue
+        env = {pair["name"]: pair["value"] for pair in container.get("environment") or []}
+        pgdata = env.get("PGDATA", "/var/lib/postgresql/data")
+        for mount in container.get("mountPoints") or []:
+            path = mount["containerPath"].rstrip("/")
+            if pgdata != path and not pgdata.startswith(path + "/"):
+                continue
+            volume = volumes.get(mount["sourceVolume"], {})
+            efs = volume.get("efsVolumeConfiguration") or {}
+            source = efs.get("fileSystemId") or (volume.get("host") or {}).get("sourcePath")
+            if not source:
+                return None
+            key = (source, pgdata[len(path):])
+            with _lock:
+                data = _data_majors.setdefault(key, major)
+            if data == major:
+                return None
+            return [
+                f"{_now():%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC [1] FATAL:  database files are incompatible with server",
+                f"{_now():%Y-%m-%d %H:%M:%S.%f}"[:-3]
+                + f" UTC [1] DETAIL:  The data directory was initialized by PostgreSQL version {data},"
+                + f" which is not compatible with this version {major}.1.",
+            ]
+    return None
+
+
 def _apply_start_mode(backend: Backend, task: Any) -> None:
     only = _task_start["taskDefinition"]
     mode = _task_start["mode"] if not only or task.task_definition_arn == only else "running"
+    if mode == "running":
+        refusal = _postgres_check(backend, task)
+        if refusal:
+            task.last_words = refusal
+            mode = "exits"
     _start_health(backend, task, mode)
     if mode == "pending":
         task.last_status = "PENDING"
@@ -507,6 +554,8 @@ def _start_health(backend: Backend, task: Any, mode: str) -> None:
     definition = backend.describe_task_definition(task.task_definition_arn)
     checked = any(c.get("healthCheck") for c in definition.container_definitions or [])
     task.awslogs_streams = _awslogs_streams(backend, definition, task)
+    cluster = backend._get_cluster(task.cluster_arn.rsplit("/", 1)[-1])
+    task.release_resources = lambda: _release(backend, cluster, task)
     if mode in ("running", "unhealthy", "exits") and (checked or mode == "exits"):
         with _lock:
             _pending.append((time.time() + _settings["healthSeconds"], "health", (task, mode, checked)))
@@ -518,7 +567,9 @@ def _settle_health(task: Any, mode: str, checked: bool) -> None:
     if mode == "exits":
         # The container prints its last words and exits 1. ECS's own container `reason` stays
         # empty (it is for the agent's errors); the words are in the container's log.
-        _write_log(task, _task_start["reason"].split("\n"))
+        _write_log(task, getattr(task, "last_words", None) or _task_start["reason"].split("\n"))
+        # A stopped task gives its instance's memory and CPU back, as any stop does.
+        task.release_resources()
         _mark_stopped(task, "EssentialContainerExited", "Essential container in task exited", None)
         for container in task.containers:
             container.exitCode = 1
@@ -830,6 +881,9 @@ def _control(request: Request) -> Response | None:
     if path.startswith("/_datero/cloudfront/") and method == "POST":
         status, answer = cloudfront.control(path.rsplit("/", 1)[1], body)
         return Response(json.dumps(answer), status=status, mimetype="application/json")
+    if path == "/_datero/postgres-majors" and method == "POST":
+        _postgres_majors.update({image: int(major) for image, major in body.items()})
+        return _json(_postgres_majors)
     if path == "/_datero/public-dns" and method == "POST":
         public_dns.pin(body["name"], body.get("address"))
         return _json({})

@@ -178,6 +178,19 @@ impl Emulator {
         }
     }
 
+    /// The PostgreSQL major of each image (test-only control): from now on, a task whose
+    /// container runs one of them checks its data directory (the volume and PGDATA's folder in
+    /// it) as PostgreSQL does: an empty one takes the image's major; one of another major makes
+    /// the container print PostgreSQL's refusal to its log and exit 1.
+    pub async fn set_postgres_majors(&self, majors: &[(&str, u32)]) {
+        let body: serde_json::Map<String, serde_json::Value> = majors
+            .iter()
+            .map(|(image, major)| ((*image).to_owned(), serde_json::Value::from(*major)))
+            .collect();
+        self.control("postgres-majors", serde_json::Value::Object(body))
+            .await;
+    }
+
     /// Makes the public name `name` resolve to `address` (`None`: to nothing) from now on,
     /// whatever the emulator allocated (test-only control).
     pub async fn pin_public_name(&self, name: &str, address: Option<std::net::Ipv4Addr>) {

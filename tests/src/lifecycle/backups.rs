@@ -325,9 +325,60 @@ pub async fn backup_and_restore(
         "RestoreCommand starts the restore task; its fetch brings that backup back",
         restore(emulator, template, stack, &key, progress),
     )
-    .await?;
+    .await
+    .map(|_| ())?;
     // Both tasks are left RUNNING: deleting the stack must stop them (the cluster function
     // stops every task of the cluster).
+    Ok(())
+}
+
+/// A backup by hand, as the README's major upgrade starts: `BackupNowCommand` run as an operator
+/// starts the backup task; its upload stores the dump. Returns the backup's key.
+pub async fn backup_now(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<String, String> {
+    let command = output_command(template, stack, "BackupNowCommand")?;
+    let started = aws_cli::script(
+        emulator,
+        &operator(),
+        &[],
+        &format!("{command} --output json"),
+    )?;
+    let answer: Json = serde_json::from_slice(&started.stdout).map_err(|_| {
+        format!(
+            "BackupNowCommand: {}",
+            String::from_utf8_lossy(&started.stderr)
+        )
+    })?;
+    let arn = answer["tasks"][0]["taskArn"].as_str().unwrap_or_default();
+    progress.event("BackupNowCommand", "RUN_TASK", arn);
+    let key = upload_and_list(emulator, template, stack, progress).await?;
+    finished(emulator, stack, arn).await;
+    Ok(key)
+}
+
+/// A one-off task whose containers have done their work: it stops, as ECS stops a task whose
+/// essential containers have exited (here with 0).
+async fn finished(emulator: &Emulator, stack: &Stack, arn: &str) {
+    let cluster = &stack.attributes["Cluster.ClusterName"];
+    emulator
+        .crash_task(cluster, arn, 0, std::time::Duration::from_secs(5))
+        .await;
+}
+
+/// RestoreCommand with `key`: the restore task, its fetch played.
+pub async fn restore_backup(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &Stack,
+    key: &str,
+    progress: &Progress,
+) -> Result<(), String> {
+    let arn = restore(emulator, template, stack, key, progress).await?;
+    finished(emulator, stack, &arn).await;
     Ok(())
 }
 
@@ -482,7 +533,7 @@ async fn restore(
     stack: &Stack,
     key: &str,
     progress: &Progress,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let task = run_restore_command(emulator, template, stack, key)?;
     let arn = task["taskArn"].as_str().unwrap_or_default().to_owned();
     progress.event(
@@ -520,7 +571,7 @@ async fn restore(
         "EXITED 0",
         String::from_utf8_lossy(&fetch.stdout).trim(),
     );
-    Ok(())
+    Ok(arn)
 }
 
 /// The stack's RestoreCommand output with `key` in place of KEY, run as an operator; the task

@@ -6,6 +6,7 @@ pub mod backups;
 pub mod cloudformation;
 pub mod infrastructure;
 pub mod progress;
+pub mod upgrade;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -132,6 +133,21 @@ pub async fn run(
     })
     .await?;
     progress.event("emulator", "STARTED", emulator.endpoint());
+    // PostgreSQL's data-directory check, played for the images this lifecycle runs.
+    let first_image = match options.parameters.get("DateroImage") {
+        Some(image) => image.as_str().unwrap_or_default().to_owned(),
+        None => template.yaml()["Parameters"]["DateroImage"]["Default"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    emulator
+        .set_postgres_majors(&[
+            (first_image.as_str(), upgrade::CURRENT_MAJOR),
+            (&options.next_image, upgrade::CURRENT_MAJOR),
+            (upgrade::NEW_MAJOR_IMAGE, upgrade::NEW_MAJOR),
+        ])
+        .await;
     let config = emulator.sdk_config().await;
     let mut stack = options.stack(template);
     stack.refs.clear();
@@ -207,6 +223,12 @@ async fn update_and_delete(
         progress,
         "a new image tag, instance type and subnets (one swapped within its zone, a zone added): every zone keeps or gets a mount target; Datero moves to a new instance on the new revision; the old revision is deregistered",
         new_image(template, options, cloudformation, config, stack, progress),
+    )
+    .await?;
+    step(
+        progress,
+        "a new PostgreSQL major: the image alone is refused with the way and rolled back; then a backup, the image in a folder of its own (DataDirectory), the restore",
+        upgrade::new_major(template, cloudformation, emulator, config, stack, progress),
     )
     .await?;
     step(
