@@ -2,13 +2,16 @@
 
 use crate::error::PropertyError;
 
+/// Only letters, digits, `-` and `_`: ECS names, a data folder's name.
+pub(crate) fn name_chars(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// ECS names (clusters, capacity providers, families): 1..=255 letters, digits, `-`, `_`.
 pub fn ecs_name(property: &str, value: &str) -> Result<(), PropertyError> {
-    let fits = !value.is_empty()
-        && value.len() <= 255
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let fits = !value.is_empty() && value.len() <= 255 && name_chars(value);
     if fits {
         Ok(())
     } else {

@@ -168,10 +168,7 @@ impl TaskDefinitionSpec {
 
 /// `DataDirectory`: one folder name (no path), as the template's parameter allows.
 fn folder_name(name: &str) -> Result<(), PropertyError> {
-    let fits = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let fits = (1..=64).contains(&name.len()) && names::name_chars(name);
     if fits {
         Ok(())
     } else {

@@ -341,18 +341,7 @@ pub async fn backup_now(
     progress: &Progress,
 ) -> Result<String, String> {
     let command = output_command(template, stack, "BackupNowCommand")?;
-    let started = aws_cli::script(
-        emulator,
-        &operator(),
-        &[],
-        &format!("{command} --output json"),
-    )?;
-    let answer: Json = serde_json::from_slice(&started.stdout).map_err(|_| {
-        format!(
-            "BackupNowCommand: {}",
-            String::from_utf8_lossy(&started.stderr)
-        )
-    })?;
+    let answer = run_task_command(emulator, "BackupNowCommand", &command)?;
     let arn = answer["tasks"][0]["taskArn"].as_str().unwrap_or_default();
     progress.event("BackupNowCommand", "RUN_TASK", arn);
     let key = upload_and_list(emulator, template, stack, progress).await?;
@@ -584,18 +573,7 @@ fn run_restore_command(
 ) -> Result<Json, String> {
     let command = output_command(template, stack, "RestoreCommand")?
         .replace("\"value\":\"KEY\"", &format!("\"value\":\"{key}\""));
-    let started = aws_cli::script(
-        emulator,
-        &operator(),
-        &[],
-        &format!("{command} --output json"),
-    )?;
-    let answer: Json = serde_json::from_slice(&started.stdout).map_err(|_| {
-        format!(
-            "RestoreCommand: {}",
-            String::from_utf8_lossy(&started.stderr)
-        )
-    })?;
+    let answer = run_task_command(emulator, "RestoreCommand", &command)?;
     let task = answer["tasks"][0].clone();
     let provider = &stack.attributes["Cluster.CapacityProviderName"];
     if task["capacityProviderName"].as_str() != Some(provider) {
@@ -610,6 +588,19 @@ fn run_restore_command(
         ));
     }
     Ok(task)
+}
+
+/// An `aws ecs run-task` command of the stack's outputs (`output`), run as an operator; RunTask's
+/// answer.
+fn run_task_command(emulator: &Emulator, output: &str, command: &str) -> Result<Json, String> {
+    let started = aws_cli::script(
+        emulator,
+        &operator(),
+        &[],
+        &format!("{command} --output json"),
+    )?;
+    serde_json::from_slice(&started.stdout)
+        .map_err(|_| format!("{output}: {}", String::from_utf8_lossy(&started.stderr)))
 }
 
 /// An output of the template, resolved for the stack: a command for the operator.

@@ -125,6 +125,35 @@ impl CloudFormation {
             .await
     }
 
+    /// Datero onto a new revision, as CloudFormation orders it: the task definition (a new
+    /// revision), then the task onto it. `old_*`: the properties they had.
+    pub async fn update_revision(
+        &self,
+        template: &Template,
+        old_definition: Value,
+        old_task: Value,
+        stack: &mut Stack,
+        progress: &Progress,
+    ) -> Result<(), String> {
+        self.update(template, "TaskDefinition", old_definition, stack, progress)
+            .await?;
+        self.update(template, "DateroTask", old_task, stack, progress)
+            .await
+    }
+
+    /// CloudFormation's clean-up phase after a revision was replaced: the revision `arn`, with
+    /// the properties it had, is deleted.
+    pub async fn delete_revision(
+        &self,
+        template: &Template,
+        arn: &str,
+        definition: Value,
+        progress: &Progress,
+    ) -> Result<(), String> {
+        self.delete(template, "TaskDefinition", arn, definition, progress)
+            .await
+    }
+
     /// Deletes the resource known as `id`, with the properties it had.
     pub async fn delete(
         &self,

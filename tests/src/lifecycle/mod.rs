@@ -744,34 +744,13 @@ async fn new_image(
     // The ECS agent on whatever instance the group launches meanwhile.
     let _agent = fixtures::Agent::start_for(config, &stack.refs["Instances"], &cluster_name(stack));
     cloudformation
-        .update(
-            template,
-            "TaskDefinition",
-            old_definition.clone(),
-            stack,
-            progress,
-        )
+        .update_revision(template, old_definition.clone(), old_task, stack, progress)
         .await?;
     cloudformation
-        .update(template, "DateroTask", old_task, stack, progress)
-        .await?;
-    // CloudFormation's clean-up phase: the replaced revision is deleted last.
-    cloudformation
-        .delete(
-            template,
-            "TaskDefinition",
-            &old_arn,
-            old_definition,
-            progress,
-        )
+        .delete_revision(template, &old_arn, old_definition, progress)
         .await?;
     let new_arn = stack.refs["TaskDefinition"].clone();
-    let wanted = wanted(config, stack).await?;
-    if wanted.len() != 1 || wanted[0].2 != new_arn || wanted[0].1 != "RUNNING" {
-        return Err(format!(
-            "expected one RUNNING task of {new_arn}, found {wanted:?}"
-        ));
-    }
+    only_running(config, stack, &new_arn).await?;
     let new_instance = datero_instance(config, stack).await?;
     let described = aws_sdk_ec2::Client::new(config)
         .describe_instances()
@@ -824,6 +803,18 @@ async fn new_image(
         Ok(())
     } else {
         Err(format!("the old revision is {status}"))
+    }
+}
+
+/// One Datero task is wanted, RUNNING, of the revision `arn`.
+async fn only_running(config: &SdkConfig, stack: &Stack, arn: &str) -> Result<(), String> {
+    let wanted = wanted(config, stack).await?;
+    if wanted.len() == 1 && wanted[0].2 == arn && wanted[0].1 == "RUNNING" {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected one RUNNING task of {arn}, found {wanted:?}"
+        ))
     }
 }
 

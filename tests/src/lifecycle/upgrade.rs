@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::cloudformation::CloudFormation;
 use super::progress::Progress;
-use super::{backups, wanted};
+use super::{backups, only_running};
 use crate::emulator::Emulator;
 use crate::template::{Stack, Template};
 
@@ -48,15 +48,8 @@ pub async fn new_major(
     let clock = Instant::now();
     backups::restore_backup(emulator, template, stack, &key, progress).await?;
     let restored = clock.elapsed();
-    // CloudFormation's clean-up phase: the replaced revision goes.
     cloudformation
-        .delete(
-            template,
-            "TaskDefinition",
-            &old_arn,
-            old_definition,
-            progress,
-        )
+        .delete_revision(template, &old_arn, old_definition, progress)
         .await?;
     progress.event(
         "upgrade",
@@ -90,18 +83,10 @@ async fn into_own_folder(
         .parameters
         .insert("DataDirectory".into(), json!(folder));
     cloudformation
-        .update(template, "TaskDefinition", old_definition, stack, progress)
-        .await?;
-    cloudformation
-        .update(template, "DateroTask", old_task, stack, progress)
+        .update_revision(template, old_definition, old_task, stack, progress)
         .await?;
     let new_arn = stack.refs["TaskDefinition"].clone();
-    let running = wanted(config, stack).await?;
-    if running.len() != 1 || running[0].2 != new_arn || running[0].1 != "RUNNING" {
-        return Err(format!(
-            "expected one RUNNING task of {new_arn}, found {running:?}"
-        ));
-    }
+    only_running(config, stack, &new_arn).await?;
     let pgdata = pgdata_of(config, &new_arn).await?;
     progress.event("DateroTask", "PGDATA", &pgdata);
     if pgdata == format!("/var/lib/postgresql/data/{folder}") {
@@ -156,21 +141,11 @@ async fn refused_then_rolled_back(
         .update(template, "DateroTask", failed_task, stack, progress)
         .await?;
     cloudformation
-        .delete(
-            template,
-            "TaskDefinition",
-            &failed_arn,
-            failed_definition,
-            progress,
-        )
+        .delete_revision(template, &failed_arn, failed_definition, progress)
         .await?;
-    let running = wanted(config, stack).await?;
-    let previous = &stack.refs["TaskDefinition"];
-    if running.len() != 1 || &running[0].2 != previous || running[0].1 != "RUNNING" {
-        return Err(format!(
-            "after the rollback, expected one RUNNING task of {previous}, found {running:?}"
-        ));
-    }
+    only_running(config, stack, &stack.refs["TaskDefinition"])
+        .await
+        .map_err(|error| format!("after the rollback: {error}"))?;
     progress.event(
         "upgrade",
         "TIMED",
