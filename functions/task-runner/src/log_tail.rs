@@ -8,10 +8,10 @@
 
 use aws_sdk_ecs::types::TaskDefinition;
 use datero_shared::container::CONTAINER_NAME;
-use datero_shared::readiness::QUOTED_LOG_LINES;
 use tracing::warn;
 
-/// How many lines are read back: PostgreSQL's refusal comes a few lines before the end.
+/// How many lines are read back: PostgreSQL's refusal comes a few lines before the end, and the
+/// reason quotes the last few (`readiness::QUOTED_LOG_LINES`).
 const READ_LINES: i32 = 30;
 
 /// Datero's log group and the task's stream, from the task definition's log configuration.
@@ -43,8 +43,10 @@ pub async fn last_lines(
         .get_log_events()
         .log_group_name(&group)
         .log_stream_name(&stream)
+        // The latest events ("If the value is false, the latest log events are returned
+        // first", GetLogEvents API reference), in time order within the page.
         .start_from_head(false)
-        .limit(READ_LINES.max(QUOTED_LOG_LINES as i32))
+        .limit(READ_LINES)
         .send()
         .await;
     match answer {

@@ -187,7 +187,7 @@ pub(crate) async fn stop_and_wait(
 ) -> Result<(), ResourceError> {
     for arn in arns {
         ecs_tasks::stop(&clients.ecs, cluster, arn, why).await?;
-        info!(decision = "stop", task = %arn, reason = why, "previous Datero task stopped");
+        info!(decision = "stop", task = %arn, reason = why, "Datero task stopped");
     }
     if ecs_tasks::wait_stopped(&clients.ecs, cluster, arns, limit).await? {
         Ok(())
