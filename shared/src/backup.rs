@@ -65,7 +65,8 @@ sed -E 's/^(DROP DATABASE( IF EXISTS)? [^;]+);$/\1 WITH (FORCE);/' "$BACKUP_FILE
 psql -X -q -v ON_ERROR_STOP=1 -d postgres -f "$BACKUP_FILE.restore"
 rm "$BACKUP_FILE.restore""#;
 
-/// Stores the dump under `$BACKUP_PREFIX<UTC time>.sql` in `$BACKUP_BUCKET` and reports the
+/// Stores the dump under `$BACKUP_PREFIX<UTC time>.sql` (or `$BACKUP_KEY` where a run-task
+/// override sets it: the runner's dump before a new major) in `$BACKUP_BUCKET` and reports the
 /// outcome as metrics of namespace `DateroEcs`, dimension `ClusterName=$CLUSTER_NAME`
 /// (`metrics::BACKUPS`, `BACKUP_SIZE`, `BACKUP_FAILURES`). A missing dump means the dump
 /// container failed: that is reported here too, since it cannot report itself.
@@ -78,7 +79,7 @@ if [ ! -s "$BACKUP_FILE" ]; then
   metric BackupFailures Count 1
   exit 1
 fi
-key="$BACKUP_PREFIX$(date -u +%Y-%m-%dT%H%M%SZ).sql"
+key="${BACKUP_KEY:-$BACKUP_PREFIX$(date -u +%Y-%m-%dT%H%M%SZ).sql}"
 if ! aws s3 cp --only-show-errors "$BACKUP_FILE" "s3://$BACKUP_BUCKET/$key"; then
   echo "backup failed: the upload to s3://$BACKUP_BUCKET/$key did not complete"
   metric BackupFailures Count 1

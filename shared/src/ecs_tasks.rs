@@ -2,11 +2,16 @@
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder;
-use aws_sdk_ecs::types::{CapacityProviderStrategyItem, DesiredStatus, Task};
+use aws_sdk_ecs::types::{
+    CapacityProviderStrategyItem, ClusterField, ContainerOverride, DesiredStatus, KeyValuePair,
+    Task, TaskOverride,
+};
 
 use crate::aws::aws_error;
+use crate::container::{CONTAINER_NAME, DATA_PATH_VARIABLE};
+use crate::data_directory;
 use crate::error::ResourceError;
-use crate::marks::{STARTED_BY, ecs_tags, stop_reason};
+use crate::marks::{DATA_DIRECTORY_TAG, STARTED_BY, ecs_tags, stop_reason};
 use crate::poll::Backoff;
 use crate::restart_policy::FinishedTask;
 
@@ -120,6 +125,51 @@ pub struct RunTask<'a> {
     pub client_token: &'a str,
     /// Tags on the task (`key`, `value`).
     pub tags: Vec<(&'static str, String)>,
+    /// Environment variables set on containers for this task only (`container`, `name`,
+    /// `value`): a run-task override, the task definition unchanged.
+    pub environment: Vec<(&'a str, &'a str, String)>,
+}
+
+impl<'a> RunTask<'a> {
+    /// Datero's container runs on the data in `folder` of the data volume (the cluster's data
+    /// directory mark), not where its task definition's PGDATA points.
+    pub fn on_data_folder(mut self, folder: Option<&str>) -> Self {
+        if let Some(folder) = folder {
+            self.environment.push((
+                CONTAINER_NAME,
+                DATA_PATH_VARIABLE,
+                data_directory::pgdata(folder),
+            ));
+        }
+        self
+    }
+
+    fn overrides(&self) -> Option<TaskOverride> {
+        if self.environment.is_empty() {
+            return None;
+        }
+        let mut containers: Vec<ContainerOverride> = Vec::new();
+        for (container, name, value) in &self.environment {
+            let pair = KeyValuePair::builder().name(*name).value(value).build();
+            match containers
+                .iter_mut()
+                .find(|found| found.name() == Some(*container))
+            {
+                Some(found) => found.environment.get_or_insert_with(Vec::new).push(pair),
+                None => containers.push(
+                    ContainerOverride::builder()
+                        .name(*container)
+                        .environment(pair)
+                        .build(),
+                ),
+            }
+        }
+        Some(
+            TaskOverride::builder()
+                .set_container_overrides(Some(containers))
+                .build(),
+        )
+    }
 }
 
 /// Runs one task through the capacity provider (never `launchType`), started by the
@@ -138,6 +188,7 @@ pub async fn run(ecs: &Client, run: &RunTask<'_>) -> Result<Task, ResourceError>
         .count(1)
         .started_by(STARTED_BY)
         .client_token(run.client_token)
+        .set_overrides(run.overrides())
         .set_tags((!run.tags.is_empty()).then(|| ecs_tags(run.tags.iter().map(|(k, v)| (*k, v)))))
         .send()
         .await
@@ -267,4 +318,55 @@ pub async fn started_by_provisioner(
             .desired_status(DesiredStatus::Running),
     )
     .await
+}
+
+/// The cluster's ARN and the data folder its mark names ([`DATA_DIRECTORY_TAG`]); `None` when
+/// the cluster is gone.
+pub async fn data_folder(
+    ecs: &Client,
+    cluster: &str,
+) -> Result<Option<(String, Option<String>)>, ResourceError> {
+    let described = ecs
+        .describe_clusters()
+        .clusters(cluster)
+        .include(ClusterField::Tags)
+        .send()
+        .await
+        .map_err(|error| aws_error("DescribeClusters", error))?;
+    Ok(described.clusters().first().and_then(|cluster| {
+        let arn = cluster.cluster_arn()?.to_owned();
+        let folder = cluster
+            .tags()
+            .iter()
+            .find(|tag| tag.key() == Some(DATA_DIRECTORY_TAG))
+            .and_then(|tag| tag.value())
+            .and_then(data_directory::parse_folder);
+        Some((arn, folder))
+    }))
+}
+
+/// Records `folder` as where Datero's data is (`None`: the task definition's PGDATA).
+pub async fn set_data_folder(
+    ecs: &Client,
+    cluster_arn: &str,
+    folder: Option<&str>,
+) -> Result<(), ResourceError> {
+    match folder {
+        Some(folder) => ecs
+            .tag_resource()
+            .resource_arn(cluster_arn)
+            .set_tags(Some(ecs_tags([(DATA_DIRECTORY_TAG, folder)])))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| aws_error("TagResource", error)),
+        None => ecs
+            .untag_resource()
+            .resource_arn(cluster_arn)
+            .tag_keys(DATA_DIRECTORY_TAG)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| aws_error("UntagResource", error)),
+    }
 }

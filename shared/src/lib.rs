@@ -44,6 +44,7 @@ pub mod backup_watch;
 pub mod config;
 pub mod container;
 pub mod custom_resource;
+pub mod data_directory;
 pub mod down_alarm;
 pub mod ecs_event;
 pub mod ecs_tasks;

@@ -11,6 +11,9 @@ pub const REQUEST_TAG: &str = "datero-ecs:request-id";
 /// Tag key, on the cluster, holding whether office hours are open or closed and since when
 /// (written by the restarter at each scheduled start and stop; [`crate::schedule::HoursMark`]).
 pub const OFFICE_HOURS_TAG: &str = "datero-ecs:office-hours";
+/// Tag key, on the cluster, holding the folder of the data volume Datero's data is in since a
+/// move to a new PostgreSQL major (`pg18`; [`crate::data_directory`]); absent before any.
+pub const DATA_DIRECTORY_TAG: &str = "datero-ecs:data-directory";
 /// Prefix of the physical id a failed Create answers with.
 pub const FAILED_CREATE_PREFIX: &str = "datero-ecs:failed-create:";
 

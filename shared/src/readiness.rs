@@ -71,6 +71,12 @@ pub fn failed_start_reason(what: &str, log: &[String]) -> String {
     if let Some(mismatch) = MajorMismatch::find(log.iter().map(String::as_str)) {
         return mismatch.advice();
     }
+    quote_log(what, "Datero's log", log)
+}
+
+/// `what`, then the last lines of `whose` log (`log`, oldest first, blank lines skipped), each
+/// cut short: `<what>; <whose> ends: a | b | c`; `what` alone when the log is empty.
+pub fn quote_log(what: &str, whose: &str, log: &[String]) -> String {
     let lines: Vec<&str> = log
         .iter()
         .map(|line| line.trim())
@@ -83,7 +89,7 @@ pub fn failed_start_reason(what: &str, log: &[String]) -> String {
     if last.is_empty() {
         what.to_owned()
     } else {
-        format!("{what}; Datero's log ends: {}", last.join(" | "))
+        format!("{what}; {whose} ends: {}", last.join(" | "))
     }
 }
 

@@ -346,6 +346,8 @@ def ecs_checks(operation: str, params: Params, region: str, account: str, backen
         ]
     if operation == "TagResource":
         return [Check("ecs:TagResource", params["resourceArn"], _request_tags(params.get("tags")))]
+    if operation == "UntagResource":
+        return [Check("ecs:UntagResource", params["resourceArn"], {"aws:TagKeys": list(params.get("tagKeys") or [])})]
     if operation in on_cluster_only:
         return [Check(f"ecs:{operation}", cluster)]
     if operation == "CreateCluster":

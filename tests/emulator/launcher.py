@@ -27,6 +27,12 @@ Test-only controls (never part of AWS):
   and a deleted one stays listed as `deleting` that long, holding its zone and its address.
   healthSeconds: a running task whose containers have a health check reports healthStatus
   UNKNOWN that long, then HEALTHY (or what its start mode says).
+- POST /_datero/one-off {"family", "role": "dump" | "restore", "exitCodes", "lines"}: tasks of
+  that family finish after healthSeconds, each container with its exit code (default 0) and
+  log lines; a dump copies the running Datero's data to its BACKUP_KEY, a restore copies a
+  dumped key into the running Datero's data directory.
+- GET /_datero/postgres-data: each data directory's major and contents ("<source>:<folder>"),
+  and each dump; POST {"contents": {"<source>:<folder>": text}} writes contents.
 - POST /_datero/task-start modes also "unhealthy" (RUNNING, then UNHEALTHY) and "exits"
   (RUNNING, then STOPPED after healthSeconds: its essential container exited with code 1 and
   `reason`, as PostgreSQL does on a data directory of another major).
@@ -408,6 +414,8 @@ def _settle() -> None:
                     _original_delete_mount_target(efs_backend, mount_target_id)
             elif kind == "health":
                 _settle_health(*subject)
+            elif kind == "one-off":
+                _finish_one_off(*subject)
             elif kind == "stop":
                 backend, cluster, task = subject
                 if task.last_status != "STOPPED":
@@ -491,19 +499,27 @@ _postgres_majors: dict[str, int] = {}
 _data_majors: dict[tuple[str, str], int] = {}
 
 
-def _postgres_check(backend: Backend, task: Any) -> list[str] | None:
-    """PostgreSQL's check of its data directory, played for images whose major a test named:
-    a directory with no data takes the image's major; one of another major is refused with
-    PostgreSQL's own two lines ("database files are incompatible with server", miscinit.c's
-    ValidatePgVersion), and the container exits without touching it. None: it starts."""
+def _environment(definition: Any, task: Any, container: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as it runs: the task definition's, then the run-task
+    overrides' (API_ContainerOverride: "environment ... overrides the existing environment
+    variables from the Docker image or the task definition")."""
+    env = {pair["name"]: pair["value"] for pair in container.get("environment") or []}
+    for override in (getattr(task, "overrides", None) or {}).get("containerOverrides") or []:
+        if override.get("name") == container.get("name"):
+            env.update({pair["name"]: pair["value"] for pair in override.get("environment") or []})
+    return env
+
+
+def _data_directory(backend: Any, task: Any) -> tuple[tuple[str, str], int] | None:
+    """Where a task of an image whose major a test named keeps its PostgreSQL data: (volume
+    source, folder under the mount) and the image's major; None for any other task."""
     definition = backend.describe_task_definition(task.task_definition_arn)
     volumes = {volume["name"]: volume for volume in definition.volumes or []}
     for container in definition.container_definitions or []:
         major = _postgres_majors.get(container.get("image", ""))
         if major is None:
             continue
-        env = {pair["name"]: pair["value"] for pair in container.get("environment") or []}
-        pgdata = env.get("PGDATA", "/var/lib/postgresql/data")
+        pgdata = _environment(definition, task, container).get("PGDATA", "/var/lib/postgresql/data")
         for mount in container.get("mountPoints") or []:
             path = mount["containerPath"].rstrip("/")
             if pgdata != path and not pgdata.startswith(path + "/"):
@@ -511,20 +527,98 @@ def _postgres_check(backend: Backend, task: Any) -> list[str] | None:
             volume = volumes.get(mount["sourceVolume"], {})
             efs = volume.get("efsVolumeConfiguration") or {}
             source = efs.get("fileSystemId") or (volume.get("host") or {}).get("sourcePath")
-            if not source:
-                return None
-            key = (source, pgdata[len(path):])
-            with _lock:
-                data = _data_majors.setdefault(key, major)
-            if data == major:
-                return None
-            return [
-                f"{_now():%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC [1] FATAL:  database files are incompatible with server",
-                f"{_now():%Y-%m-%d %H:%M:%S.%f}"[:-3]
-                + f" UTC [1] DETAIL:  The data directory was initialized by PostgreSQL version {data},"
-                + f" which is not compatible with this version {major}.1.",
-            ]
+            if source:
+                return (source, pgdata[len(path):]), major
     return None
+
+
+def _postgres_check(backend: Backend, task: Any) -> list[str] | None:
+    """PostgreSQL's check of its data directory, played for images whose major a test named:
+    a directory with no data takes the image's major; one of another major is refused with
+    PostgreSQL's own two lines ("database files are incompatible with server", miscinit.c's
+    ValidatePgVersion), and the container exits without touching it. None: it starts."""
+    found = _data_directory(backend, task)
+    if found is None:
+        return None
+    key, major = found
+    with _lock:
+        data = _data_majors.setdefault(key, major)
+    if data == major:
+        return None
+    return [
+        f"{_now():%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC [1] FATAL:  database files are incompatible with server",
+        f"{_now():%Y-%m-%d %H:%M:%S.%f}"[:-3]
+        + f" UTC [1] DETAIL:  The data directory was initialized by PostgreSQL version {data},"
+        + f" which is not compatible with this version {major}.1.",
+    ]
+
+
+# One-off tasks (the backup and restore tasks), played by family: after healthSeconds every
+# container exits with its code (0 unless a test says otherwise), writing its lines to its
+# log. A "dump" copies what the running Datero's data directory holds to the key its upload
+# container's BACKUP_KEY names; a "restore" copies the key its fetch container's BACKUP_KEY
+# names into the running Datero's directory (a key never dumped: the fetch exits 1).
+_one_off: dict[str, dict[str, Any]] = {}
+# What each data directory holds (a test writes it), and each dump's copy.
+_data_contents: dict[tuple[str, str], str] = {}
+_dumps: dict[str, str] = {}
+
+
+def _family(task: Any) -> str:
+    return task.task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
+
+
+def _running_datero(backend: Any, task: Any) -> tuple[str, str] | None:
+    """The data directory of the Datero task RUNNING beside `task` on its cluster."""
+    cluster = task.cluster_arn.rsplit("/", 1)[-1]
+    for other in backend.tasks.get(cluster, {}).values():
+        if other is task or other.last_status != "RUNNING":
+            continue
+        found = _data_directory(backend, other)
+        if found is not None:
+            return found[0]
+    return None
+
+
+def _finish_one_off(backend: Any, task: Any, play: dict[str, Any]) -> None:
+    if task.last_status != "RUNNING":
+        return
+    definition = backend.describe_task_definition(task.task_definition_arn)
+    containers = {c["name"]: c for c in definition.container_definitions or []}
+    codes = dict(play.get("exitCodes") or {})
+    lines = dict(play.get("lines") or {})
+    datero = _running_datero(backend, task)
+    if play.get("role") == "dump":
+        key = _environment(definition, task, containers.get("upload", {})).get("BACKUP_KEY", "")
+        if datero is None:
+            codes.setdefault("dump", 2)
+            lines.setdefault("dump", ["pg_dumpall: error: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused"])
+        elif codes.get("dump", 0) == 0 and codes.get("upload", 0) == 0 and key:
+            _dumps[key] = _data_contents.get(datero, "")
+    elif play.get("role") == "restore":
+        key = _environment(definition, task, containers.get("fetch", {})).get("BACKUP_KEY", "")
+        if key not in _dumps:
+            codes.setdefault("fetch", 1)
+            lines.setdefault("fetch", [f"fatal error: An error occurred (404) when calling the HeadObject operation: Key \"{key}\" does not exist"])
+        elif datero is not None and all(codes.get(name, 0) == 0 for name in containers):
+            _data_contents[datero] = _dumps[key]
+    # Containers run in task-definition order, each once its dependencies allow (ECS guide,
+    # "Container dependency": COMPLETE once exited, SUCCESS once exited 0); one that never
+    # runs has no exit code and writes nothing.
+    exits: dict[str, int | None] = {}
+    for name, container in containers.items():
+        runs = all(
+            exits.get(dep["containerName"]) is not None
+            and (dep.get("condition") != "SUCCESS" or exits.get(dep["containerName"]) == 0)
+            for dep in container.get("dependsOn") or []
+        )
+        exits[name] = codes.get(name, 0) if runs else None
+        if runs and lines.get(name):
+            _write_container_log(task, name, lines[name])
+    task.release_resources()
+    _mark_stopped(task, "EssentialContainerExited", "Essential container in task exited", None)
+    for container in task.containers:
+        container.exitCode = exits.get(container.name)
 
 
 def _apply_start_mode(backend: Backend, task: Any) -> None:
@@ -559,6 +653,10 @@ def _start_health(backend: Backend, task: Any, mode: str) -> None:
     if mode in ("running", "unhealthy", "exits") and (checked or mode == "exits"):
         with _lock:
             _pending.append((time.time() + _settings["healthSeconds"], "health", (task, mode, checked)))
+    play = _one_off.get(_family(task))
+    if mode == "running" and play is not None:
+        with _lock:
+            _pending.append((time.time() + _settings["healthSeconds"], "one-off", (backend, task, play)))
 
 
 def _settle_health(task: Any, mode: str, checked: bool) -> None:
@@ -597,6 +695,15 @@ def _awslogs_streams(backend: Backend, definition: Any, task: Any) -> list[tuple
         if config.get("logDriver") == "awslogs" and group in logs.groups and prefix:
             streams.append((logs, group, f"{prefix}/{container['name']}/{task_id}"))
     return streams
+
+
+def _write_container_log(task: Any, name: str, lines: list[str]) -> None:
+    now = int(time.time() * 1000)
+    for logs, group, stream in getattr(task, "awslogs_streams", []):
+        if stream.split("/")[-2] == name:
+            if stream not in logs.groups[group].streams:
+                logs.create_log_stream(group, stream)
+            logs.put_log_events(group, stream, [{"timestamp": now, "message": line} for line in lines if line])
 
 
 def _write_log(task: Any, lines: list[str]) -> None:
@@ -884,6 +991,21 @@ def _control(request: Request) -> Response | None:
     if path == "/_datero/postgres-majors" and method == "POST":
         _postgres_majors.update({image: int(major) for image, major in body.items()})
         return _json(_postgres_majors)
+    if path == "/_datero/one-off" and method == "POST":
+        _one_off[body["family"]] = body
+        return _json({})
+    if path == "/_datero/postgres-data":
+        if method == "POST":
+            for key, text in (body.get("contents") or {}).items():
+                source, folder = key.split(":", 1)
+                _data_contents[(source, folder)] = text
+        return _json(
+            {
+                "majors": {f"{k[0]}:{k[1]}": v for k, v in _data_majors.items()},
+                "contents": {f"{k[0]}:{k[1]}": v for k, v in _data_contents.items()},
+                "dumps": _dumps,
+            }
+        )
     if path == "/_datero/public-dns" and method == "POST":
         public_dns.pin(body["name"], body.get("address"))
         return _json({})

@@ -191,6 +191,50 @@ impl Emulator {
             .await;
     }
 
+    /// Plays the tasks of `family` as one-off tasks (test-only control): after `healthSeconds`
+    /// each container exits with its code in `exit_codes` (0 otherwise) once its dependencies
+    /// allow, writing its `lines` to its log. `role` "dump": the running Datero's data is
+    /// copied to the key the upload container's `BACKUP_KEY` names; "restore": the key the
+    /// fetch container's `BACKUP_KEY` names is copied into the running Datero's data directory.
+    pub async fn play_one_off(
+        &self,
+        family: &str,
+        role: &str,
+        exit_codes: &[(&str, i32)],
+        lines: &[(&str, &[&str])],
+    ) {
+        let exit_codes: serde_json::Map<String, serde_json::Value> = exit_codes
+            .iter()
+            .map(|(name, code)| ((*name).to_owned(), serde_json::Value::from(*code)))
+            .collect();
+        let lines: serde_json::Map<String, serde_json::Value> = lines
+            .iter()
+            .map(|(name, lines)| ((*name).to_owned(), serde_json::json!(lines)))
+            .collect();
+        self.control(
+            "one-off",
+            serde_json::json!({"family": family, "role": role, "exitCodes": exit_codes, "lines": lines}),
+        )
+        .await;
+    }
+
+    /// The PostgreSQL data directories the emulator knows, as `{"majors": {"<volume
+    /// source>:<folder>": major}, "contents": {...: text}, "dumps": {key: text}}`; `write`
+    /// puts each text into its directory first (test-only control).
+    pub async fn postgres_data(&self, write: &[(&str, &str)]) -> serde_json::Value {
+        let contents: serde_json::Map<String, serde_json::Value> = write
+            .iter()
+            .map(|(key, text)| ((*key).to_owned(), serde_json::Value::from(*text)))
+            .collect();
+        let response = reqwest::Client::new()
+            .post(format!("{}/_datero/postgres-data", self.endpoint))
+            .body(serde_json::json!({ "contents": contents }).to_string())
+            .send()
+            .await
+            .expect("reach the emulator");
+        serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or_default()
+    }
+
     /// Makes the public name `name` resolve to `address` (`None`: to nothing) from now on,
     /// whatever the emulator allocated (test-only control).
     pub async fn pin_public_name(&self, name: &str, address: Option<std::net::Ipv4Addr>) {

@@ -100,14 +100,21 @@ pub async fn register_instance_ids(
 /// A minimal task definition of `family` (what the task-definition function registers is
 /// tested on its own).
 pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
-    // With a health check, as the product's (shared/src/container.rs): the runner waits for it.
-    let health_check = aws_sdk_ecs::types::HealthCheck::builder()
-        .command("CMD-SHELL")
-        .command("pg_isready -U postgres -h 127.0.0.1 || exit 1")
-        .build()
-        .expect("a health check");
-    // Logs to Datero's log group as the product's (the awslogs driver; the group made here as
-    // the template makes it).
+    datero_task_definition(config, family, "chumaky/datero:1.2.0", None).await
+}
+
+/// Where [`datero_on_data_volume`] keeps PostgreSQL's data on the instance.
+pub const HOST_DATA_PATH: &str = "/var/lib/datero";
+
+/// Datero of `image` (family [`FAMILY`]) with its data on the instance at [`HOST_DATA_PATH`],
+/// mounted where PGDATA points, as the product's.
+pub async fn datero_on_data_volume(config: &SdkConfig, image: &str) -> String {
+    datero_task_definition(config, FAMILY, image, Some(HOST_DATA_PATH)).await
+}
+
+/// Logs to Datero's log group with `prefix`, as the product's (the awslogs driver; the group
+/// made here as the template makes it).
+async fn awslogs(config: &SdkConfig, prefix: &str) -> aws_sdk_ecs::types::LogConfiguration {
     let logs = aws_sdk_cloudwatchlogs::Client::new(config);
     if let Err(error) = logs
         .create_log_group()
@@ -122,26 +129,60 @@ pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
             "create log group: {error}"
         );
     }
-    let log_configuration = aws_sdk_ecs::types::LogConfiguration::builder()
+    aws_sdk_ecs::types::LogConfiguration::builder()
         .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
         .options("awslogs-group", LOG_GROUP)
         .options("awslogs-region", REGION)
-        .options("awslogs-stream-prefix", "datero")
+        .options("awslogs-stream-prefix", prefix)
         .build()
-        .expect("a log configuration");
-    let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+        .expect("a log configuration")
+}
+
+async fn datero_task_definition(
+    config: &SdkConfig,
+    family: &str,
+    image: &str,
+    host_data_path: Option<&str>,
+) -> String {
+    // With a health check, as the product's (shared/src/container.rs): the runner waits for it.
+    let health_check = aws_sdk_ecs::types::HealthCheck::builder()
+        .command("CMD-SHELL")
+        .command("pg_isready -U postgres -h 127.0.0.1 || exit 1")
+        .build()
+        .expect("a health check");
+    let log_configuration = awslogs(config, "datero").await;
+    let mut container = aws_sdk_ecs::types::ContainerDefinition::builder()
         .name("datero")
-        .image("chumaky/datero:1.2.0")
+        .image(image)
         .memory(1536)
         .cpu(1024)
         .health_check(health_check)
-        .log_configuration(log_configuration)
-        .build();
+        .log_configuration(log_configuration);
+    let mut volumes = Vec::new();
+    if let Some(path) = host_data_path {
+        container = container.mount_points(
+            aws_sdk_ecs::types::MountPoint::builder()
+                .source_volume("pgdata")
+                .container_path(datero_shared::container::DATA_PATH)
+                .build(),
+        );
+        volumes.push(
+            aws_sdk_ecs::types::Volume::builder()
+                .name("pgdata")
+                .host(
+                    aws_sdk_ecs::types::HostVolumeProperties::builder()
+                        .source_path(path)
+                        .build(),
+                )
+                .build(),
+        );
+    }
     aws_sdk_ecs::Client::new(config)
         .register_task_definition()
         .family(family)
         .execution_role_arn(EXECUTION_ROLE)
-        .container_definitions(container)
+        .container_definitions(container.build())
+        .set_volumes((!volumes.is_empty()).then_some(volumes))
         .send()
         .await
         .expect("register task definition")
@@ -149,6 +190,79 @@ pub async fn task_definition(config: &SdkConfig, family: &str) -> String {
         .and_then(|definition| definition.task_definition_arn())
         .expect("an ARN")
         .to_owned()
+}
+
+/// The stack's backup and restore task definitions, as the template names and shapes them for
+/// a move to a new major: their containers in order, each after the one before (the upload
+/// whatever the dump did, the rest only after a success), logging to Datero's log group.
+/// Returns their ARNs.
+pub async fn backup_and_restore(config: &SdkConfig) -> (String, String) {
+    use datero_shared::backup::{
+        DUMP_CONTAINER, FETCH_CONTAINER, KEEP_DUMP_CONTAINER, RESTORE_CONTAINER, UPLOAD_CONTAINER,
+    };
+    let ecs = aws_sdk_ecs::Client::new(config);
+    let mut arns = Vec::new();
+    for (family, prefix, containers, role) in [
+        (
+            BACKUP_FAMILY,
+            "backup",
+            [DUMP_CONTAINER, UPLOAD_CONTAINER].as_slice(),
+            "BackupTaskRole",
+        ),
+        (
+            RESTORE_FAMILY,
+            "restore",
+            [KEEP_DUMP_CONTAINER, FETCH_CONTAINER, RESTORE_CONTAINER].as_slice(),
+            "RestoreTaskRole",
+        ),
+    ] {
+        let mut definitions = Vec::new();
+        for (index, name) in containers.iter().enumerate() {
+            let logs = awslogs(config, prefix).await;
+            let mut container = aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name(*name)
+                .image("chumaky/datero:1.2.0")
+                .memory_reservation(64)
+                .essential(index + 1 == containers.len())
+                .log_configuration(logs);
+            if index > 0 {
+                container = container.depends_on(after(containers[index - 1], name));
+            }
+            definitions.push(container.build());
+        }
+        let arn = ecs
+            .register_task_definition()
+            .family(family)
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Host)
+            .execution_role_arn(EXECUTION_ROLE)
+            .task_role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
+            .set_container_definitions(Some(definitions))
+            .send()
+            .await
+            .expect("register a one-off task definition")
+            .task_definition()
+            .and_then(|definition| definition.task_definition_arn())
+            .expect("an ARN")
+            .to_owned();
+        arns.push(arn);
+    }
+    (arns.remove(0), arns.remove(0))
+}
+
+/// `container` starts once `before` has exited: the upload whatever the dump did (so that it
+/// reports a failed dump), every other only after a success.
+fn after(before: &str, container: &str) -> aws_sdk_ecs::types::ContainerDependency {
+    use aws_sdk_ecs::types::{ContainerCondition, ContainerDependency};
+    let condition = if container == datero_shared::backup::UPLOAD_CONTAINER {
+        ContainerCondition::Complete
+    } else {
+        ContainerCondition::Success
+    };
+    ContainerDependency::builder()
+        .container_name(before)
+        .condition(condition)
+        .build()
+        .expect("a dependency")
 }
 
 /// The stack the integration tests play: the names below are what `template.yaml` gives its
@@ -159,6 +273,9 @@ pub const CLUSTER: &str = "datero-prod-datero";
 pub const PROVIDER: &str = "datero-datero-prod-ec2";
 pub const FAMILY: &str = "datero-prod-datero";
 pub const GROUP: &str = "datero-prod-datero";
+/// The backup and restore task definitions' families in the test stack.
+pub const BACKUP_FAMILY: &str = "datero-prod-datero-backup";
+pub const RESTORE_FAMILY: &str = "datero-prod-datero-restore";
 /// Datero's log group in the test stack (`DateroLogGroup`).
 pub const LOG_GROUP: &str = "/datero/datero-prod";
 pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/datero-prod-TaskExecutionRole";

@@ -72,6 +72,14 @@ impl Stack {
                 "AWS::AutoScaling::AutoScalingGroup" => format!("{name}-datero"),
                 // CloudFormation names a bucket `<stack>-<logical id>-<random>`, in lower case.
                 "AWS::S3::Bucket" => format!("{name}-{resource}-1a2b3c").to_ascii_lowercase(),
+                // The revision's ARN; the family as the template names it
+                // (`<stack>-datero-backup` for BackupTaskDefinition).
+                "AWS::ECS::TaskDefinition" => format!(
+                    "arn:aws:ecs:us-east-1:123456789012:task-definition/{name}-datero-{}:1",
+                    resource
+                        .trim_end_matches("TaskDefinition")
+                        .to_ascii_lowercase()
+                ),
                 other => format!("{other}-{resource}"),
             };
             let arn = match definition["Type"].as_str().unwrap_or_default() {

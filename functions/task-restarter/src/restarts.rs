@@ -186,13 +186,19 @@ async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, Re
 /// any other wanted task: exactly one survives.
 pub async fn start_one(token: &str, context: &Context) -> Result<String, ResourceError> {
     let config = &context.config;
+    // Where the data is since a move to a new major: PGDATA follows the cluster's mark.
+    let folder = ecs_tasks::data_folder(&context.ecs, &config.scope.cluster_name)
+        .await?
+        .and_then(|(_, folder)| folder);
     let run = RunTask {
         cluster: &config.scope.cluster_name,
         capacity_provider: &config.capacity_provider_name,
         task_definition: &config.scope.family,
         client_token: token,
         tags: Vec::new(),
-    };
+        environment: Vec::new(),
+    }
+    .on_data_folder(folder.as_deref());
     let started = ecs_tasks::run(&context.ecs, &run).await?;
     let started = started.task_arn().unwrap_or_default().to_owned();
     // Someone else may have started a task between our check and our RunTask: the runner

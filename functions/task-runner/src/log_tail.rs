@@ -1,5 +1,5 @@
-//! The last lines Datero's container wrote, read when its new task did not come up, so the
-//! failure can say why in PostgreSQL's own words.
+//! The last lines a container wrote, read when Datero's new task did not come up (or a backup
+//! or restore task failed), so the failure can say why in PostgreSQL's own words.
 //!
 //! The `awslogs` driver writes each container to the stream
 //! `<awslogs-stream-prefix>/<container name>/<task id>` (ECS Developer Guide, "Send Amazon ECS
@@ -7,36 +7,39 @@
 //! written yet or a refused call leaves the failure without its log, never fails it otherwise.
 
 use aws_sdk_ecs::types::TaskDefinition;
-use datero_shared::container::CONTAINER_NAME;
 use tracing::warn;
 
 /// How many lines are read back: PostgreSQL's refusal comes a few lines before the end, and the
 /// reason quotes the last few (`readiness::QUOTED_LOG_LINES`).
 const READ_LINES: i32 = 30;
 
-/// Datero's log group and the task's stream, from the task definition's log configuration.
-pub fn stream_of(definition: &TaskDefinition, task_arn: &str) -> Option<(String, String)> {
+/// The log group and stream of `container` in the task, from the task definition's log
+/// configuration.
+pub fn stream_of(
+    definition: &TaskDefinition,
+    container: &str,
+    task_arn: &str,
+) -> Option<(String, String)> {
+    let name = container;
     let container = definition
         .container_definitions()
         .iter()
-        .find(|container| container.name() == Some(CONTAINER_NAME))?;
+        .find(|container| container.name() == Some(name))?;
     let options = container.log_configuration()?.options()?;
     let group = options.get("awslogs-group")?;
     let prefix = options.get("awslogs-stream-prefix")?;
     let task_id = task_arn.rsplit('/').next()?;
-    Some((
-        group.clone(),
-        format!("{prefix}/{CONTAINER_NAME}/{task_id}"),
-    ))
+    Some((group.clone(), format!("{prefix}/{name}/{task_id}")))
 }
 
 /// The stream's last lines, oldest first; none where they cannot be read.
 pub async fn last_lines(
     logs: &aws_sdk_cloudwatchlogs::Client,
     definition: &TaskDefinition,
+    container: &str,
     task_arn: &str,
 ) -> Vec<String> {
-    let Some((group, stream)) = stream_of(definition, task_arn) else {
+    let Some((group, stream)) = stream_of(definition, container, task_arn) else {
         return Vec::new();
     };
     let answer = logs
@@ -56,7 +59,7 @@ pub async fn last_lines(
             .filter_map(|event| event.message().map(str::to_owned))
             .collect(),
         Err(error) => {
-            warn!(group, stream, error = %datero_shared::aws::aws_error("GetLogEvents", error), "Datero's log could not be read");
+            warn!(group, stream, error = %datero_shared::aws::aws_error("GetLogEvents", error), "the container's log could not be read");
             Vec::new()
         }
     }

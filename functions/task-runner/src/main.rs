@@ -4,6 +4,7 @@
 mod address;
 mod instances;
 mod log_tail;
+mod new_major;
 mod rollout;
 mod wait;
 
@@ -48,8 +49,9 @@ async fn handle(
     match &request.action {
         Action::Create => {
             let spec = TaskSpec::parse(&request.properties)?;
-            let task = rollout::roll_out(&request, &spec, None, clients).await?;
-            outcome(&spec, &task, clients).await
+            let rolled = rollout::roll_out(&request, &spec, None, clients).await?;
+            let answer = outcome(&spec, &rolled.task, clients).await?;
+            Ok(answer.with_reason(rolled.path))
         }
         Action::Update { old_properties, .. } => {
             let spec = TaskSpec::parse(&request.properties)?;
@@ -92,8 +94,9 @@ async fn update(
             return outcome(spec, task, clients).await;
         }
     }
-    let task = rollout::roll_out(request, spec, plan.restore.as_ref(), clients).await?;
-    outcome(spec, &task, clients).await
+    let rolled = rollout::roll_out(request, spec, plan.restore.as_ref(), clients).await?;
+    let answer = outcome(spec, &rolled.task, clients).await?;
+    Ok(answer.with_reason(rolled.path))
 }
 
 /// The answer: the task, and where Datero answers. With an Elastic IP, a failure to put it on

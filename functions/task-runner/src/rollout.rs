@@ -6,23 +6,33 @@
 //! one data directory. If the new task does not run, the previous revision is started again.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_ecs::types::Task;
 use datero_shared::ResourceError;
+use datero_shared::container::CONTAINER_NAME;
 use datero_shared::custom_resource::CustomResourceRequest;
-use datero_shared::custom_resource::response::MAX_REASON_CHARS;
+use datero_shared::custom_resource::response::reason_ending_with;
+use datero_shared::data_directory::{self, NewMajor};
 use datero_shared::ecs_tasks::{self, RunTask};
 use datero_shared::marks::REQUEST_TAG;
+use datero_shared::postgres_major::MajorMismatch;
 use datero_shared::readiness;
 use datero_shared::resources::task::TaskSpec;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::{Clients, log_tail, wait};
+use crate::{Clients, log_tail, new_major, wait};
 
 /// Time kept back from the deadline to stop a task that did not start, and to answer.
 const STOP_AND_ANSWER: Duration = Duration::from_secs(5);
+
+/// Datero's task on the new revision, and the path it took there with each step's time (the
+/// resource's event says it).
+pub struct RolledOut {
+    pub task: Task,
+    pub path: String,
+}
 
 /// Runs `spec`'s revision as the only Datero task. `previous` is the revision to bring back if
 /// the new one does not run (an Update's old properties).
@@ -31,30 +41,43 @@ pub async fn roll_out(
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
     clients: &Clients,
-) -> Result<Task, ResourceError> {
+) -> Result<RolledOut, ResourceError> {
+    let began = Instant::now();
     let limit = request
         .deadline
         .checked_sub(STOP_AND_ANSWER)
         .unwrap_or_else(Instant::now);
-    let arn = adopt_or_start(request, spec, previous, clients, limit).await?;
+    // Where the data is: the folder a move to a new major recorded on the cluster, if any.
+    let folder = ecs_tasks::data_folder(&clients.ecs, &spec.cluster_name)
+        .await?
+        .and_then(|(_, folder)| folder);
+    let folder = folder.as_deref();
+    let arn = adopt_or_start(request, spec, previous, folder, clients, limit).await?;
     let definition = wait::definition(&clients.ecs, &spec.task_definition_arn).await?;
     let waited =
         wait::until_ready(&clients.ecs, &spec.cluster_name, &arn, &definition, limit).await?;
     let why = match waited {
         wait::WaitResult::Ready(task) => {
             stop_others(clients, spec, previous, &arn).await?;
-            return Ok(*task);
+            let path = in_place(spec, previous.is_some(), began.elapsed());
+            return Ok(RolledOut { task: *task, path });
         }
         wait::WaitResult::Stopped(why) => {
-            let log = log_tail::last_lines(&clients.logs, &definition, &arn).await;
+            let log = log_tail::last_lines(&clients.logs, &definition, CONTAINER_NAME, &arn).await;
             warn!(decision = "failed start", task = %arn, stopped = %why, log = ?log, "the new task stopped before it was up");
+            // PostgreSQL refused an older major's data: an Update moves it by dump and restore.
+            if let Some(moving) = move_to_new_major(request, spec, previous, &log, folder, limit) {
+                return new_major::move_data(&moving.as_moving(), clients)
+                    .await
+                    .map(|(task, path)| RolledOut { task, path });
+            }
             readiness::failed_start_reason(
                 &format!("Datero's task stopped before it was up: {why}"),
                 &log,
             )
         }
         wait::WaitResult::Unhealthy => {
-            let log = log_tail::last_lines(&clients.logs, &definition, &arn).await;
+            let log = log_tail::last_lines(&clients.logs, &definition, CONTAINER_NAME, &arn).await;
             warn!(decision = "failed start", task = %arn, log = ?log, "the new task stayed unhealthy");
             let why = readiness::failed_start_reason(
                 "Datero's task ran but its health check (pg_isready) failed, so it was stopped",
@@ -80,7 +103,78 @@ pub async fn roll_out(
             )
         }
     };
-    Err(failed(request, previous, clients, why).await)
+    Err(failed(request, previous, folder, clients, why).await)
+}
+
+/// The path of a rollout that needed no move, for the resource's event.
+fn in_place(spec: &TaskSpec, update: bool, took: Duration) -> String {
+    let revision = revision_of(&spec.task_definition_arn);
+    let seconds = took.as_secs_f64().round();
+    if update {
+        format!("rolled onto {revision} in place (same PostgreSQL major): up in {seconds} s")
+    } else {
+        format!("started {revision}: up in {seconds} s")
+    }
+}
+
+/// A move decided: what [`new_major::Moving`] borrows.
+struct MoveDecided<'a> {
+    request: &'a CustomResourceRequest,
+    spec: &'a TaskSpec,
+    previous: &'a TaskSpec,
+    change: data_directory::Move,
+    old_folder: Option<&'a str>,
+    limit: Instant,
+}
+
+impl MoveDecided<'_> {
+    fn as_moving(&self) -> new_major::Moving<'_> {
+        new_major::Moving {
+            request: self.request,
+            spec: self.spec,
+            previous: self.previous,
+            change: &self.change,
+            old_folder: self.old_folder,
+            limit: self.limit,
+        }
+    }
+}
+
+/// Whether the new task's `log` has PostgreSQL refusing an older major's data, and this
+/// rollout can move it ([`data_directory::decide`]); the refusal's reason says why not.
+fn move_to_new_major<'a>(
+    request: &'a CustomResourceRequest,
+    spec: &'a TaskSpec,
+    previous: Option<&'a TaskSpec>,
+    log: &[String],
+    old_folder: Option<&'a str>,
+    limit: Instant,
+) -> Option<MoveDecided<'a>> {
+    let mismatch = MajorMismatch::find(log.iter().map(String::as_str))?;
+    let decided = data_directory::decide(
+        mismatch,
+        previous.is_some(),
+        spec.backup_and_restore.is_some(),
+        SystemTime::now(),
+    );
+    match (decided, previous) {
+        (NewMajor::Move(change), Some(previous)) => Some(MoveDecided {
+            request,
+            spec,
+            previous,
+            change,
+            old_folder,
+            limit,
+        }),
+        (decided, _) => {
+            info!(
+                decision = "no move",
+                ?decided,
+                "PostgreSQL refused the data; the update fails"
+            );
+            None
+        }
+    }
 }
 
 /// The task this request runs: the one a repeated delivery of it started already, or a new
@@ -89,6 +183,7 @@ async fn adopt_or_start(
     request: &CustomResourceRequest,
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
+    folder: Option<&str>,
     clients: &Clients,
     limit: Instant,
 ) -> Result<String, ResourceError> {
@@ -113,7 +208,7 @@ async fn adopt_or_start(
                 limit,
             )
             .await?;
-            start(request, spec, "", clients).await?
+            start(request, spec, "", folder, clients).await?
         }
     };
     Ok(arn)
@@ -156,10 +251,13 @@ fn revision_of(task_definition_arn: &str) -> &str {
     task_definition_arn.rsplit('/').next().unwrap_or_default()
 }
 
-async fn start(
+/// Starts a task of `spec`'s revision on the data in `folder` (none: where its PGDATA points),
+/// tagged with the request; `token_suffix` tells this request's starts apart.
+pub(crate) async fn start(
     request: &CustomResourceRequest,
     spec: &TaskSpec,
     token_suffix: &str,
+    folder: Option<&str>,
     clients: &Clients,
 ) -> Result<String, ResourceError> {
     let token = format!("cfn-{}{token_suffix}", request.request_id);
@@ -169,10 +267,12 @@ async fn start(
         task_definition: &spec.task_definition_arn,
         client_token: &token,
         tags: vec![(REQUEST_TAG, request.request_id.clone())],
-    };
+        environment: Vec::new(),
+    }
+    .on_data_folder(folder);
     let task = ecs_tasks::run(&clients.ecs, &run).await?;
     let arn = task.task_arn().unwrap_or_default().to_owned();
-    info!(decision = "start", task = %arn, task_definition = %spec.task_definition_arn, "Datero task started");
+    info!(decision = "start", task = %arn, task_definition = %spec.task_definition_arn, data_folder = ?folder, "Datero task started");
     Ok(arn)
 }
 
@@ -229,23 +329,21 @@ async fn stop_others(
 async fn failed(
     request: &CustomResourceRequest,
     previous: Option<&TaskSpec>,
+    folder: Option<&str>,
     clients: &Clients,
     why: String,
 ) -> ResourceError {
     let Some(previous) = previous else {
         return ResourceError::Failed(why);
     };
-    match start(request, previous, "-restore", clients).await {
+    match start(request, previous, "-restore", folder, clients).await {
         Ok(arn) => {
             warn!(decision = "restore", task = %arn, "the new revision did not run; the previous one was started again");
             // CloudFormation shows a short reason: `why` gives way, the outcome stays whole.
-            let then = "; the previous revision was started again";
-            let room = MAX_REASON_CHARS.saturating_sub(then.chars().count() + 3);
-            let mut why = why;
-            if why.chars().count() > room {
-                why = why.chars().take(room).collect::<String>() + "...";
-            }
-            ResourceError::Failed(format!("{why}{then}"))
+            ResourceError::Failed(reason_ending_with(
+                &why,
+                "; the previous revision was started again",
+            ))
         }
         Err(error) => ResourceError::Failed(format!(
             "{why}; starting the previous revision again failed too: {error}"

@@ -22,6 +22,10 @@ pub struct Outcome {
     pub data: BTreeMap<String, String>,
     /// Hide `data` from `describe-stack-events` and the console.
     pub no_echo: bool,
+    /// What was done, for the resource's event (`ResourceStatusReason`, "Success/failure
+    /// message associated with the resource", CloudFormation API reference); by default
+    /// `<request type> succeeded`.
+    pub reason: Option<String>,
 }
 
 impl Outcome {
@@ -38,6 +42,12 @@ impl Outcome {
         self.data.insert(key.into(), value.into());
         self
     }
+
+    /// Says what was done in the resource's event.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
 }
 
 /// A SUCCESS answer carrying `outcome`.
@@ -47,7 +57,11 @@ pub fn success(
 ) -> CloudFormationCustomResourceResponse {
     let mut response = base(request, outcome.physical_resource_id);
     response.status = CloudFormationCustomResourceResponseStatus::Success;
-    response.reason = Some(format!("{} succeeded", request.request_type()));
+    response.reason = Some(
+        outcome
+            .reason
+            .unwrap_or_else(|| format!("{} succeeded", request.request_type())),
+    );
     response.no_echo = outcome.no_echo;
     response.data = outcome.data.into_iter().collect();
     response
@@ -85,6 +99,18 @@ fn base(
     response.request_id = request.request_id.clone();
     response.logical_resource_id = request.logical_resource_id.clone();
     response
+}
+
+/// `why` then `then`, within [`MAX_REASON_CHARS`]: `why` gives way (cut, with `...`) so that
+/// `then`, what happened after, is always read whole.
+pub fn reason_ending_with(why: &str, then: &str) -> String {
+    let room = MAX_REASON_CHARS.saturating_sub(then.chars().count() + 3);
+    if why.chars().count() > room {
+        let cut: String = why.chars().take(room).collect();
+        format!("{cut}...{then}")
+    } else {
+        format!("{why}{then}")
+    }
 }
 
 /// What [`encode`] had to cut to fit CloudFormation's limits.
@@ -145,6 +171,16 @@ fn truncate_chars(text: &mut String, limit: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_keeps_its_ending_whole() {
+        let then = "; the previous revision was started again";
+        assert_eq!(reason_ending_with("short", then), format!("short{then}"));
+        let long = "x".repeat(400);
+        let fitted = reason_ending_with(&long, then);
+        assert_eq!(fitted.chars().count(), MAX_REASON_CHARS);
+        assert!(fitted.ends_with(&format!("...{then}")), "{fitted}");
+    }
     use serde_json::{Value, json};
     use tokio::time::Instant;
 

@@ -8,10 +8,12 @@ use crate::properties::Properties;
 pub use crate::replacement::Policy;
 
 /// Every property the resource accepts.
-pub const ACCEPTED: [&str; 7] = [
+pub const ACCEPTED: [&str; 9] = [
     "ClusterName",
     "CapacityProviderName",
     "TaskDefinitionArn",
+    "BackupTaskDefinitionArn",
+    "RestoreTaskDefinitionArn",
     "ElasticIpAllocationId",
     "AutoScalingGroupName",
     "InstanceSettings",
@@ -34,6 +36,10 @@ pub struct TaskSpec {
     pub instance_settings: Option<String>,
     /// Whether an update may replace Datero's instance (`refuse` when the data is on it).
     pub instance_replacement: Policy,
+    /// The stack's backup and restore task definitions (ARNs with revision): with both, a new
+    /// PostgreSQL major moves Datero's data by dump and restore
+    /// ([`crate::data_directory`]); without, it is refused with the way to do it by hand.
+    pub backup_and_restore: Option<(String, String)>,
 }
 
 impl TaskSpec {
@@ -50,19 +56,8 @@ impl TaskSpec {
         names::ecs_name("CapacityProviderName", &capacity_provider_name)?;
         let task_definition_arn =
             props.required_string("TaskDefinitionArn", "the ARN of a task-definition revision")?;
-        names::arn(
-            "TaskDefinitionArn",
-            &task_definition_arn,
-            "ecs",
-            "task-definition/",
-        )?;
-        if family_of(&task_definition_arn).is_none() {
-            return Err(invalid(
-                "TaskDefinitionArn",
-                "an ARN with a revision, ending in task-definition/<family>:<revision>",
-                &task_definition_arn,
-            ));
-        }
+        revision_arn("TaskDefinitionArn", &task_definition_arn)?;
+        let backup_and_restore = backup_and_restore(&props)?;
         let elastic_ip_allocation_id = props.string("ElasticIpAllocationId")?;
         if let Some(id) = &elastic_ip_allocation_id {
             let hex = id.strip_prefix("eipalloc-").unwrap_or_default();
@@ -89,6 +84,7 @@ impl TaskSpec {
             auto_scaling_group_name: props.string("AutoScalingGroupName")?,
             instance_settings: props.string("InstanceSettings")?,
             instance_replacement,
+            backup_and_restore,
         })
     }
 
@@ -96,6 +92,48 @@ impl TaskSpec {
     pub fn family(&self) -> &str {
         family_of(&self.task_definition_arn).unwrap_or_default()
     }
+}
+
+/// `BackupTaskDefinitionArn` and `RestoreTaskDefinitionArn`: both or neither.
+fn backup_and_restore(props: &Properties) -> Result<Option<(String, String)>, PropertyError> {
+    let backup = props.string("BackupTaskDefinitionArn")?;
+    let restore = props.string("RestoreTaskDefinitionArn")?;
+    let pair = match (backup, restore) {
+        (Some(backup), Some(restore)) => {
+            revision_arn("BackupTaskDefinitionArn", &backup)?;
+            revision_arn("RestoreTaskDefinitionArn", &restore)?;
+            Some((backup, restore))
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(PropertyError::Missing {
+                name: "RestoreTaskDefinitionArn".to_owned(),
+                expected: "the restore task definition, given with BackupTaskDefinitionArn"
+                    .to_owned(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(PropertyError::Missing {
+                name: "BackupTaskDefinitionArn".to_owned(),
+                expected: "the backup task definition, given with RestoreTaskDefinitionArn"
+                    .to_owned(),
+            });
+        }
+    };
+    Ok(pair)
+}
+
+/// A task-definition ARN with its revision (`...:task-definition/<family>:<revision>`).
+fn revision_arn(name: &str, arn: &str) -> Result<(), PropertyError> {
+    names::arn(name, arn, "ecs", "task-definition/")?;
+    if family_of(arn).is_none() {
+        return Err(invalid(
+            name,
+            "an ARN with a revision, ending in task-definition/<family>:<revision>",
+            arn,
+        ));
+    }
+    Ok(())
 }
 
 /// What an Update of `Custom::DateroTask` does, decided from the old and new properties.

@@ -179,14 +179,31 @@ fn register_input(properties: &Json, parent: &str) -> Json {
     }
 }
 
-/// The backup and restore task definitions, registered as CloudFormation does once the cluster
-/// exists (the upload container names it).
+/// The backup and restore task definitions registered as CloudFormation registers them, then
+/// the backup schedule where the stack has one.
 pub async fn register_task_definitions(
     emulator: &Emulator,
     template: &Template,
     stack: &mut Stack,
     progress: &Progress,
 ) -> Result<(), String> {
+    register_revisions(emulator, template, stack, progress)?;
+    if template.condition("HasBackupSchedule", stack)? {
+        create_schedule(emulator, template, stack, progress)?;
+    }
+    Ok(())
+}
+
+/// A revision of each of the backup and restore task definitions, as the template resolves them
+/// now (CloudFormation replaces a task definition whose properties changed: a new revision);
+/// returns the revisions they replace.
+pub fn register_revisions(
+    emulator: &Emulator,
+    template: &Template,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<Vec<String>, String> {
+    let mut replaced = Vec::new();
     for resource in TASK_DEFINITIONS {
         let input = register_input(&template.properties(resource, stack)?, "");
         let registered = aws_cli::json(
@@ -204,12 +221,9 @@ pub async fn register_task_definitions(
             .ok_or_else(|| format!("{resource}: no ARN in {registered}"))?
             .to_owned();
         progress.event(resource, "CREATE_COMPLETE", &arn);
-        stack.refs.insert(resource.to_owned(), arn);
+        replaced.extend(stack.refs.insert(resource.to_owned(), arn));
     }
-    if template.condition("HasBackupSchedule", stack)? {
-        create_schedule(emulator, template, stack, progress)?;
-    }
-    Ok(())
+    Ok(replaced)
 }
 
 /// The schedule's name on the emulator (CloudFormation makes one up from the stack's).
@@ -276,8 +290,17 @@ pub async fn deregister_task_definitions(
     stack: &Stack,
     progress: &Progress,
 ) -> Result<(), String> {
-    for resource in TASK_DEFINITIONS {
-        let arn = &stack.refs[resource];
+    let current: Vec<String> = TASK_DEFINITIONS
+        .iter()
+        .map(|resource| stack.refs[*resource].clone())
+        .collect();
+    deregister(emulator, &current, progress)
+}
+
+/// Deregisters these backup or restore revisions (CloudFormation's clean-up of replaced ones,
+/// or the stack's delete).
+pub fn deregister(emulator: &Emulator, arns: &[String], progress: &Progress) -> Result<(), String> {
+    for arn in arns {
         aws_cli::json(
             emulator,
             &operator(),
@@ -288,7 +311,7 @@ pub async fn deregister_task_definitions(
                 arn,
             ],
         )?;
-        progress.event(resource, "DELETE_COMPLETE", arn);
+        progress.event("one-off task definition", "DELETE_COMPLETE", arn);
     }
     Ok(())
 }
@@ -356,19 +379,6 @@ async fn finished(emulator: &Emulator, stack: &Stack, arn: &str) {
     emulator
         .crash_task(cluster, arn, 0, std::time::Duration::from_secs(5))
         .await;
-}
-
-/// RestoreCommand with `key`: the restore task, its fetch played.
-pub async fn restore_backup(
-    emulator: &Emulator,
-    template: &Template,
-    stack: &Stack,
-    key: &str,
-    progress: &Progress,
-) -> Result<(), String> {
-    let arn = restore(emulator, template, stack, key, progress).await?;
-    finished(emulator, stack, &arn).await;
-    Ok(())
 }
 
 /// The schedule fires: the backup task runs through the capacity provider, beside Datero.
@@ -507,12 +517,20 @@ async fn upload_and_list(
     let listed = aws_cli::script(emulator, &operator(), &[], &list)?;
     let listing = String::from_utf8_lossy(&listed.stdout).trim().to_owned();
     progress.event("ListBackupsCommand", "LISTED", &listing);
-    let name = listing
-        .split_whitespace()
-        .last()
-        .filter(|name| name.ends_with(".sql"))
-        .ok_or_else(|| format!("ListBackupsCommand listed no backup: {listing:?}"))?;
-    Ok(format!("{}{name}", backup::BACKUP_PREFIX))
+    // The key the upload says it stored (the listing also holds earlier backups and the states
+    // restores replaced), which the listing must show.
+    let key = said
+        .rsplit_once("backup stored: s3://")
+        .and_then(|(_, stored)| stored.split_once('/'))
+        .map(|(_, key)| key.to_owned())
+        .ok_or_else(|| format!("the upload did not say where it stored the dump: {said:?}"))?;
+    let name = key.strip_prefix(backup::BACKUP_PREFIX).unwrap_or(&key);
+    if !listing.split_whitespace().any(|listed| listed == name) {
+        return Err(format!(
+            "ListBackupsCommand does not list {key}: {listing:?}"
+        ));
+    }
+    Ok(key)
 }
 
 /// Runs RestoreCommand with `key`, checks the task it starts, and plays its fetch container.

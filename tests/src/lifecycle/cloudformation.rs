@@ -103,6 +103,7 @@ impl CloudFormation {
         let event = events::create(kind(template, resource), properties, "");
         self.apply(template, resource, event, "CREATE", stack, progress)
             .await
+            .map(drop)
     }
 
     /// Updates `resource` from `old` properties to what the template says now.
@@ -114,6 +115,20 @@ impl CloudFormation {
         stack: &mut Stack,
         progress: &Progress,
     ) -> Result<(), String> {
+        self.update_saying(template, resource, old, stack, progress)
+            .await
+            .map(drop)
+    }
+
+    /// [`Self::update`], answering the reason the resource's event shows.
+    pub async fn update_saying(
+        &self,
+        template: &Template,
+        resource: &str,
+        old: Value,
+        stack: &mut Stack,
+        progress: &Progress,
+    ) -> Result<String, String> {
         let properties = template.properties(resource, stack)?;
         let id = stack
             .refs
@@ -176,7 +191,7 @@ impl CloudFormation {
         action: &str,
         stack: &mut Stack,
         progress: &Progress,
-    ) -> Result<(), String> {
+    ) -> Result<String, String> {
         progress.event(resource, &format!("{action}_IN_PROGRESS"), "");
         let answer = self.send(template, resource, event).await?;
         report(resource, action, &answer, progress)?;
@@ -193,7 +208,7 @@ impl CloudFormation {
                 value.as_str().unwrap_or_default().to_owned(),
             );
         }
-        Ok(())
+        Ok(answer["Reason"].as_str().unwrap_or_default().to_owned())
     }
 
     async fn send(

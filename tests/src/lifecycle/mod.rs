@@ -180,12 +180,6 @@ pub async fn run(
         progress,
     )
     .await?;
-    step(
-        progress,
-        "register the backup and restore task definitions; create the backup schedule",
-        backups::register_task_definitions(&emulator, template, &mut stack, progress),
-    )
-    .await?;
     heal(
         template,
         &emulator,
@@ -227,7 +221,7 @@ async fn update_and_delete(
     .await?;
     step(
         progress,
-        "a new PostgreSQL major: the image alone is refused with the way and rolled back; then a backup, the image in a folder of its own (DataDirectory), the restore",
+        "a new PostgreSQL major: the image alone moves Datero's data by dump and restore into a folder of its own, each step timed, the old data kept; going back to the old major is refused and rolled back",
         upgrade::new_major(template, cloudformation, emulator, config, stack, progress),
     )
     .await?;
@@ -286,14 +280,7 @@ async fn create_custom_resources(
             .await?;
         }
         if resource == "Cluster" {
-            elastic_ip =
-                start_event_function(template, stack, emulator, "ElasticIpFunction").await?;
-            step(
-                progress,
-                "managed scaling launches an instance; the ECS agent registers it",
-                launch_instance(config, stack, elastic_ip.as_ref(), progress),
-            )
-            .await?;
+            elastic_ip = after_cluster(template, emulator, config, stack, progress).await?;
         }
     }
     let task = step(
@@ -318,6 +305,32 @@ async fn create_custom_resources(
         .await?;
     }
     Ok((elastic_ip, task))
+}
+
+/// Once the cluster exists: the Elastic IP keeper (public mode), the instance managed scaling
+/// launches, and the backup and restore task definitions, before Datero's task, which names them
+/// (a move to a new major runs them).
+async fn after_cluster(
+    template: &Template,
+    emulator: &Emulator,
+    config: &SdkConfig,
+    stack: &mut Stack,
+    progress: &Progress,
+) -> Result<Option<Function>, String> {
+    let elastic_ip = start_event_function(template, stack, emulator, "ElasticIpFunction").await?;
+    step(
+        progress,
+        "managed scaling launches an instance; the ECS agent registers it",
+        launch_instance(config, stack, elastic_ip.as_ref(), progress),
+    )
+    .await?;
+    step(
+        progress,
+        "register the backup and restore task definitions; create the backup schedule",
+        backups::register_task_definitions(emulator, template, stack, progress),
+    )
+    .await?;
+    Ok(elastic_ip)
 }
 
 /// Datero heals: a crash is restarted once, repeats start nothing, a replaced instance gets the

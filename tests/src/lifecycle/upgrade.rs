@@ -1,10 +1,11 @@
-//! Moving Datero to an image of a new PostgreSQL major, as the README's "Upgrading PostgreSQL"
-//! has a user do it, on the emulator's model of PostgreSQL's data-directory check
-//! ([`Emulator::set_postgres_majors`]).
+//! Moving Datero to an image of a new PostgreSQL major, on the emulator's model of PostgreSQL's
+//! data-directory check and of the backup and restore tasks ([`Emulator::set_postgres_majors`],
+//! [`Emulator::play_one_off`]).
 //!
-//! First the image alone: its PostgreSQL refuses the old data, the runner fails the update with
-//! the way in the reason, and CloudFormation's rollback puts the previous revision back. Then
-//! the way: a backup, the image in a folder of its own (`DataDirectory`), the restore.
+//! The image alone: its PostgreSQL refuses the old data, and the runner moves it (the previous
+//! revision dumps it, the new one starts on a folder of its own, the dump is restored there),
+//! each step's time in the resource's event. Then back to the old major: refused, and
+//! CloudFormation's rollback leaves the new major running.
 
 use std::time::Instant;
 
@@ -23,7 +24,10 @@ pub const NEW_MAJOR_IMAGE: &str = "chumaky/datero:2.0.0";
 pub const NEW_MAJOR: u32 = 18;
 pub const CURRENT_MAJOR: u32 = 17;
 
-/// The image alone is refused and rolled back; then backup, `DataDirectory`, restore.
+/// What Datero's database holds before the move, in the emulator's model.
+const ROWS: &str = "Datero's connections and foreign tables, made on PostgreSQL 17";
+
+/// The image alone moves the data; going back is refused and rolled back.
 pub async fn new_major(
     template: &Template,
     cloudformation: &CloudFormation,
@@ -32,78 +36,114 @@ pub async fn new_major(
     stack: &mut Stack,
     progress: &Progress,
 ) -> Result<(), String> {
-    refused_then_rolled_back(template, cloudformation, config, stack, progress).await?;
-
-    let old_definition = template.properties("TaskDefinition", stack)?;
-    let old_arn = stack.refs["TaskDefinition"].clone();
-    let clock = Instant::now();
+    let old_image = stack.parameters["DateroImage"].clone();
+    // The README's advice before any upgrade: a backup by hand (BackupNowCommand).
     let key = backups::backup_now(emulator, template, stack, progress).await?;
-    let backed_up = clock.elapsed();
-
-    let clock = Instant::now();
-    let folder = format!("pg{NEW_MAJOR}");
-    into_own_folder(template, cloudformation, config, stack, &folder, progress).await?;
-    let moved = clock.elapsed();
-
-    let clock = Instant::now();
-    backups::restore_backup(emulator, template, stack, &key, progress).await?;
-    let restored = clock.elapsed();
-    cloudformation
-        .delete_revision(template, &old_arn, old_definition, progress)
-        .await?;
+    progress.event("upgrade", "BACKED_UP", &key);
+    let old_folder = data_of(emulator, CURRENT_MAJOR).await?;
+    emulator.postgres_data(&[(&old_folder, ROWS)]).await;
+    for (family, role) in [("backup", "dump"), ("restore", "restore")] {
+        let family = format!("{}-datero-{family}", stack.name);
+        emulator.play_one_off(&family, role, &[], &[]).await;
+    }
+    moved_by_dump_and_restore(template, cloudformation, emulator, config, stack, progress).await?;
+    let data = emulator.postgres_data(&[]).await;
+    let new_folder = format!("{old_folder}/pg{NEW_MAJOR}");
+    if data["contents"][&new_folder] != ROWS || data["majors"][&new_folder] != NEW_MAJOR {
+        return Err(format!(
+            "the new major's folder does not hold the data: {data}"
+        ));
+    }
+    if data["contents"][&old_folder] != ROWS || data["majors"][&old_folder] != CURRENT_MAJOR {
+        return Err(format!("the old data was touched: {data}"));
+    }
     progress.event(
         "upgrade",
-        "TIMED",
-        &format!(
-            "backup {:.1} s, new image in {folder} {:.1} s, restore {:.1} s",
-            backed_up.as_secs_f64(),
-            moved.as_secs_f64(),
-            restored.as_secs_f64()
-        ),
+        "DATA",
+        &format!("{old_folder} kept (PostgreSQL {CURRENT_MAJOR}); {new_folder} holds the same data on PostgreSQL {NEW_MAJOR}"),
     );
-    Ok(())
+    refused_then_rolled_back(
+        template,
+        cloudformation,
+        config,
+        stack,
+        &old_image,
+        progress,
+    )
+    .await
 }
 
-/// The new image with `DataDirectory=<folder>`: Datero runs on the new revision, with PGDATA in
-/// that folder of the data volume.
-async fn into_own_folder(
+/// The one data directory of `major` the emulator knows (`<volume>:<folder>`).
+async fn data_of(emulator: &Emulator, major: u32) -> Result<String, String> {
+    let data = emulator.postgres_data(&[]).await;
+    let found: Vec<&String> = data["majors"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, of)| **of == major)
+        .map(|(key, _)| key)
+        .collect();
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(format!(
+            "not one data directory of PostgreSQL {major}: {data}"
+        )),
+    }
+}
+
+/// `DateroImage` alone: the task definition and the backup and restore ones get revisions of
+/// the new image, then the runner moves Datero; its event says the path and each step's time.
+async fn moved_by_dump_and_restore(
     template: &Template,
     cloudformation: &CloudFormation,
+    emulator: &Emulator,
     config: &SdkConfig,
     stack: &mut Stack,
-    folder: &str,
     progress: &Progress,
 ) -> Result<(), String> {
     let old_definition = template.properties("TaskDefinition", stack)?;
     let old_task = template.properties("DateroTask", stack)?;
+    let old_arn = stack.refs["TaskDefinition"].clone();
     stack
         .parameters
         .insert("DateroImage".into(), json!(NEW_MAJOR_IMAGE));
-    stack
-        .parameters
-        .insert("DataDirectory".into(), json!(folder));
     cloudformation
-        .update_revision(template, old_definition, old_task, stack, progress)
+        .update(
+            template,
+            "TaskDefinition",
+            old_definition.clone(),
+            stack,
+            progress,
+        )
         .await?;
+    let replaced = backups::register_revisions(emulator, template, stack, progress)?;
+    let said = cloudformation
+        .update_saying(template, "DateroTask", old_task, stack, progress)
+        .await?;
+    let path = format!(
+        "PostgreSQL {CURRENT_MAJOR} to {NEW_MAJOR}: dump and restore into pg{NEW_MAJOR}: previous revision up "
+    );
+    if !said.starts_with(&path) {
+        return Err(format!("the update does not say the move: {said}"));
+    }
+    progress.event("upgrade", "TIMED", &said);
     let new_arn = stack.refs["TaskDefinition"].clone();
     only_running(config, stack, &new_arn).await?;
-    let pgdata = pgdata_of(config, &new_arn).await?;
-    progress.event("DateroTask", "PGDATA", &pgdata);
-    if pgdata == format!("/var/lib/postgresql/data/{folder}") {
-        Ok(())
-    } else {
-        Err(format!("the new major runs on PGDATA={pgdata}"))
-    }
+    // CloudFormation's clean-up: the replaced revisions go.
+    cloudformation
+        .delete_revision(template, &old_arn, old_definition, progress)
+        .await?;
+    backups::deregister(emulator, &replaced, progress)
 }
 
-/// `DateroImage` alone moves to the new major: the update fails with PostgreSQL's refusal and
-/// the way, and CloudFormation's rollback leaves the previous revision running; the failed
-/// revision is deleted.
+/// `DateroImage` back to the old major: the update fails with PostgreSQL's refusal, and
+/// CloudFormation's rollback leaves the new major running; the failed revision is deleted.
 async fn refused_then_rolled_back(
     template: &Template,
     cloudformation: &CloudFormation,
     config: &SdkConfig,
     stack: &mut Stack,
+    old_image: &serde_json::Value,
     progress: &Progress,
 ) -> Result<(), String> {
     let before = stack.clone();
@@ -112,7 +152,7 @@ async fn refused_then_rolled_back(
     let clock = Instant::now();
     stack
         .parameters
-        .insert("DateroImage".into(), json!(NEW_MAJOR_IMAGE));
+        .insert("DateroImage".into(), old_image.clone());
     cloudformation
         .update(template, "TaskDefinition", old_definition, stack, progress)
         .await?;
@@ -123,14 +163,14 @@ async fn refused_then_rolled_back(
         .update(template, "DateroTask", old_task, stack, progress)
         .await
     {
-        Ok(()) => return Err("the new major's image ran on the old data directory".into()),
+        Ok(()) => return Err("the old major's image ran on the new major's data".into()),
         Err(reason) => reason,
     };
-    let way = format!(
-        "PostgreSQL {NEW_MAJOR} cannot open the data of PostgreSQL {CURRENT_MAJOR} (left untouched): back up, deploy with DataDirectory=pg{NEW_MAJOR}"
+    let refusal = format!(
+        "downgrade refused: PostgreSQL {CURRENT_MAJOR} cannot read the data of PostgreSQL {NEW_MAJOR}"
     );
-    if !reason.contains(&way) {
-        return Err(format!("the failed update does not say the way: {reason}"));
+    if !reason.contains(&refusal) {
+        return Err(format!("the failed update does not say why: {reason}"));
     }
     let refused = clock.elapsed();
     // UPDATE_ROLLBACK: the task runner goes back to the previous revision's properties; the
@@ -150,29 +190,10 @@ async fn refused_then_rolled_back(
         "upgrade",
         "TIMED",
         &format!(
-            "image alone refused in {:.1} s, rolled back in {:.1} s",
+            "the old major refused in {:.1} s, rolled back in {:.1} s",
             refused.as_secs_f64(),
             clock.elapsed().as_secs_f64()
         ),
     );
     Ok(())
-}
-
-/// PGDATA of Datero's container in a task-definition revision.
-async fn pgdata_of(config: &SdkConfig, arn: &str) -> Result<String, String> {
-    let described = aws_sdk_ecs::Client::new(config)
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(|e| format!("DescribeTaskDefinition: {e}"))?;
-    Ok(described
-        .task_definition()
-        .into_iter()
-        .flat_map(|definition| definition.container_definitions())
-        .flat_map(|container| container.environment())
-        .find(|pair| pair.name() == Some("PGDATA"))
-        .and_then(|pair| pair.value())
-        .unwrap_or_default()
-        .to_owned())
 }

@@ -14,6 +14,7 @@ mod instance_replacement;
 mod lifecycle;
 mod memory_fit;
 mod mount_targets;
+mod new_major;
 mod office_hours;
 mod postgres_upgrade;
 mod protocol;

@@ -122,9 +122,15 @@ fn a_new_image_leaves_the_instance_the_cluster_and_the_data_alone() {
     let Change::Update(task) = &changes["DateroTask"] else {
         panic!()
     };
+    // The runner is told the new backup and restore revisions too (a move to a new major runs
+    // them); the instance settings did not change.
     assert_eq!(
         task,
-        &["TaskDefinitionArn".to_owned()],
+        &[
+            "BackupTaskDefinitionArn".to_owned(),
+            "RestoreTaskDefinitionArn".to_owned(),
+            "TaskDefinitionArn".to_owned()
+        ],
         "the instance settings did not change"
     );
 }

@@ -156,6 +156,54 @@ async fn a_crash_starts_exactly_one_task_of_the_latest_active_revision() {
 }
 
 #[tokio::test]
+async fn after_a_move_to_a_new_major_a_restart_runs_on_the_recorded_data_folder() {
+    let bed = bed().await;
+    let ecs = aws_sdk_ecs::Client::new(&bed.config);
+    let cluster = ecs
+        .describe_clusters()
+        .clusters(CLUSTER)
+        .send()
+        .await
+        .unwrap()
+        .clusters()[0]
+        .cluster_arn()
+        .unwrap()
+        .to_owned();
+    // What the runner records on the cluster once Datero's data is in the folder pg18.
+    ecs.tag_resource()
+        .resource_arn(&cluster)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("datero-ecs:data-directory")
+                .value("pg18")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let event = bed.crashed_task(HOUR).await;
+    assert_ok(&bed.send(event).await);
+    let wanted = fixtures::wanted(&bed.config).await;
+    assert_eq!(wanted.len(), 1);
+    let pgdata: Vec<(Option<&str>, Option<&str>)> = wanted[0]
+        .overrides()
+        .into_iter()
+        .flat_map(|overrides| overrides.container_overrides())
+        .flat_map(|container| {
+            container
+                .environment()
+                .iter()
+                .map(move |pair| (container.name(), pair.value()))
+        })
+        .collect();
+    assert_eq!(
+        pgdata,
+        [(Some("datero"), Some("/var/lib/postgresql/data/pg18"))]
+    );
+    bed.harness.assert_logs_clean(&[]);
+}
+
+#[tokio::test]
 async fn the_same_event_ten_times_one_after_another_starts_one_task() {
     let bed = bed().await;
     let event = bed.crashed_task(HOUR).await;

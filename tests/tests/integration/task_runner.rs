@@ -395,7 +395,7 @@ async fn bad_properties_fail_naming_them() {
         ),
         (
             json!({"ClusterName": CLUSTER, "CapacityProviderName": PROVIDER, "TaskDefinitionArn": bed.revisions[0], "Count": 2}),
-            "unknown properties Count; accepted: ClusterName, CapacityProviderName, TaskDefinitionArn, ElasticIpAllocationId, AutoScalingGroupName, InstanceSettings, InstanceReplacement",
+            "unknown properties Count; accepted: ClusterName, CapacityProviderName, TaskDefinitionArn, BackupTaskDefinitionArn, RestoreTaskDefinitionArn, ElasticIpAllocationId, AutoScalingGroupName, InstanceSettings, InstanceReplacement",
         ),
     ];
     for (properties, reason) in cases {
