@@ -276,15 +276,35 @@ impl Postgres {
     /// Runs a shell script with this server's environment, the server's client programs first
     /// on PATH, and `extra` variables.
     pub fn script(&self, script: &str, extra: &[(&str, String)]) -> Result<Output, String> {
+        self.script_in(&self.bin, script, extra)
+    }
+
+    /// [`Self::script`] with the client tools of `tools` (the product dumps an older server
+    /// with the new image's `pg_dumpall`: its backup task runs the image being rolled out).
+    pub fn script_with(
+        &self,
+        tools: Major,
+        script: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Output, String> {
+        self.script_in(&tools.bin()?, script, extra)
+    }
+
+    fn script_in(
+        &self,
+        bin: &Path,
+        script: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Output, String> {
         let path = format!(
             "{}:{}",
-            self.bin.display(),
+            bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let output = Command::new("sh")
             .args(["-c", script])
             .envs(self.env())
-            .envs([libraries(&self.bin)])
+            .envs([libraries(bin)])
             .envs(extra.iter().map(|(key, value)| (*key, value.as_str())))
             .env("PATH", path)
             .output()

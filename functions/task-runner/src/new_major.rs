@@ -6,6 +6,8 @@
 //! stops what runs on the new folder, puts the cluster's mark back and starts the previous
 //! revision on the old data again.
 
+use std::time::Duration;
+
 use aws_sdk_ecs::types::{Task, TaskDefinition};
 use datero_shared::ResourceError;
 use datero_shared::backup::{FETCH_CONTAINER, UPLOAD_CONTAINER};
@@ -35,6 +37,20 @@ pub struct Moving<'a> {
     pub old_folder: Option<&'a str>,
     /// No wait goes past this.
     pub limit: Instant,
+}
+
+/// Kept back from the limit for going back after a failure (the new task's clean stop, within
+/// PostgreSQL's stop timeout, and the previous revision's start): at most this, and a quarter of
+/// the time left when a wait begins under a shorter deadline.
+const GOING_BACK: Duration = Duration::from_secs(90);
+
+impl Moving<'_> {
+    /// Where the move's own waits stop, so that going back still has its share.
+    fn work_limit(&self) -> Instant {
+        let now = Instant::now();
+        let left = self.limit.saturating_duration_since(now);
+        now + left.saturating_sub(GOING_BACK.min(left / 4))
+    }
 }
 
 /// Dump with the previous revision, start the new one on its own folder, restore: Datero's
@@ -112,7 +128,7 @@ async fn dump(
         &moving.spec.cluster_name,
         &[old_task],
         &format!("moving to PostgreSQL {to}"),
-        moving.limit,
+        moving.work_limit(),
     )
     .await
 }
@@ -166,7 +182,7 @@ async fn until_up(
         &spec.cluster_name,
         arn,
         &definition,
-        moving.limit,
+        moving.work_limit(),
     )
     .await
     .map_err(|error| error.to_string())?;
@@ -225,7 +241,7 @@ async fn one_off(
         &clients.ecs,
         &spec.cluster_name,
         std::slice::from_ref(&arn),
-        moving.limit,
+        moving.work_limit(),
     )
     .await
     .map_err(|error| error.to_string())?;

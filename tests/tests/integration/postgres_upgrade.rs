@@ -4,11 +4,11 @@
 //! - Each major refuses the other's data directory, and the runner reads that refusal
 //!   (`datero_shared::postgres_major`) from what the real server prints: the way to the newer
 //!   major, or the downgrade refused.
-//! - The way itself, as the README's runbook has the user take it: a backup dumps the old
-//!   server (the backup task's script), the new image starts on a folder of its own in the data
-//!   volume (`DataDirectory=pg17`: an empty directory inside the old one), the restore loads the
-//!   dump (the restore task's script). The data is there afterwards, and the old directory
-//!   still holds the old server's data, untouched.
+//! - The way itself, as the runner moves Datero (`functions/task-runner/src/new_major.rs`): the
+//!   backup task dumps the old server with the new image's tools (its revision runs the image
+//!   being rolled out), the new image starts on a folder of its own in the data volume (`pg17`:
+//!   an empty directory inside the old one), the restore task loads the dump. The data is there
+//!   afterwards, and the old directory still holds the old server's data, untouched.
 
 use std::time::Instant;
 
@@ -74,16 +74,21 @@ fn a_new_major_in_a_folder_of_its_own_gets_the_data_through_dump_and_restore() {
     }
     let expected = catalog(&old);
 
-    // 1. Back up (the backup task's script, with the old image's tools).
+    // 1. Back up (the backup task's script, with the new image's tools, as the backup task's
+    //    new revision runs them against the previous revision's server).
     let dump = std::env::temp_dir().join(format!("datero-upgrade-{}.sql", std::process::id()));
     let file = dump.display().to_string();
     let started = Instant::now();
-    old.script(DUMP_SCRIPT, &[("BACKUP_FILE", file.clone())])
-        .unwrap_or_else(|error| panic!("dump: {error}"));
+    old.script_with(
+        Major::OfTheImage,
+        DUMP_SCRIPT,
+        &[("BACKUP_FILE", file.clone())],
+    )
+    .unwrap_or_else(|error| panic!("dump: {error}"));
     let dumped = started.elapsed();
 
-    // 2. The new image on DataDirectory=pg17: a new folder of the volume, which holds the old
-    //    data at its root.
+    // 2. The new image on its own folder pg17 of the volume, which holds the old data at its
+    //    root.
     let started = Instant::now();
     let folder = old.data().join("pg17");
     let new = Postgres::start_major_in(Major::OfTheImage, &folder)
