@@ -51,6 +51,7 @@ pub mod ecs_tasks;
 pub mod edge;
 pub mod elastic_ip;
 pub mod error;
+pub mod event_function;
 pub mod logging;
 pub mod marks;
 pub mod metrics;

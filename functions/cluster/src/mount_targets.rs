@@ -48,10 +48,13 @@ pub async fn ensure(
             Progress::Failed(refusal) => return Err(refusal.into()),
             Progress::Waiting if wait.wait().await => {}
             Progress::Waiting => {
-                return Err(ResourceError::Failed(format!(
-                    "the mount targets of {} were not available by the deadline; EFS is still making them, retry the update",
-                    spec.file_system_id
-                )));
+                return Err(ResourceError::Deadline {
+                    what: format!(
+                        "the mount targets of {} were not available",
+                        spec.file_system_id
+                    ),
+                    then: "EFS is still making them, retry the update",
+                });
             }
         }
     }
@@ -128,10 +131,10 @@ async fn replace_in_place(
             break;
         }
         if !wait.wait().await {
-            return Err(ResourceError::Failed(format!(
-                "mount target {} was still being deleted at the deadline; retry the update",
-                old.id
-            )));
+            return Err(ResourceError::Deadline {
+                what: format!("mount target {} was still being deleted", old.id),
+                then: "retry the update",
+            });
         }
     }
     // The old network interface may hold the address a little longer.
@@ -189,9 +192,10 @@ pub async fn delete(
             return Ok(done);
         }
         if !wait.wait().await {
-            return Err(ResourceError::Failed(format!(
-                "the mount targets of {file_system} were still being deleted at the deadline; retry the delete"
-            )));
+            return Err(ResourceError::Deadline {
+                what: format!("the mount targets of {file_system} were still being deleted"),
+                then: "retry the delete",
+            });
         }
     }
 }

@@ -34,10 +34,11 @@ pub async fn update(
                 .await?
                 .is_none()
             {
-                return Err(ResourceError::Failed(format!(
-                    "cluster {} no longer exists; delete and recreate the resource",
-                    new.cluster_name
-                )));
+                return Err(ResourceError::Gone {
+                    kind: "cluster",
+                    name: new.cluster_name.clone(),
+                    then: "delete and recreate the resource",
+                });
             }
             change_provider(request, &old, new, provider, clients).await?;
             if insights_changed {

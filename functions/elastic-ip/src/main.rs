@@ -11,9 +11,9 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use datero_shared::ecs_event::ContainerInstanceStateChange;
 use datero_shared::elastic_ip::{self, Decision};
+use datero_shared::error::{EventError, MissingVariable};
 use datero_shared::metrics::{Measurement, Recorder};
-use datero_shared::{aws, logging};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use datero_shared::{aws, event_function, logging};
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -24,7 +24,7 @@ struct Config {
 }
 
 impl Config {
-    fn from_env() -> Result<Self, String> {
+    fn from_env() -> Result<Self, MissingVariable> {
         use datero_shared::config::required;
         Ok(Self {
             cluster_name: required("CLUSTER_NAME")?,
@@ -40,7 +40,7 @@ struct Context {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let config = Config::from_env()?;
     let sdk = aws::load_config().await;
@@ -50,14 +50,11 @@ async fn main() -> Result<(), Error> {
         ec2: aws_sdk_ec2::Client::new(&sdk),
     };
     let context = &context;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let metrics = Recorder::new(&context.config.cluster_name, &event.context.request_id);
-        let answer = handle(event.payload, context, &metrics).await;
-        if answer.is_err() {
-            metrics.record(&Measurement::AddressMoveFailure);
-        }
-        answer
-    }))
+    event_function::serve(
+        &context.config.cluster_name,
+        Measurement::AddressMoveFailure,
+        |payload, metrics| async move { handle(payload, context, &metrics).await },
+    )
     .await
 }
 
@@ -67,13 +64,13 @@ fn visibility_deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(15)
 }
 
-async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result<(), Error> {
+async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result<(), EventError> {
     let event: EventBridgeEvent<ContainerInstanceStateChange> = serde_json::from_value(payload)
-        .map_err(|error| {
-            let message = format!("malformed ECS Container Instance State Change event: {error}");
-            warn!(decision = "reject", error = %message, "event not understood");
-            Error::from(message)
-        })?;
+        .map_err(|source| EventError::Malformed {
+            shape: "ECS Container Instance State Change event",
+            source,
+        })
+        .inspect_err(|error| warn!(decision = "reject", error = %error, "event not understood"))?;
     let event_id = event.id.as_deref().unwrap_or_default();
     let detail = &event.detail;
     let instance = detail.ec2_instance_id.as_str();

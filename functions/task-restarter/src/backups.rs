@@ -7,15 +7,15 @@ use aws_sdk_ecs::types::{DesiredStatus, Task};
 use datero_shared::backup::UPLOAD_CONTAINER;
 use datero_shared::backup_watch::{self, BackupCheck, BackupRun, CHECK_EVERY, Verdict};
 use datero_shared::ecs_tasks;
+use datero_shared::error::EventError;
 use datero_shared::metrics::{Measurement, Recorder};
-use lambda_runtime::Error;
 use tracing::{info, warn};
 
 use crate::Context;
 use crate::restarts::enqueue;
 
 /// The schedule's firing: queue the first check.
-pub async fn on_due(check: &BackupCheck, context: &Context) -> Result<(), Error> {
+pub async fn on_due(check: &BackupCheck, context: &Context) -> Result<(), EventError> {
     let Some(queue) = context.config.queue_url.as_deref() else {
         warn!(
             decision = "no backup check",
@@ -38,7 +38,7 @@ pub async fn on_check(
     check: &BackupCheck,
     context: &Context,
     metrics: &Recorder,
-) -> Result<(), Error> {
+) -> Result<(), EventError> {
     let (Some(family), Some(due_ms)) = (
         context.config.backup_family.as_deref(),
         backup_watch::due_ms(check),

@@ -1,5 +1,6 @@
 //! The restarter's environment, read once at start-up.
 
+use datero_shared::error::MissingVariable;
 use datero_shared::restart_policy::Scope;
 
 /// What the restarter looks after.
@@ -20,7 +21,7 @@ pub struct Config {
 impl Config {
     /// Reads `CLUSTER_NAME`, `CAPACITY_PROVIDER_NAME`, `TASK_FAMILY`, and the optional
     /// `RESTART_QUEUE_URL`, `RESTARTS_PAUSED`, `DOWN_ALARM_NAME` and `BACKUP_FAMILY`.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, MissingVariable> {
         use datero_shared::config::{optional, required};
         Ok(Self {
             scope: Scope {

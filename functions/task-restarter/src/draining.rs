@@ -8,9 +8,9 @@
 
 use datero_shared::ecs_event::ContainerInstanceStateChange;
 use datero_shared::ecs_tasks;
+use datero_shared::error::EventError;
 use datero_shared::metrics::{Measurement, Recorder};
 use datero_shared::restart_policy::{DRAINING_STOP_REASON, screen_draining};
-use lambda_runtime::Error;
 use tracing::info;
 
 use crate::Context;
@@ -20,7 +20,7 @@ pub async fn on_draining(
     detail: &ContainerInstanceStateChange,
     context: &Context,
     metrics: &Recorder,
-) -> Result<(), Error> {
+) -> Result<(), EventError> {
     let instance = detail.ec2_instance_id.as_str();
     if let Err(reason) = screen_draining(detail, &context.config.scope) {
         info!(instance, decision = "skip", reason = %reason, "no Datero task to move");

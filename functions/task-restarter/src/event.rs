@@ -8,6 +8,7 @@ use aws_lambda_events::sqs::SqsEventObj;
 use datero_shared::backup_watch::BackupCheck;
 use datero_shared::down_alarm::MorningCheck;
 use datero_shared::ecs_event::{ContainerInstanceStateChange, TaskStateChange};
+use datero_shared::error::EventError;
 use datero_shared::restart_policy::DelayedRestart;
 use datero_shared::schedule::ScheduledEvent;
 use serde::{Deserialize, Serialize};
@@ -49,32 +50,31 @@ impl Incoming {
     /// Reads `payload` as the shape its discriminating member announces (`Records` for SQS,
     /// `schedule` for a schedule, anything else as EventBridge), so that the error names what
     /// was expected.
-    pub fn parse(payload: Value) -> Result<Self, String> {
+    pub fn parse(payload: Value) -> Result<Self, EventError> {
+        let malformed = |shape| move |source| EventError::Malformed { shape, source };
         if payload.get("schedule").is_some() {
             return serde_json::from_value(payload)
                 .map(Self::Scheduled)
-                .map_err(|error| format!("malformed scheduled event: {error}"));
+                .map_err(malformed("scheduled event"));
         }
         if payload.get("backupDue").is_some() {
             return serde_json::from_value(payload)
                 .map(Self::BackupDue)
-                .map_err(|error| format!("malformed backup-due event: {error}"));
+                .map_err(malformed("backup-due event"));
         }
         if payload.get("Records").is_some() {
             return serde_json::from_value(payload)
                 .map(Self::Delayed)
-                .map_err(|error| format!("malformed SQS batch of delayed restarts: {error}"));
+                .map_err(malformed("SQS batch of delayed restarts"));
         }
         if payload.get("detail-type").and_then(Value::as_str) == Some(INSTANCE_STATE_CHANGE) {
             return serde_json::from_value(payload)
                 .map(|event| Self::Draining(Box::new(event)))
-                .map_err(|error| {
-                    format!("malformed ECS Container Instance State Change event: {error}")
-                });
+                .map_err(malformed("ECS Container Instance State Change event"));
         }
         serde_json::from_value(payload)
             .map(|event| Self::Stopped(Box::new(event)))
-            .map_err(|error| format!("malformed ECS Task State Change event: {error}"))
+            .map_err(malformed("ECS Task State Change event"))
     }
 }
 
@@ -162,17 +162,23 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let error = Incoming::parse(json!({"schedule": "later"})).unwrap_err();
+        assert_eq!(error.error_type(), "MalformedEvent");
+        let error = error.to_string();
         assert!(error.starts_with("malformed scheduled event"), "{error}");
     }
 
     #[test]
     fn a_bad_payload_names_the_shape_that_was_expected() {
-        let error = Incoming::parse(json!({"Records": [{"body": "not json"}]})).unwrap_err();
+        let error = Incoming::parse(json!({"Records": [{"body": "not json"}]}))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("malformed SQS batch of delayed restarts"),
             "{error}"
         );
-        let error = Incoming::parse(json!({"detail": {}})).unwrap_err();
+        let error = Incoming::parse(json!({"detail": {}}))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("malformed ECS Task State Change event"),
             "{error}"

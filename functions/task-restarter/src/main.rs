@@ -21,9 +21,9 @@ mod office_hours;
 mod restarts;
 
 use datero_shared::aws::load_config;
-use datero_shared::logging;
+use datero_shared::error::EventError;
 use datero_shared::metrics::{Measurement, Recorder};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use datero_shared::{event_function, logging};
 use serde_json::Value;
 use tracing::warn;
 
@@ -39,7 +39,7 @@ struct Context {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let config = Config::from_env()?;
     let sdk = load_config().await;
@@ -50,27 +50,20 @@ async fn main() -> Result<(), Error> {
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
     };
     let context = &context;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let metrics = Recorder::new(
-            &context.config.scope.cluster_name,
-            &event.context.request_id,
-        );
-        let answer = handle(event.payload, context, &metrics).await;
-        if answer.is_err() {
-            metrics.record(&Measurement::RestartFailure);
-        }
-        answer
-    }))
+    event_function::serve(
+        &context.config.scope.cluster_name,
+        Measurement::RestartFailure,
+        |payload, metrics| async move { handle(payload, context, &metrics).await },
+    )
     .await
 }
 
 /// An `Err` makes Lambda retry and, in the end, keeps the event in the failure destination: it
 /// is returned only when the event cannot be read or an action that should happen could not be
 /// made.
-async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result<(), Error> {
-    let incoming = Incoming::parse(payload).map_err(|message| {
-        warn!(decision = "reject", error = %message, "event not understood");
-        Error::from(message)
+async fn handle(payload: Value, context: &Context, metrics: &Recorder) -> Result<(), EventError> {
+    let incoming = Incoming::parse(payload).inspect_err(|error| {
+        warn!(decision = "reject", error = %error, "event not understood");
     })?;
     match incoming {
         Incoming::Stopped(event) => {

@@ -10,10 +10,10 @@ use aws_sdk_ecs::types::ClusterField;
 use datero_shared::aws::aws_error;
 use datero_shared::down_alarm::{self, CHECK_DELAY, Found, MorningCheck, Step};
 use datero_shared::ecs_tasks;
+use datero_shared::error::EventError;
 use datero_shared::metrics::{Measurement, Recorder};
 use datero_shared::schedule::{self, Action, HoursMark, ScheduledEvent};
 use datero_shared::{ResourceError, marks};
-use lambda_runtime::Error;
 use tracing::{info, warn};
 
 use crate::Context;
@@ -26,7 +26,7 @@ pub async fn on_scheduled(
     event: &ScheduledEvent,
     context: &Context,
     metrics: &Recorder,
-) -> Result<(), Error> {
+) -> Result<(), EventError> {
     let scope = &context.config.scope;
     let time = event.scheduled_time.as_str();
     // The mark first: a crash racing the stop then finds the hours closed. A start by hand
@@ -102,7 +102,7 @@ async fn queue_morning_check(
     event: &ScheduledEvent,
     owes_recovery: bool,
     context: &Context,
-) -> Result<(), Error> {
+) -> Result<(), EventError> {
     let (Some(queue), Some(alarm)) = (
         context.config.queue_url.as_deref(),
         context.config.down_alarm_name.as_deref(),
@@ -130,7 +130,7 @@ async fn queue_morning_check(
 
 /// The down alarm's check: gather (is Datero running? are the alarm's actions on already?) ->
 /// decide ([`down_alarm::after_start`]) -> act (the calls on the alarm, in order).
-pub async fn on_morning_check(check: &MorningCheck, context: &Context) -> Result<(), Error> {
+pub async fn on_morning_check(check: &MorningCheck, context: &Context) -> Result<(), EventError> {
     let Some(alarm) = context.config.down_alarm_name.as_deref() else {
         warn!(
             decision = "skip",

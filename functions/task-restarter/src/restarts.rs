@@ -8,13 +8,13 @@ use aws_sdk_ecs::types::DesiredStatus;
 use datero_shared::aws::aws_error;
 use datero_shared::ecs_event::TaskStateChange;
 use datero_shared::ecs_tasks::{self, RunTask};
+use datero_shared::error::EventError;
 use datero_shared::metrics::{Measurement, Recorder};
 use datero_shared::restart_policy::{
     self, Decision, DelayedRestart, Facts, FinishedTask, Skip, failure_streak, screen,
 };
 use datero_shared::schedule::restart_barred;
 use datero_shared::{ResourceError, marks};
-use lambda_runtime::Error;
 use tracing::{info, warn};
 
 use crate::Context;
@@ -30,7 +30,7 @@ pub async fn on_stopped(
     detail: &TaskStateChange,
     context: &Context,
     metrics: &Recorder,
-) -> Result<(), Error> {
+) -> Result<(), EventError> {
     let task = detail.task_arn.as_str();
     if let Err(reason) = screen(detail, &context.config.scope) {
         info!(event_id, task, decision = "skip", reason = %reason, "no restart");
@@ -122,7 +122,7 @@ pub async fn on_delayed(
     delayed: &DelayedRestart,
     context: &Context,
     metrics: &Recorder,
-) -> Result<(), Error> {
+) -> Result<(), EventError> {
     let task = delayed.stopped_task_arn.as_str();
     let paused = context.config.paused;
     let mut facts = Facts {

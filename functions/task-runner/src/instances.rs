@@ -96,10 +96,13 @@ async fn wait_for_replacement(
             return Ok(());
         }
         if !backoff.wait().await {
-            return Err(ResourceError::Failed(format!(
-                "the replacement of {} did not join cluster {cluster} in time; Datero is stopped (the restarter or a new deploy starts it)",
-                replaced.join(", ")
-            )));
+            return Err(ResourceError::Deadline {
+                what: format!(
+                    "the replacement of {} had not joined cluster {cluster}",
+                    replaced.join(", ")
+                ),
+                then: "Datero is stopped (the restarter or a new deploy starts it)",
+            });
         }
     }
 }

@@ -12,9 +12,9 @@ use aws_sdk_ecs::types::{Task, TaskDefinition};
 use datero_shared::ResourceError;
 use datero_shared::backup::{FETCH_CONTAINER, UPLOAD_CONTAINER};
 use datero_shared::custom_resource::CustomResourceRequest;
-use datero_shared::custom_resource::response::reason_ending_with;
 use datero_shared::data_directory::{self, Move, Steps};
 use datero_shared::ecs_tasks::{self, RunTask};
+use datero_shared::error::AfterFailedMove;
 use datero_shared::postgres_major::MajorMismatch;
 use datero_shared::readiness;
 use datero_shared::resources::task::TaskSpec;
@@ -62,11 +62,10 @@ pub async fn move_data(
     let Moving { spec, change, .. } = moving;
     let Some((backup, restore)) = spec.backup_and_restore.as_ref() else {
         // (decide() moves only with both task definitions.)
-        let mismatch = MajorMismatch {
+        return Err(ResourceError::OtherMajor(MajorMismatch {
             data: change.from,
             server: change.to,
-        };
-        return Err(ResourceError::Failed(mismatch.advice()));
+        }));
     };
     let (from, to) = (change.from, change.to);
     info!(decision = "move data", from, to, folder = %change.folder, key = %change.backup_key, "PostgreSQL refused the older major's data: dump, fresh folder, restore");
@@ -107,20 +106,20 @@ async fn dump(
     )
     .await?;
     if let Err(why) = until_up(moving, moving.previous, &old_task, clients).await {
-        return Err(ResourceError::Failed(reason_ending_with(
-            &format!(
+        return Err(ResourceError::MoveFailed {
+            why: format!(
                 "PostgreSQL {to} needs a dump of PostgreSQL {from}'s data, but the previous revision did not come back: {why}"
             ),
-            "; the data is untouched",
-        )));
+            after: AfterFailedMove::Untouched,
+        });
     }
     steps.record("previous revision up", began.elapsed());
     let began = Instant::now();
     if let Err(why) = one_off(moving, backup, "-dump", UPLOAD_CONTAINER, clients).await {
-        return Err(ResourceError::Failed(reason_ending_with(
-            &format!("the dump before PostgreSQL {to} failed: {why}"),
-            &format!("; Datero runs PostgreSQL {from} on its data, unchanged"),
-        )));
+        return Err(ResourceError::MoveFailed {
+            why: format!("the dump before PostgreSQL {to} failed: {why}"),
+            after: AfterFailedMove::OldMajorRuns { from },
+        });
     }
     steps.record("dump", began.elapsed());
     stop_and_wait(
@@ -297,8 +296,10 @@ async fn mark(
 ) -> Result<String, ResourceError> {
     let (arn, _) = ecs_tasks::data_folder(&clients.ecs, &spec.cluster_name)
         .await?
-        .ok_or_else(|| {
-            ResourceError::Failed(format!("the cluster {} is gone", spec.cluster_name))
+        .ok_or_else(|| ResourceError::Gone {
+            kind: "cluster",
+            name: spec.cluster_name.clone(),
+            then: "deploy again once the stack's cluster exists",
         })?;
     ecs_tasks::set_data_folder(&clients.ecs, &arn, folder).await?;
     info!(decision = "data folder", folder = ?folder, "recorded on the cluster");
@@ -327,12 +328,13 @@ async fn back(
         )
         .await
         {
-            return ResourceError::Failed(reason_ending_with(
-                &why,
-                &format!(
-                    "; stopping the new task failed too ({error}): Datero is down, its PostgreSQL {from} data untouched"
-                ),
-            ));
+            return ResourceError::MoveFailed {
+                why,
+                after: AfterFailedMove::NewTaskNotStopped {
+                    from,
+                    error: error.to_string(),
+                },
+            };
         }
     }
     let restarted =
@@ -352,16 +354,17 @@ async fn back(
     match restarted {
         Ok(arn) => {
             warn!(decision = "restore", task = %arn, "the move failed; the previous revision runs on the old data again");
-            ResourceError::Failed(reason_ending_with(
-                &why,
-                &format!("; PostgreSQL {from} runs on its data again"),
-            ))
+            ResourceError::MoveFailed {
+                why,
+                after: AfterFailedMove::OldMajorAgain { from },
+            }
         }
-        Err(error) => ResourceError::Failed(reason_ending_with(
-            &why,
-            &format!(
-                "; starting PostgreSQL {from} again failed too ({error}); its data is untouched"
-            ),
-        )),
+        Err(error) => ResourceError::MoveFailed {
+            why,
+            after: AfterFailedMove::OldMajorNotStarted {
+                from,
+                error: error.to_string(),
+            },
+        },
     }
 }

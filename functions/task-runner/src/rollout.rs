@@ -8,13 +8,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ecs::types::Task;
+use aws_sdk_ecs::types::{Task, TaskDefinition};
 use datero_shared::ResourceError;
 use datero_shared::container::CONTAINER_NAME;
 use datero_shared::custom_resource::CustomResourceRequest;
-use datero_shared::custom_resource::response::reason_ending_with;
 use datero_shared::data_directory::{self, NewMajor};
 use datero_shared::ecs_tasks::{self, RunTask};
+use datero_shared::error::AfterNotUp;
 use datero_shared::marks::REQUEST_TAG;
 use datero_shared::postgres_major::MajorMismatch;
 use datero_shared::readiness;
@@ -76,26 +76,7 @@ pub async fn roll_out(
                 &log,
             )
         }
-        wait::WaitResult::Unhealthy => {
-            let log = log_tail::last_lines(&clients.logs, &definition, CONTAINER_NAME, &arn).await;
-            warn!(decision = "failed start", task = %arn, log = ?log, "the new task stayed unhealthy");
-            let why = readiness::failed_start_reason(
-                "Datero's task ran but its health check (pg_isready) failed, so it was stopped",
-                &log,
-            );
-            // Its PostgreSQL may still hold the data directory: the previous revision starts
-            // only once it has stopped (and freed its memory on the instance).
-            let stopped = [arn.clone()];
-            if stop_and_wait(clients, &spec.cluster_name, &stopped, "unhealthy", limit)
-                .await
-                .is_err()
-            {
-                return Err(ResourceError::Failed(format!(
-                    "{why}; it was still stopping at the deadline, so the previous revision was not started beside it"
-                )));
-            }
-            why
-        }
+        wait::WaitResult::Unhealthy => unhealthy(spec, &definition, &arn, clients, limit).await?,
         wait::WaitResult::StillStarting(status) => {
             ecs_tasks::stop(&clients.ecs, &spec.cluster_name, &arn, "not up in time").await?;
             format!(
@@ -104,6 +85,32 @@ pub async fn roll_out(
         }
     };
     Err(failed(request, previous, folder, clients, why).await)
+}
+
+/// A new task that stayed unhealthy: why, once it has stopped. Its PostgreSQL may still hold
+/// the data directory, so the previous revision starts only after (and once its memory on the
+/// instance is free).
+async fn unhealthy(
+    spec: &TaskSpec,
+    definition: &TaskDefinition,
+    arn: &str,
+    clients: &Clients,
+    limit: Instant,
+) -> Result<String, ResourceError> {
+    let log = log_tail::last_lines(&clients.logs, definition, CONTAINER_NAME, arn).await;
+    warn!(decision = "failed start", task = %arn, log = ?log, "the new task stayed unhealthy");
+    let why = readiness::failed_start_reason(
+        "Datero's task ran but its health check (pg_isready) failed, so it was stopped",
+        &log,
+    );
+    let stopped = [arn.to_owned()];
+    match stop_and_wait(clients, &spec.cluster_name, &stopped, "unhealthy", limit).await {
+        Ok(()) => Ok(why),
+        Err(_) => Err(ResourceError::NotUp {
+            why,
+            after: AfterNotUp::StillStopping,
+        }),
+    }
 }
 
 /// The path of a rollout that needed no move, for the resource's event.
@@ -334,19 +341,17 @@ async fn failed(
     why: String,
 ) -> ResourceError {
     let Some(previous) = previous else {
-        return ResourceError::Failed(why);
+        return ResourceError::NotUp {
+            why,
+            after: AfterNotUp::Nothing,
+        };
     };
-    match start(request, previous, "-restore", folder, clients).await {
+    let after = match start(request, previous, "-restore", folder, clients).await {
         Ok(arn) => {
             warn!(decision = "restore", task = %arn, "the new revision did not run; the previous one was started again");
-            // CloudFormation shows a short reason: `why` gives way, the outcome stays whole.
-            ResourceError::Failed(reason_ending_with(
-                &why,
-                "; the previous revision was started again",
-            ))
+            AfterNotUp::PreviousStarted
         }
-        Err(error) => ResourceError::Failed(format!(
-            "{why}; starting the previous revision again failed too: {error}"
-        )),
-    }
+        Err(error) => AfterNotUp::PreviousNotStarted(error.to_string()),
+    };
+    ResourceError::NotUp { why, after }
 }

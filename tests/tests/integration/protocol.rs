@@ -336,7 +336,10 @@ async fn an_oversized_reason_and_data_are_trimmed_to_cloudformation_limits() {
 
     let sink = ResponseSink::start().await;
     let failing = |_request: CustomResourceRequest| async {
-        Err::<Outcome, _>(ResourceError::Failed("x".repeat(2000)))
+        Err::<Outcome, _>(ResourceError::Deadline {
+            what: "x".repeat(2000),
+            then: "retry",
+        })
     };
     let event = events::create(TYPE, json!({}), &sink.response_url("long"));
     answer(
@@ -361,7 +364,13 @@ async fn delete_of_the_failed_create_sentinel_succeeds_without_touching_anything
     let counted = Arc::clone(&calls);
     let handler = move |_request: CustomResourceRequest| {
         counted.fetch_add(1, Ordering::SeqCst);
-        async { Err::<Outcome, _>(ResourceError::Failed("must not run".into())) }
+        async {
+            Err::<Outcome, _>(ResourceError::Gone {
+                kind: "handler",
+                name: "must not run".into(),
+                then: "none",
+            })
+        }
     };
     // The id a failed Create answered, as CloudFormation sends it back in the rollback Delete.
     let create = events::create(TYPE, json!({}), &sink.response_url("c"));

@@ -417,6 +417,8 @@ async fn runtask_failures_are_errors_that_lambda_retries() {
         panic!("expected an error")
     };
     assert!(error.to_string().contains("RESOURCE:MEMORY"), "{error}");
+    // The kind of failure, as a record in the failure destination shows it.
+    assert_eq!(error["errorType"], "ActionFailed", "{error}");
 }
 
 #[tokio::test]
@@ -436,6 +438,7 @@ async fn malformed_events_are_clear_errors_and_never_panics() {
                 .contains("malformed ECS Task State Change event"),
             "{error}"
         );
+        assert_eq!(error["errorType"], "MalformedEvent", "{error}");
     }
     let mut bed_process = bed.harness;
     assert!(
