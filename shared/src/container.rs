@@ -16,18 +16,9 @@ use crate::resources::task_definition::{
     EdgeProxy, PASSWORD_VARIABLE, Persistence, TaskDefinitionSpec,
 };
 
-/// The container's name in every revision.
-pub const CONTAINER_NAME: &str = "datero";
-/// nginx in the image serves the UI and `/api` here.
-pub const CONTAINER_PORT: i32 = 80;
-/// PostgreSQL's port inside the container (the PostgreSQL image's default).
-pub const POSTGRES_PORT: i32 = 5432;
-/// PGDATA of the PostgreSQL image Datero builds on.
-pub const DATA_PATH: &str = "/var/lib/postgresql/data";
-/// The variable that tells PostgreSQL where its data is. Set explicitly: images built on
-/// postgres 18 and later default to `/var/lib/postgresql/18/docker` and refuse to start on a
-/// data directory mounted at the old path unless PGDATA names it (docker-library/postgres).
-pub const DATA_PATH_VARIABLE: &str = "PGDATA";
+pub use crate::image::{
+    CONTAINER_NAME, CONTAINER_PORT, DATA_PATH, DATA_PATH_VARIABLE, POSTGRES_PORT,
+};
 /// `/dev/shm` for PostgreSQL, in MiB. Docker's default of 64 MiB makes parallel queries fail
 /// with "could not resize shared memory segment"; `linuxParameters.sharedMemorySize` sets it for
 /// tasks on EC2 (ECS API reference, LinuxParameters).

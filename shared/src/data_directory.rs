@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 
 use crate::backup::BACKUP_PREFIX;
-use crate::container::DATA_PATH;
+use crate::image::DATA_PATH;
 use crate::postgres_major::MajorMismatch;
 
 /// The folder of the data volume a major's own data directory lives in: `pg<major>`.

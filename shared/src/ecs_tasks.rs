@@ -8,9 +8,9 @@ use aws_sdk_ecs::types::{
 };
 
 use crate::aws::aws_error;
-use crate::container::{CONTAINER_NAME, DATA_PATH_VARIABLE};
 use crate::data_directory;
 use crate::error::ResourceError;
+use crate::image::{CONTAINER_NAME, DATA_PATH_VARIABLE};
 use crate::marks::{DATA_DIRECTORY_TAG, STARTED_BY, ecs_tags, stop_reason};
 use crate::poll::Backoff;
 use crate::restart_policy::FinishedTask;

@@ -21,7 +21,10 @@
 //! - [`readiness`]: when a task the runner started counts as up (RUNNING and HEALTHY).
 //! - [`postgres_major`]: a new image's PostgreSQL that cannot open the data, read from its
 //!   log, and what the user does about it.
-//! - [`container`]: Datero's container definition built from its spec.
+//! - [`data_directory`]: the move to a new PostgreSQL major (whether, the folder, the dump's
+//!   key, each step's time).
+//! - [`container`]: Datero's container definition built from its spec; [`image`]: the names and
+//!   paths of Datero's image that everything relies on.
 //! - [`marks`]: the product's tags, `startedBy`, stop reasons and failed-create id.
 //! - [`metrics`]: the decisions as CloudWatch embedded-metric lines.
 //! - [`ecs_event`]: the ECS events the event functions read.
@@ -32,9 +35,11 @@
 //!
 //! AWS calls and plumbing
 //! - [`aws`]: SDK configuration, AWS errors as [`ResourceError`]s.
-//! - [`ecs_tasks`]: running, listing, describing and stopping Datero's tasks.
+//! - [`ecs_tasks`]: running, listing, describing and stopping Datero's tasks; the cluster's data
+//!   folder mark.
 //! - [`poll`]: waiting on AWS with a growing pause, never past a deadline.
-//! - [`config`]: the event functions' environment variables.
+//! - [`config`]: the event functions' environment variables; [`event_function`]: their
+//!   runtime wiring, metrics and typed failures.
 //! - [`logging`]: JSON logs with the request id, never a presigned URL's signature.
 //! - [`error`]: the error types every function shares.
 
@@ -52,6 +57,7 @@ pub mod edge;
 pub mod elastic_ip;
 pub mod error;
 pub mod event_function;
+pub mod image;
 pub mod logging;
 pub mod marks;
 pub mod metrics;

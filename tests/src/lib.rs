@@ -17,12 +17,12 @@
 //!   CloudFormation plans it, from the resource schemas; [`lifecycle`]: the whole stack's life.
 //! - [`alarm_eval`], [`cron`], [`week`]: CloudWatch alarms, EventBridge cron and a week of the
 //!   stack on a simulated clock; [`instance_types`]: EC2's figures for instance types.
-//! - [`costs`]: the monthly cost table the README shows.
+//!
+//! The tools that drive it (the benchmark, the cost and permission tables) live in `xtask/`.
 
 pub mod alarm_eval;
 pub mod aws_cli;
 pub mod cfn_update;
-pub mod costs;
 pub mod cron;
 pub mod emulator;
 pub mod events;

@@ -152,16 +152,36 @@ pub struct UpdatePlan {
 }
 
 /// The plan for an Update from `old` (`None`: the old properties no longer parse) to `new`.
+///
+/// Every property is named here, so that a new one cannot be ignored on Update without a
+/// decision: adding a field to [`TaskSpec`] fails to compile until it is placed below.
 pub fn plan_update(old: Option<&TaskSpec>, new: &TaskSpec) -> UpdatePlan {
-    let same_cluster = old.filter(|old| old.cluster_name == new.cluster_name);
-    let check_instances = new.auto_scaling_group_name.is_some()
+    let TaskSpec {
+        // Another cluster: a new task there (the old one is CloudFormation's to delete).
+        cluster_name,
+        // Tasks started from now on go through it; the running task stays where it is.
+        capacity_provider_name: _,
+        // Another revision: a rollout.
+        task_definition_arn,
+        // Put on the task's instance with every answer, rolled out or not.
+        elastic_ip_allocation_id: _,
+        // The group and what it launches: outdated instances are replaced.
+        auto_scaling_group_name,
+        instance_settings,
+        // How such a replacement may go; nothing of its own.
+        instance_replacement: _,
+        // Used by a move to a new major only; nothing of its own.
+        backup_and_restore: _,
+    } = new;
+    let same_cluster = old.filter(|old| old.cluster_name == *cluster_name);
+    let check_instances = auto_scaling_group_name.is_some()
         && old.is_none_or(|old| {
-            old.instance_settings != new.instance_settings
-                || old.auto_scaling_group_name != new.auto_scaling_group_name
+            old.instance_settings != *instance_settings
+                || old.auto_scaling_group_name != *auto_scaling_group_name
         });
     UpdatePlan {
         keep_running_task: same_cluster
-            .is_some_and(|old| old.task_definition_arn == new.task_definition_arn),
+            .is_some_and(|old| old.task_definition_arn == *task_definition_arn),
         check_instances,
         restore: same_cluster.cloned(),
     }
@@ -315,6 +335,40 @@ mod tests {
         assert!(same.keep_running_task);
         // Unknown old properties: the group is looked at.
         assert!(plan_update(None, &spec("lt 3")).check_instances);
+    }
+
+    #[test]
+    fn properties_that_need_no_new_task_keep_the_running_one() {
+        let base =
+            json!({"ClusterName": "c", "CapacityProviderName": "p", "TaskDefinitionArn": ARN});
+        let old = TaskSpec::parse(&base).unwrap();
+        for (name, value) in [
+            ("CapacityProviderName", "p2"),
+            ("ElasticIpAllocationId", "eipalloc-0a1b2c3d"),
+            ("InstanceReplacement", "refuse"),
+        ] {
+            let mut changed = base.clone();
+            changed[name] = json!(value);
+            let plan = plan_update(Some(&old), &TaskSpec::parse(&changed).unwrap());
+            assert!(
+                plan.keep_running_task && !plan.check_instances,
+                "{name}: {plan:?}"
+            );
+        }
+        let mut moved = base.clone();
+        moved["BackupTaskDefinitionArn"] =
+            json!("arn:aws:ecs:us-east-1:111122223333:task-definition/datero-backup:2");
+        moved["RestoreTaskDefinitionArn"] =
+            json!("arn:aws:ecs:us-east-1:111122223333:task-definition/datero-restore:2");
+        let plan = plan_update(Some(&old), &TaskSpec::parse(&moved).unwrap());
+        assert!(plan.keep_running_task, "{plan:?}");
+        // Given one without the other, the property missing is named.
+        let mut half = base.clone();
+        half["BackupTaskDefinitionArn"] = moved["BackupTaskDefinitionArn"].clone();
+        assert_eq!(
+            TaskSpec::parse(&half).unwrap_err().to_string(),
+            "property RestoreTaskDefinitionArn is required: expected the restore task definition, given with BackupTaskDefinitionArn"
+        );
     }
 
     #[test]

@@ -160,8 +160,8 @@ impl TaskDefinitionSpec {
     /// PGDATA: the data volume's mount point, or the folder `DataDirectory` names in it.
     pub fn pgdata(&self) -> String {
         match &self.data_directory {
-            Some(folder) => format!("{}/{folder}", crate::container::DATA_PATH),
-            None => crate::container::DATA_PATH.to_owned(),
+            Some(folder) => format!("{}/{folder}", crate::image::DATA_PATH),
+            None => crate::image::DATA_PATH.to_owned(),
         }
     }
 }
@@ -312,12 +312,12 @@ fn log_group(name: &str) -> Result<(), PropertyError> {
 
 fn environment_names(environment: &BTreeMap<String, String>) -> Result<(), PropertyError> {
     for name in environment.keys() {
-        if name == crate::container::DATA_PATH_VARIABLE {
+        if name == crate::image::DATA_PATH_VARIABLE {
             return Err(PropertyError::Invalid {
                 name: format!("Environment.{name}"),
                 expected: format!(
                     "no PGDATA: the data directory is fixed at {}, where the data volume is mounted",
-                    crate::container::DATA_PATH
+                    crate::image::DATA_PATH
                 ),
                 found: format!("{:?}", environment[name]),
             });

@@ -1,6 +1,6 @@
 //! What a month of Datero costs, from the price list kept in `tools/prices/`: this stack on EC2
 //! (on-demand or Spot, always on or office hours) beside the same Datero on Fargate (or Fargate
-//! Spot) for the same hours. `cargo run -p datero-testbed --bin costs` prints the table the
+//! Spot) for the same hours. `cargo run -p xtask --bin costs` prints the table the
 //! README shows; re-run it when the prices change.
 
 use serde_json::Value;
@@ -36,7 +36,7 @@ impl Prices {
 
     /// The workspace's list for `region`.
     pub fn load(region: &str) -> Result<Self, String> {
-        let path = crate::workspace_root().join(format!("tools/prices/{region}.json"));
+        let path = datero_testbed::workspace_root().join(format!("tools/prices/{region}.json"));
         let text = std::fs::read_to_string(&path)
             .map_err(|error| format!("{}: {error}", path.display()))?;
         Self::parse(&text)

@@ -1,6 +1,6 @@
 //! Prints the README's cost table from `tools/prices/<region>.json` (default us-east-1).
 
-use datero_testbed::costs::{Prices, markdown};
+use xtask::costs::{Prices, markdown};
 
 fn main() {
     let region = std::env::args()
