@@ -10,7 +10,31 @@ use crate::error::ResourceError;
 /// Loads the standard SDK configuration once per process. `AWS_ENDPOINT_URL` (or a
 /// per-service variant) points every client at an emulator.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
+/// The SDK's HTTPS client, as its default (rustls with aws-lc) but trusting the root
+/// certificates compiled into the binary ([`crate::tls::roots_pem`]), never the platform's
+/// store: reading and parsing `/etc/ssl/certs` (a bundle and about 150 files) at start-up was
+/// about 3 ms of every cold start (docs/benchmarks.md).
+fn https_client() -> aws_sdk_ecs::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    let mut trust = TrustStore::empty().with_native_roots(false);
+    for pem in crate::tls::roots_pem() {
+        trust.add_pem_certificate(pem);
+    }
+    // (build() cannot fail for a trust store: it only moves the fields.)
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
 
 /// The service's error code and message, or the whole error chain when there is no service

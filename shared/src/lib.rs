@@ -71,5 +71,6 @@ pub mod replacement;
 pub mod resources;
 pub mod restart_policy;
 pub mod schedule;
+pub mod tls;
 
 pub use error::{PropertyError, ResourceError};

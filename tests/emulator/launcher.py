@@ -1218,9 +1218,12 @@ class QuietHandler(WSGIRequestHandler):
             _record_call(action, self._arrived, time.perf_counter() - self._started)
 
 
-def _self_signed_certificate() -> tuple[str, str]:
-    """(certificate, key) files for 127.0.0.1, made for this run: clients that must speak TLS
-    (the AWS CLI of the backup tasks, under a TLS-only bucket policy) trust the certificate."""
+def _certificates() -> tuple[str, str, str]:
+    """(authority, certificate, key) files for 127.0.0.1, made for this run: a private authority
+    signs the server's certificate, as a public one signs AWS's (a CA certificate served as the
+    server's own is refused by rustls: CaUsedAsEndEntity). Clients that must speak TLS (the AWS
+    CLI of the backup tasks, under a TLS-only bucket policy) trust the authority; the functions'
+    SDK client, which trusts only its compiled-in roots, does not."""
     import datetime
     import ipaddress
     import tempfile
@@ -1228,25 +1231,48 @@ def _self_signed_certificate() -> tuple[str, str]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.timezone.utc)
+
+    def builder(subject: x509.Name, issuer: x509.Name, public_key: Any) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+
+    authority_key = ec.generate_private_key(ec.SECP256R1())
+    authority_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "datero-ecs test bed authority")])
+    authority = (
+        builder(authority_name, authority_name, authority_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(authority_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
     certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), authority_name, key.public_key())
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(authority_key, hashes.SHA256())
     )
     folder = tempfile.mkdtemp(prefix="datero-emulator-tls-")
-    cert_path, key_path = f"{folder}/cert.pem", f"{folder}/key.pem"
+    authority_path, cert_path, key_path = f"{folder}/authority.pem", f"{folder}/cert.pem", f"{folder}/key.pem"
+    with open(authority_path, "wb") as out:
+        out.write(authority.public_bytes(serialization.Encoding.PEM))
     with open(cert_path, "wb") as out:
         out.write(certificate.public_bytes(serialization.Encoding.PEM))
     with open(key_path, "wb") as out:
@@ -1255,7 +1281,7 @@ def _self_signed_certificate() -> tuple[str, str]:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-    return cert_path, key_path
+    return authority_path, cert_path, key_path
 
 
 def main() -> None:
@@ -1266,7 +1292,7 @@ def main() -> None:
     app = control_app(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=QuietHandler)
     # The same emulator over TLS, for clients whose requests a policy wants on TLS.
-    cert_path, key_path = _self_signed_certificate()
+    authority_path, cert_path, key_path = _certificates()
     tls = make_server(
         "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler, ssl_context=(cert_path, key_path)
     )
@@ -1274,7 +1300,7 @@ def main() -> None:
     hosts_path = cert_path.rsplit("/", 1)[0] + "/hosts"
     public_dns.start(hosts_path)
     # First line: the port, the TLS port, the certificate to trust and the public-DNS hosts file.
-    print(server.server_port, tls.server_port, cert_path, hosts_path, flush=True)
+    print(server.server_port, tls.server_port, authority_path, hosts_path, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -251,6 +251,16 @@ impl Emulator {
         &self.endpoint
     }
 
+    /// `https://127.0.0.1:<port>`: the same emulator over TLS.
+    pub fn tls_endpoint(&self) -> &str {
+        &self.tls_endpoint
+    }
+
+    /// The authority that signed the TLS endpoint's certificate (PEM), which only a test trusts.
+    pub fn certificate(&self) -> &std::path::Path {
+        &self.certificate
+    }
+
     /// SDK configuration for clients in the test process.
     pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())

@@ -40,14 +40,11 @@ pub struct Delivery {
     pub status: u16,
 }
 
-/// Mozilla's root certificates, compiled in. A ResponseURL is an S3 presigned URL, whose
-/// certificate chains to Amazon's roots in this set. The platform's store was the alternative:
-/// reading it again (the AWS SDK reads it once) cost about 3 ms of every cold start.
+/// The compiled-in roots ([`crate::tls`]). A ResponseURL is an S3 presigned URL, whose
+/// certificate chains to Amazon's roots in this set.
 fn response_url_roots() -> impl Iterator<Item = reqwest::Certificate> {
     // The set is fixed at build time and each entry is a valid DER certificate; none is skipped.
-    webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+    crate::tls::roots_der().filter_map(|der| reqwest::Certificate::from_der(der).ok())
 }
 
 /// Sends answers; built once per process and shared by every invocation.

@@ -268,3 +268,36 @@ async fn bad_properties_fail_with_the_exact_reason_and_register_nothing() {
     );
     harness.assert_logs_clean(&[ENV_SECRETISH]);
 }
+
+/// The functions' SDK client trusts the roots compiled into the binary (`datero_shared::tls`),
+/// not the platform's store, which `SSL_CERT_FILE` points at here: over TLS to the emulator,
+/// whose certificate is its own, the call is refused for its certificate, and the function
+/// answers FAILED without a panic (every compiled-in root parsed).
+#[tokio::test]
+async fn the_sdk_trusts_only_the_compiled_in_roots() {
+    let emulator = Emulator::start().await;
+    let env = [
+        ("AWS_ENDPOINT_URL", emulator.tls_endpoint().to_owned()),
+        (
+            "SSL_CERT_FILE",
+            emulator.certificate().display().to_string(),
+        ),
+    ];
+    let principal = harness::principal("task-definition").grant(json!({
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": TASK_ROLE,
+        "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+    }));
+    let mut harness = FunctionHarness::start_as(emulator, principal, &env).await;
+    let answer = harness
+        .request(events::create(TYPE, properties(), ""))
+        .await;
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("RegisterTaskDefinition failed") && reason.contains("UnknownIssuer"),
+        "{reason}"
+    );
+    assert!(harness.process.is_running(), "the function survives");
+}
