@@ -320,11 +320,12 @@ pub async fn started_by_provisioner(
     .await
 }
 
-/// The cluster's ARN and the data folder its mark names ([`DATA_DIRECTORY_TAG`]); `None` when
-/// the cluster is gone.
-pub async fn data_folder(
+/// The cluster's ARN and the value of its tag `key` (one of [`crate::marks`]); `None` when the
+/// cluster is gone.
+pub async fn cluster_mark(
     ecs: &Client,
     cluster: &str,
+    key: &str,
 ) -> Result<Option<(String, Option<String>)>, ResourceError> {
     let described = ecs
         .describe_clusters()
@@ -335,14 +336,25 @@ pub async fn data_folder(
         .map_err(|error| aws_error("DescribeClusters", error))?;
     Ok(described.clusters().first().and_then(|cluster| {
         let arn = cluster.cluster_arn()?.to_owned();
-        let folder = cluster
+        let value = cluster
             .tags()
             .iter()
-            .find(|tag| tag.key() == Some(DATA_DIRECTORY_TAG))
+            .find(|tag| tag.key() == Some(key))
             .and_then(|tag| tag.value())
-            .and_then(data_directory::parse_folder);
-        Some((arn, folder))
+            .map(str::to_owned);
+        Some((arn, value))
     }))
+}
+
+/// The cluster's ARN and the data folder its mark names ([`DATA_DIRECTORY_TAG`]); `None` when
+/// the cluster is gone.
+pub async fn data_folder(
+    ecs: &Client,
+    cluster: &str,
+) -> Result<Option<(String, Option<String>)>, ResourceError> {
+    Ok(cluster_mark(ecs, cluster, DATA_DIRECTORY_TAG)
+        .await?
+        .map(|(arn, value)| (arn, value.as_deref().and_then(data_directory::parse_folder))))
 }
 
 /// Records `folder` as where Datero's data is (`None`: the task definition's PGDATA).

@@ -6,7 +6,6 @@
 //! was decided before the stop and waited in the delay queue, or arrives just after it.
 
 use aws_sdk_cloudwatch::types::{AlarmType, MetricAlarm, StateValue};
-use aws_sdk_ecs::types::ClusterField;
 use datero_shared::aws::aws_error;
 use datero_shared::down_alarm::{self, CHECK_DELAY, Found, MorningCheck, Step};
 use datero_shared::ecs_tasks;
@@ -211,22 +210,10 @@ async fn write_mark(
 
 /// The cluster's ARN and its office-hours mark; none when the cluster is gone.
 async fn cluster(context: &Context) -> Result<Option<(String, Option<HoursMark>)>, ResourceError> {
-    let described = context
-        .ecs
-        .describe_clusters()
-        .clusters(&context.config.scope.cluster_name)
-        .include(ClusterField::Tags)
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeClusters", error))?;
-    Ok(described.clusters().first().and_then(|cluster| {
-        let arn = cluster.cluster_arn()?.to_owned();
-        let mark = cluster
-            .tags()
-            .iter()
-            .find(|tag| tag.key() == Some(marks::OFFICE_HOURS_TAG))
-            .and_then(|tag| tag.value())
-            .and_then(HoursMark::parse);
-        Some((arn, mark))
-    }))
+    let scope = &context.config.scope;
+    Ok(
+        ecs_tasks::cluster_mark(&context.ecs, &scope.cluster_name, marks::OFFICE_HOURS_TAG)
+            .await?
+            .map(|(arn, value)| (arn, value.as_deref().and_then(HoursMark::parse))),
+    )
 }

@@ -113,8 +113,8 @@ impl Bed {
     }
 }
 
-#[tokio::test]
-async fn a_new_major_moves_the_data_by_dump_and_restore_and_going_back_is_refused() {
+/// Datero created on PostgreSQL 17, with [`ROWS`] in its data directory at the volume's root.
+async fn running_17() -> Bed {
     let bed = bed().await;
     let created = bed
         .harness
@@ -123,6 +123,12 @@ async fn a_new_major_moves_the_data_by_dump_and_restore_and_going_back_is_refuse
     assert_eq!(created["Status"], "SUCCESS", "{created}");
     let before = bed.harness.emulator.postgres_data(&[(ROOT, ROWS)]).await;
     assert_eq!(before["majors"][ROOT], 17, "{before}");
+    bed
+}
+
+#[tokio::test]
+async fn a_new_major_moves_the_data_by_dump_and_restore_and_going_back_is_refused() {
+    let bed = running_17().await;
 
     let updated = bed.update(0, 1).await;
     assert_eq!(updated["Status"], "SUCCESS", "{updated}");
@@ -176,13 +182,7 @@ async fn a_new_major_moves_the_data_by_dump_and_restore_and_going_back_is_refuse
 
 #[tokio::test]
 async fn a_move_that_fails_at_the_dump_or_the_restore_leaves_17_running_on_its_data() {
-    let bed = bed().await;
-    let created = bed
-        .harness
-        .request(events::create(TYPE, bed.properties(0), ""))
-        .await;
-    assert_eq!(created["Status"], "SUCCESS", "{created}");
-    bed.harness.emulator.postgres_data(&[(ROOT, ROWS)]).await;
+    let bed = running_17().await;
     let emulator = &bed.harness.emulator;
 
     emulator
