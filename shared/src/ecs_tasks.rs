@@ -132,7 +132,9 @@ pub struct RunTask<'a> {
 
 impl<'a> RunTask<'a> {
     /// Datero's container runs on the data in `folder` of the data volume (the cluster's data
-    /// directory mark), not where its task definition's PGDATA points.
+    /// directory mark), not where its task definition's PGDATA points: a container override's
+    /// environment overrides the task definition's variables (ECS API reference,
+    /// ContainerOverride, `environment`).
     pub fn on_data_folder(mut self, folder: Option<&str>) -> Self {
         if let Some(folder) = folder {
             self.environment.push((
