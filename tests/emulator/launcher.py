@@ -624,7 +624,9 @@ def _finish_one_off(backend: Any, task: Any, play: dict[str, Any]) -> None:
 def _apply_start_mode(backend: Backend, task: Any) -> None:
     only = _task_start["taskDefinition"]
     mode = _task_start["mode"] if not only or task.task_definition_arn == only else "running"
-    if mode == "running":
+    # PostgreSQL checks its data directory before anything else: a refusal comes before any
+    # health check, whatever the test asked of the task's health.
+    if mode in ("running", "unhealthy"):
         refusal = _postgres_check(backend, task)
         if refusal:
             task.last_words = refusal

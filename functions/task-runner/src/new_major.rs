@@ -140,28 +140,33 @@ async fn start_on_new_folder(
 ) -> Result<(String, String, Task), ResourceError> {
     let Moving { spec, change, .. } = moving;
     let cluster_arn = mark(clients, spec, Some(&change.folder)).await?;
-    let new_task = start(
+    let new_task = match start(
         moving.request,
         spec,
         "-new-major",
         Some(&change.folder),
         clients,
     )
-    .await;
-    let up = match new_task {
-        Ok(arn) => until_up(moving, spec, &arn, clients)
-            .await
-            .map(|task| (arn, task)),
-        Err(error) => Err(error.to_string()),
+    .await
+    {
+        Ok(arn) => arn,
+        Err(error) => {
+            let why = format!(
+                "PostgreSQL {} did not start on a fresh {}: {error}",
+                change.to, change.folder
+            );
+            return Err(back(moving, &cluster_arn, None, why, clients).await);
+        }
     };
-    match up {
-        Ok((arn, task)) => Ok((cluster_arn, arn, task)),
+    match until_up(moving, spec, &new_task, clients).await {
+        Ok(task) => Ok((cluster_arn, new_task, task)),
         Err(why) => {
             let why = format!(
                 "PostgreSQL {} did not come up on a fresh {}: {why}",
                 change.to, change.folder
             );
-            Err(back(moving, &cluster_arn, None, why, clients).await)
+            // Unhealthy or late, it may still run: it stops before the previous revision starts.
+            Err(back(moving, &cluster_arn, Some(&new_task), why, clients).await)
         }
     }
 }

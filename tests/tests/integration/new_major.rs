@@ -4,7 +4,7 @@
 //! the runner's role enforced. `postgres_upgrade.rs` runs the same path on real servers.
 
 use aws_config::SdkConfig;
-use datero_testbed::emulator::Emulator;
+use datero_testbed::emulator::{Emulator, TaskStart};
 use datero_testbed::events;
 use datero_testbed::fixtures::{self, BACKUP_FAMILY, CLUSTER, PROVIDER, RESTORE_FAMILY};
 use datero_testbed::harness::FunctionHarness;
@@ -223,6 +223,26 @@ async fn a_move_that_fails_at_the_dump_or_the_restore_leaves_17_running_on_its_d
         reason.starts_with("the restore into PostgreSQL 18 failed: its restore container did not succeed; its log ends: psql:")
             && reason.contains("mysql_fdw")
             && reason.ends_with("; PostgreSQL 17 runs on its data again"),
+        "{reason}"
+    );
+    assert_eq!(bed.running().await, (bed.revisions[0].clone(), None));
+    assert_eq!(bed.data_folder_mark().await, None);
+
+    // The new major starts on its fresh folder but never turns healthy: it is stopped before 17
+    // starts again, so only 17 runs.
+    emulator
+        .play_one_off(RESTORE_FAMILY, "restore", &[], &[])
+        .await;
+    emulator
+        .set_task_start(TaskStart::UnhealthyRevision(bed.revisions[1].clone()))
+        .await;
+    let failed = bed.update(0, 1).await;
+    assert_eq!(failed["Status"], "FAILED", "{failed}");
+    let reason = failed["Reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "PostgreSQL 18 did not come up on a fresh pg18: its health check (pg_isready) failed"
+        ) && reason.ends_with("; PostgreSQL 17 runs on its data again"),
         "{reason}"
     );
     assert_eq!(bed.running().await, (bed.revisions[0].clone(), None));
