@@ -265,7 +265,7 @@ impl std::error::Error for InvalidAlarmConfig {}
 
 /// What one evaluation or state change did to the alarm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
+pub struct StateChange {
     /// The state before the call.
     pub previous_state: AlarmState,
     /// The state after the call.
@@ -278,7 +278,7 @@ pub struct Outcome {
     pub filled_points: usize,
 }
 
-impl Outcome {
+impl StateChange {
     /// Whether the state changed.
     pub fn transitioned(&self) -> bool {
         self.previous_state != self.state
@@ -394,7 +394,7 @@ impl MetricAlarm {
 
     /// Evaluates the alarm at `now`, as CloudWatch's once-a-minute evaluation does, and moves it
     /// to the state its datapoints call for.
-    pub fn evaluate(&mut self, now: i64) -> Outcome {
+    pub fn evaluate(&mut self, now: i64) -> StateChange {
         let datapoints: Vec<Datapoint> = self
             .period_values(now)
             .into_iter()
@@ -429,7 +429,7 @@ impl MetricAlarm {
     // "SetAlarmState" (API Reference): "When the updated state differs from the previous value,
     // the action configured for the appropriate state is invoked", and "Metric alarms returns to
     // their actual state quickly".
-    pub fn set_alarm_state(&mut self, state: AlarmState, reason: &str) -> Outcome {
+    pub fn set_alarm_state(&mut self, state: AlarmState, reason: &str) -> StateChange {
         self.move_to(state, reason.to_string(), 0)
     }
 
@@ -445,7 +445,12 @@ impl MetricAlarm {
         self.config.actions_enabled = false;
     }
 
-    fn move_to(&mut self, new_state: AlarmState, reason: String, filled_points: usize) -> Outcome {
+    fn move_to(
+        &mut self,
+        new_state: AlarmState,
+        reason: String,
+        filled_points: usize,
+    ) -> StateChange {
         let previous_state = self.state;
         let transitioned = new_state != previous_state;
         // Actions run on a change of state only, never for staying in a state. "Using Amazon
@@ -459,7 +464,7 @@ impl MetricAlarm {
             self.state = new_state;
             self.state_reason = reason;
         }
-        Outcome {
+        StateChange {
             previous_state,
             state: new_state,
             action,

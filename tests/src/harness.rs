@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::emulator::{Emulator, Timing};
-use crate::fixtures;
 use crate::iam::Principal;
 use crate::runtime_api::{FunctionProcess, Invocation, RuntimeApi, Span};
+use crate::seed;
 use crate::sink::ResponseSink;
 use crate::template::Template;
 
@@ -29,7 +29,7 @@ impl FunctionHarness {
     }
 
     /// Starts the binary `name` against an emulator already running, with its role from
-    /// `template.yaml` for the test stack ([`fixtures::test_stack`]) enforced, and AWS's timing
+    /// `template.yaml` for the test stack ([`seed::test_stack`]) enforced, and AWS's timing
     /// played ([`Timing::AWS_LIKE`]).
     pub async fn start_on(emulator: Emulator, name: &str, extra_env: &[(&str, String)]) -> Self {
         Self::start_as(emulator, principal(name), extra_env).await
@@ -147,14 +147,14 @@ pub fn metric_values(lines: &[Value]) -> Vec<(String, f64)> {
 /// The role of the function built as `binary`, from `template.yaml` for the test stack.
 pub fn principal(binary: &str) -> Principal {
     let template = Template::load().unwrap_or_else(|error| panic!("{error}"));
-    Principal::of_function(&template, &fixtures::test_stack(&template), binary)
+    Principal::of_function(&template, &seed::test_stack(&template), binary)
         .unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Like [`principal`], for a test stack deployed with `parameters` (office hours, say).
 pub fn principal_with(binary: &str, parameters: &[(&str, &str)]) -> Principal {
     let template = Template::load().unwrap_or_else(|error| panic!("{error}"));
-    let stack = fixtures::test_stack(&template).with(parameters);
+    let stack = seed::test_stack(&template).with(parameters);
     Principal::of_function(&template, &stack, binary).unwrap_or_else(|error| panic!("{error}"))
 }
 
@@ -162,7 +162,7 @@ pub fn principal_with(binary: &str, parameters: &[(&str, &str)]) -> Principal {
 /// `vpc_id` (the emulator's, where the instances are: the address's grants name it).
 pub fn principal_with_address(binary: &str, allocation_id: &str, vpc_id: &str) -> Principal {
     let template = Template::load().unwrap_or_else(|error| panic!("{error}"));
-    let mut stack = fixtures::test_stack(&template);
+    let mut stack = seed::test_stack(&template);
     stack
         .attributes
         .insert("Eip.AllocationId".to_owned(), allocation_id.to_owned());

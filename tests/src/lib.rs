@@ -7,7 +7,7 @@
 //!   [`lambda_async`]: Lambda's asynchronous invocation, retries and failure destination.
 //! - [`sink`]: plays CloudFormation's ResponseURL and records every PUT; [`harness`] drives one
 //!   function through both.
-//! - [`events`]: CloudFormation requests built from the shared fixtures; [`fixtures`]: what
+//! - [`events`]: CloudFormation requests built from the shared fixtures; [`seed`]: what
 //!   the tests seed the emulator with; [`raw_aws`]: calls the SDKs here do not make.
 //! - [`iam`]: each function's role from `template.yaml`; [`aws_cli`]: the AWS CLI as a task role.
 //! - [`postgres`]: real PostgreSQL servers of two majors; [`http`]: a small HTTP server.
@@ -26,7 +26,6 @@ pub mod cfn_update;
 pub mod cron;
 pub mod emulator;
 pub mod events;
-pub mod fixtures;
 pub mod harness;
 pub mod http;
 pub mod iam;
@@ -36,6 +35,7 @@ pub mod lifecycle;
 pub mod postgres;
 pub mod raw_aws;
 pub mod runtime_api;
+pub mod seed;
 pub mod sink;
 pub mod template;
 pub mod week;

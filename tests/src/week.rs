@@ -131,7 +131,7 @@ impl Week {
 /// deployed with `parameters`.
 pub fn template_alarms(parameters: &[(&str, &str)]) -> Result<(AlarmConfig, AlarmConfig), String> {
     let template = crate::template::Template::load()?;
-    let stack = crate::fixtures::test_stack(&template).with(parameters);
+    let stack = crate::seed::test_stack(&template).with(parameters);
     let down = alarm_config(&template.properties("DateroDownAlarm", &stack)?)?;
     let backup = alarm_config(&template.properties("BackupFailedAlarm", &stack)?)?;
     Ok((down, backup))

@@ -6,7 +6,7 @@ use datero_shared::resources::cluster::ClusterSpec;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::{Clients, ecs_ops, group, outcome};
+use crate::{Context, ecs_ops, group, outcome};
 
 /// Something this request made, to be unmade if a later step fails.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ enum Made {
 pub async fn create(
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     let mut made = Vec::new();
     match make(request, spec, clients, &mut made).await {
@@ -41,7 +41,7 @@ pub async fn create(
 async fn make(
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
-    clients: &Clients,
+    clients: &Context,
     made: &mut Vec<Made>,
 ) -> Result<String, ResourceError> {
     let group = group::require(clients, &spec.auto_scaling_group).await?;
@@ -74,7 +74,7 @@ async fn make(
 async fn ensure_cluster(
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
-    clients: &Clients,
+    clients: &Context,
     made: &mut Vec<Made>,
 ) -> Result<String, ResourceError> {
     let arn = match ecs_ops::active_cluster(clients, &spec.cluster_name).await? {
@@ -103,7 +103,7 @@ async fn ensure_provider(
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
     group_arn: &str,
-    clients: &Clients,
+    clients: &Context,
     made: &mut Vec<Made>,
 ) -> Result<(), ResourceError> {
     match ecs_ops::active_provider(clients, &spec.capacity_provider_name).await? {
@@ -133,7 +133,7 @@ fn provider_group(provider: &aws_sdk_ecs::types::CapacityProvider) -> Option<&st
 
 /// Unmakes in reverse order; each step is best effort and logged, since the answer is
 /// FAILED already and the original error is what the user needs to see.
-async fn undo(made: Vec<Made>, clients: &Clients, deadline: Instant) {
+async fn undo(made: Vec<Made>, clients: &Context, deadline: Instant) {
     for step in made.into_iter().rev() {
         let result = match &step {
             Made::Attachment(cluster) => ecs_ops::detach_all(clients, cluster, deadline).await,

@@ -14,13 +14,13 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::info;
 
-use crate::{Clients, ecs_ops, group};
+use crate::{Context, ecs_ops, group};
 
 pub async fn delete(
     cluster_arn: &str,
     properties: &Value,
     deadline: Instant,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     let done = Outcome::new(cluster_arn);
     let Some(cluster_name) = cluster_name_of(cluster_arn) else {
@@ -69,7 +69,7 @@ async fn plan(
     cluster_name: &str,
     cluster: Option<&Cluster>,
     properties: &Value,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<TeardownPlan, ResourceError> {
     let known = ClusterSpec::lenient(properties);
     let attached: Vec<String> = cluster
@@ -105,7 +105,7 @@ fn provider_facts(provider: &CapacityProvider) -> Option<ProviderFacts> {
 /// Stops every task of the cluster with the provisioner's reason, and waits until they are
 /// STOPPED.
 async fn stop_tasks(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
     deadline: Instant,
 ) -> Result<(), ResourceError> {
@@ -134,7 +134,7 @@ async fn stop_tasks(
 }
 
 /// Turns the group's scale-in protection off so that CloudFormation can delete the group.
-async fn release_group(clients: &Clients, name: &str) -> Result<(), ResourceError> {
+async fn release_group(clients: &Context, name: &str) -> Result<(), ResourceError> {
     let Some(found) = group::describe(clients, name).await? else {
         info!(group = name, "group already gone");
         return Ok(());
@@ -142,7 +142,7 @@ async fn release_group(clients: &Clients, name: &str) -> Result<(), ResourceErro
     group::set_protection(clients, &found, false).await
 }
 
-async fn deregister_instances(clients: &Clients, cluster: &str) -> Result<(), ResourceError> {
+async fn deregister_instances(clients: &Context, cluster: &str) -> Result<(), ResourceError> {
     let arns = clients
         .ecs
         .list_container_instances()

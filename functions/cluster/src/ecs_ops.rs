@@ -23,12 +23,12 @@ use datero_shared::resources::cluster::ClusterSpec;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::Clients;
+use crate::Context;
 
 /// The cluster if it exists: ACTIVE, or PROVISIONING just after its creation (a deleted
 /// cluster lingers as INACTIVE).
 pub async fn active_cluster(
-    clients: &Clients,
+    clients: &Context,
     name: &str,
 ) -> Result<Option<Cluster>, ResourceError> {
     let answer = clients
@@ -49,7 +49,7 @@ pub async fn active_cluster(
 /// The provider if it exists and is not being deleted (ACTIVE, or PROVISIONING just after its
 /// creation).
 pub async fn active_provider(
-    clients: &Clients,
+    clients: &Context,
     name: &str,
 ) -> Result<Option<CapacityProvider>, ResourceError> {
     Ok(providers(clients, &[name.to_owned()])
@@ -66,7 +66,7 @@ pub async fn active_provider(
 /// Describes the named providers; an empty list describes every provider of the account,
 /// page by page (without names, ECS answers at most 10 at a time with a `nextToken`).
 pub async fn providers(
-    clients: &Clients,
+    clients: &Context,
     names: &[String],
 ) -> Result<Vec<CapacityProvider>, ResourceError> {
     let mut found = Vec::new();
@@ -171,7 +171,7 @@ fn attach_refusal(error: &PutClusterCapacityProvidersError) -> EcsRefusal<'_> {
 /// Creates the cluster; the account's first one may meet an ECS service-linked role that IAM
 /// has not made usable yet, which is waited out until the request's deadline.
 pub async fn create_cluster(
-    clients: &Clients,
+    clients: &Context,
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
 ) -> Result<Cluster, ResourceError> {
@@ -197,7 +197,7 @@ pub async fn create_cluster(
 }
 
 pub async fn set_insights(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
     enabled: bool,
 ) -> Result<(), ResourceError> {
@@ -228,7 +228,7 @@ fn termination_protection(spec: &ClusterSpec) -> ManagedTerminationProtection {
 }
 
 pub async fn create_provider(
-    clients: &Clients,
+    clients: &Context,
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
     group_arn: &str,
@@ -259,7 +259,7 @@ pub async fn create_provider(
     Ok(())
 }
 
-pub async fn update_provider(clients: &Clients, spec: &ClusterSpec) -> Result<(), ResourceError> {
+pub async fn update_provider(clients: &Context, spec: &ClusterSpec) -> Result<(), ResourceError> {
     clients
         .ecs
         .update_capacity_provider()
@@ -279,7 +279,7 @@ pub async fn update_provider(clients: &Clients, spec: &ClusterSpec) -> Result<()
 /// Makes `provider` the cluster's only provider and its default strategy. A cluster or provider
 /// just created may not be ACTIVE yet: that is waited out until `deadline`.
 pub async fn attach(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
     provider: &str,
     deadline: Instant,
@@ -311,7 +311,7 @@ pub async fn attach(
 /// used by a task that is not STOPPED yet is "in use" (ResourceInUseException), and an update
 /// may be in progress: both are waited out until `deadline`.
 pub async fn detach_all(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
     deadline: Instant,
 ) -> Result<(), ResourceError> {
@@ -347,7 +347,7 @@ pub async fn detach_all(
 /// Deletes the provider and waits until ECS no longer lists it as ACTIVE, until `deadline`.
 /// A provider that does not exist is already deleted.
 pub async fn delete_provider(
-    clients: &Clients,
+    clients: &Context,
     name: &str,
     deadline: Instant,
 ) -> Result<(), ResourceError> {
@@ -380,7 +380,7 @@ pub async fn delete_provider(
 
 /// Deletes the cluster, waiting out tasks that are still stopping, until `deadline`.
 pub async fn delete_cluster(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
     deadline: Instant,
 ) -> Result<(), ResourceError> {

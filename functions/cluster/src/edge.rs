@@ -17,7 +17,7 @@ use datero_shared::resources::edge::{EdgeSpec, returned};
 use tokio::time::Instant;
 use tracing::info;
 
-use crate::Clients;
+use crate::Context;
 
 /// How long the origin name may take to resolve to the Elastic IP.
 const ORIGIN_RESOLVE_WINDOW: Duration = Duration::from_secs(4);
@@ -29,7 +29,7 @@ pub async fn resolve(
     request: &CustomResourceRequest,
     spec: &EdgeSpec,
     rotation_changed: bool,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     let (region, _) = request.region_and_account();
     let origin_domain = edge::origin_domain(region, spec.public_ip)?;
@@ -105,7 +105,7 @@ async fn resolve_origin(origin: &str, public_ip: Ipv4Addr) -> Result<Vec<IpAddr>
 /// A new password and origin token from Secrets Manager's generator, written as the secret's
 /// new current version; returns them and that version's id.
 async fn write_new_secret(
-    clients: &Clients,
+    clients: &Context,
     arn: &str,
 ) -> Result<(EdgeSecret, String), ResourceError> {
     let random = |length: i64| async move {
@@ -145,7 +145,7 @@ pub fn delete(physical_resource_id: &str) -> Outcome {
 }
 
 /// The Region's CloudFront origin-facing prefix list (AWS-managed, so it is found by name).
-async fn prefix_list_id(clients: &Clients, region: &str) -> Result<String, ResourceError> {
+async fn prefix_list_id(clients: &Context, region: &str) -> Result<String, ResourceError> {
     let answer = clients
         .ec2
         .describe_managed_prefix_lists()
@@ -173,7 +173,7 @@ async fn prefix_list_id(clients: &Clients, region: &str) -> Result<String, Resou
 
 /// One DNS attribute of the VPC; DescribeVpcAttribute answers one attribute per call.
 async fn vpc_attribute(
-    clients: &Clients,
+    clients: &Context,
     vpc: &str,
     attribute: VpcAttributeName,
 ) -> Result<bool, ResourceError> {

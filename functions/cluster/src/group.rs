@@ -5,14 +5,14 @@ use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use tracing::info;
 
-use crate::Clients;
+use crate::Context;
 
 /// SetInstanceProtection takes at most this many instances per call.
 const PROTECTION_BATCH: usize = 50;
 
 /// The group, if it exists.
 pub async fn describe(
-    clients: &Clients,
+    clients: &Context,
     name: &str,
 ) -> Result<Option<AutoScalingGroup>, ResourceError> {
     let answer = clients
@@ -26,7 +26,7 @@ pub async fn describe(
 }
 
 /// The group, or a failure naming the property that pointed at it.
-pub async fn require(clients: &Clients, name: &str) -> Result<AutoScalingGroup, ResourceError> {
+pub async fn require(clients: &Context, name: &str) -> Result<AutoScalingGroup, ResourceError> {
     describe(clients, name)
         .await?
         .ok_or_else(|| ResourceError::NotFound {
@@ -40,7 +40,7 @@ pub async fn require(clients: &Clients, name: &str) -> Result<AutoScalingGroup, 
 /// ECS's managed termination protection requires it on; teardown must turn it off, or
 /// CloudFormation waits for ever for protected instances to go.
 pub async fn set_protection(
-    clients: &Clients,
+    clients: &Context,
     group: &AutoScalingGroup,
     protect: bool,
 ) -> Result<(), ResourceError> {

@@ -19,8 +19,8 @@ use datero_shared::resources::edge::{EdgeSpec, rotation_of};
 use datero_shared::resources::mount_targets::MountTargetsSpec;
 use datero_shared::{ResourceError, aws, logging};
 
-/// Clients built once per process.
-pub struct Clients {
+/// The AWS clients, built once per process.
+pub struct Context {
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub efs: aws_sdk_efs::Client,
@@ -36,7 +36,7 @@ const EDGE: &str = "Custom::DateroEdge";
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let config = aws::load_config().await;
-    let clients = Clients {
+    let clients = Context {
         ecs: aws_sdk_ecs::Client::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
         efs: aws_sdk_efs::Client::new(&config),
@@ -48,7 +48,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn handle(
     request: CustomResourceRequest,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     if request.resource_type == MOUNT_TARGETS {
         return handle_mount_targets(&request, &clients.efs).await;

@@ -6,14 +6,14 @@ use datero_shared::resources::cluster::{ClusterSpec, ProviderChange, UpdatePlan}
 use serde_json::Value;
 use tracing::info;
 
-use crate::{Clients, create, ecs_ops, group, outcome};
+use crate::{Context, create, ecs_ops, group, outcome};
 
 pub async fn update(
     request: &CustomResourceRequest,
     cluster_arn: &str,
     old_properties: &Value,
     new: &ClusterSpec,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     // The old properties were accepted when they were applied; if they no longer parse, only a
     // new cluster is safe.
@@ -54,7 +54,7 @@ async fn change_provider(
     old: &ClusterSpec,
     new: &ClusterSpec,
     change: ProviderChange,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<(), ResourceError> {
     let new_group = group::require(clients, &new.auto_scaling_group).await?;
     // ECS refuses managed termination protection on a group without scale-in protection, so
@@ -87,7 +87,7 @@ async fn replace_provider(
     old: &ClusterSpec,
     new: &ClusterSpec,
     new_group: &aws_sdk_autoscaling::types::AutoScalingGroup,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<(), ResourceError> {
     let group_arn = new_group.auto_scaling_group_arn().unwrap_or_default();
     if old.capacity_provider_name == new.capacity_provider_name {

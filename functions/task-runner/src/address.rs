@@ -9,13 +9,13 @@ use datero_shared::resources::task::TaskSpec;
 use datero_shared::{edge, elastic_ip};
 use tracing::info;
 
-use crate::Clients;
+use crate::Context;
 
 /// `http://<address>:<host port>/`; `None` when the instance has no public address. With
 /// `ElasticIpAllocationId`, the address is first put on the task's instance (an error when that
 /// cannot be done: the stack's URL would point at nothing).
 pub async fn url(
-    clients: &Clients,
+    clients: &Context,
     spec: &TaskSpec,
     task: &Task,
 ) -> Result<Option<String>, ResourceError> {
@@ -52,7 +52,7 @@ pub async fn url(
 }
 
 async fn public_address(
-    clients: &Clients,
+    clients: &Context,
     instance_id: &str,
 ) -> Result<Option<String>, ResourceError> {
     let instances = clients
@@ -73,7 +73,7 @@ async fn public_address(
 
 /// The host port bound to the container's port 80: from the task's bindings, else from its
 /// task definition; `None` in public mode, where the edge proxy is the only way in.
-async fn host_port(clients: &Clients, task: &Task) -> Result<Option<i32>, ResourceError> {
+async fn host_port(clients: &Context, task: &Task) -> Result<Option<i32>, ResourceError> {
     let behind_proxy = task
         .containers()
         .iter()

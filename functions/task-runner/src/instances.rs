@@ -21,13 +21,13 @@ use datero_shared::poll::Backoff;
 use tokio::time::Instant;
 use tracing::info;
 
-use crate::{Clients, rollout};
+use crate::{Context, rollout};
 
 /// Replaces the group's outdated instances; returns how many.
 pub async fn replace_outdated(
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
-    clients: &Clients,
+    clients: &Context,
     limit: Instant,
 ) -> Result<usize, ResourceError> {
     let Some(group_name) = spec.auto_scaling_group_name.as_deref() else {
@@ -83,7 +83,7 @@ pub async fn replace_outdated(
 /// Waits until an instance other than the `replaced` ones is ACTIVE in the cluster (the group's
 /// replacement, once its ECS agent registered), so that Datero's task is placed there.
 async fn wait_for_replacement(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
     replaced: &[String],
     limit: Instant,
@@ -109,7 +109,7 @@ async fn wait_for_replacement(
 
 /// (container instance ARN, EC2 id) of the cluster's ACTIVE container instances.
 async fn active_instances(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
 ) -> Result<Vec<(String, String)>, ResourceError> {
     let listed = clients
@@ -153,7 +153,7 @@ fn describe(outdated: &[(String, Outdated)]) -> String {
         .join("; ")
 }
 
-async fn describe_group(clients: &Clients, name: &str) -> Result<AutoScalingGroup, ResourceError> {
+async fn describe_group(clients: &Context, name: &str) -> Result<AutoScalingGroup, ResourceError> {
     let answer = clients
         .autoscaling
         .describe_auto_scaling_groups()
@@ -174,7 +174,7 @@ async fn describe_group(clients: &Clients, name: &str) -> Result<AutoScalingGrou
 
 /// The group's settings and its instances with their subnets (EC2 knows the subnet).
 async fn gather(
-    clients: &Clients,
+    clients: &Context,
     group: &AutoScalingGroup,
 ) -> Result<(GroupSettings, Vec<GroupInstance>), ResourceError> {
     let version = group
@@ -236,7 +236,7 @@ async fn gather(
 }
 
 async fn subnets_of(
-    clients: &Clients,
+    clients: &Context,
     ids: &[String],
 ) -> Result<Vec<(String, String)>, ResourceError> {
     if ids.is_empty() {
@@ -264,7 +264,7 @@ async fn subnets_of(
 
 /// Sets the container instances of `ec2_ids` to DRAINING, so that ECS places no task on them
 /// while they terminate ("DRAINING ... no new tasks are placed", UpdateContainerInstancesState).
-async fn drain(clients: &Clients, cluster: &str, ec2_ids: &[String]) -> Result<(), ResourceError> {
+async fn drain(clients: &Context, cluster: &str, ec2_ids: &[String]) -> Result<(), ResourceError> {
     let arns: Vec<String> = active_instances(clients, cluster)
         .await?
         .into_iter()

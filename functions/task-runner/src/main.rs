@@ -21,8 +21,8 @@ use datero_shared::{ResourceError, aws, logging};
 use serde_json::Value;
 use tracing::{info, warn};
 
-/// Clients built once per process.
-pub struct Clients {
+/// The AWS clients, built once per process.
+pub struct Context {
     pub ecs: aws_sdk_ecs::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
@@ -33,7 +33,7 @@ pub struct Clients {
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let config = aws::load_config().await;
-    let clients = Clients {
+    let clients = Context {
         ecs: aws_sdk_ecs::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
@@ -44,7 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn handle(
     request: CustomResourceRequest,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     match &request.action {
         Action::Create => {
@@ -70,7 +70,7 @@ async fn update(
     request: &CustomResourceRequest,
     spec: &TaskSpec,
     old_properties: &Value,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     let old = TaskSpec::parse(old_properties).ok();
     let plan = plan_update(old.as_ref(), spec);
@@ -105,7 +105,7 @@ async fn update(
 async fn outcome(
     spec: &TaskSpec,
     task: &Task,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     let arn = task.task_arn().unwrap_or_default();
     let outcome = Outcome::new(physical_id(&spec.cluster_name)).with(returned::TASK_ARN, arn);
@@ -131,7 +131,7 @@ async fn outcome(
 async fn delete(
     physical_resource_id: &str,
     request: &CustomResourceRequest,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Outcome, ResourceError> {
     let properties = &request.properties;
     let done = Outcome::new(physical_resource_id);

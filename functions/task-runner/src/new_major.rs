@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::rollout::{start, stop_and_wait};
-use crate::{Clients, log_tail, wait};
+use crate::{Context, log_tail, wait};
 
 /// The variable the backup task's upload and the restore task's fetch take the dump's key from.
 const BACKUP_KEY_VARIABLE: &str = "BACKUP_KEY";
@@ -57,7 +57,7 @@ impl Moving<'_> {
 /// task on the new major, with its data. The new task that PostgreSQL refused has stopped.
 pub async fn move_data(
     moving: &Moving<'_>,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<(Task, String), ResourceError> {
     let Moving { spec, change, .. } = moving;
     let Some((backup, restore)) = spec.backup_and_restore.as_ref() else {
@@ -93,7 +93,7 @@ async fn dump(
     moving: &Moving<'_>,
     backup: &str,
     steps: &mut Steps,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<(), ResourceError> {
     let (from, to) = (moving.change.from, moving.change.to);
     let began = Instant::now();
@@ -136,7 +136,7 @@ async fn dump(
 /// meanwhile runs there too, never on the old data). The cluster's ARN, the task's and the task.
 async fn start_on_new_folder(
     moving: &Moving<'_>,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<(String, String, Task), ResourceError> {
     let Moving { spec, change, .. } = moving;
     let cluster_arn = mark(clients, spec, Some(&change.folder)).await?;
@@ -176,7 +176,7 @@ async fn until_up(
     moving: &Moving<'_>,
     spec: &TaskSpec,
     arn: &str,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<Task, String> {
     let definition = wait::definition(&clients.ecs, &spec.task_definition_arn)
         .await
@@ -220,7 +220,7 @@ async fn one_off(
     task_definition: &str,
     token_suffix: &str,
     key_container: &str,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<(), String> {
     let spec = moving.spec;
     let token = format!("cfn-{}{token_suffix}", moving.request.request_id);
@@ -295,7 +295,7 @@ fn exit_codes<'a>(
 
 /// Records `folder` as where the data is; the cluster's ARN.
 async fn mark(
-    clients: &Clients,
+    clients: &Context,
     spec: &TaskSpec,
     folder: Option<&str>,
 ) -> Result<String, ResourceError> {
@@ -318,7 +318,7 @@ async fn back(
     cluster_arn: &str,
     new_task: Option<&str>,
     why: String,
-    clients: &Clients,
+    clients: &Context,
 ) -> ResourceError {
     let spec = moving.spec;
     let from = moving.change.from;

@@ -22,7 +22,7 @@ use datero_shared::resources::task::TaskSpec;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::{Clients, log_tail, new_major, wait};
+use crate::{Context, log_tail, new_major, wait};
 
 /// Time kept back from the deadline to stop a task that did not start, and to answer.
 const STOP_AND_ANSWER: Duration = Duration::from_secs(5);
@@ -40,7 +40,7 @@ pub async fn roll_out(
     request: &CustomResourceRequest,
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<RolledOut, ResourceError> {
     let began = Instant::now();
     let limit = request
@@ -94,7 +94,7 @@ async fn unhealthy(
     spec: &TaskSpec,
     definition: &TaskDefinition,
     arn: &str,
-    clients: &Clients,
+    clients: &Context,
     limit: Instant,
 ) -> Result<String, ResourceError> {
     let log = log_tail::last_lines(&clients.logs, definition, CONTAINER_NAME, arn).await;
@@ -191,7 +191,7 @@ async fn adopt_or_start(
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
     folder: Option<&str>,
-    clients: &Clients,
+    clients: &Context,
     limit: Instant,
 ) -> Result<String, ResourceError> {
     let (current, described) = current_tasks(spec, previous, clients).await?;
@@ -227,7 +227,7 @@ async fn adopt_or_start(
 pub(crate) async fn current_tasks(
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<(Vec<String>, Vec<Task>), ResourceError> {
     let mut arns = BTreeSet::new();
     for family in families(spec, previous) {
@@ -265,7 +265,7 @@ pub(crate) async fn start(
     spec: &TaskSpec,
     token_suffix: &str,
     folder: Option<&str>,
-    clients: &Clients,
+    clients: &Context,
 ) -> Result<String, ResourceError> {
     let token = format!("cfn-{}{token_suffix}", request.request_id);
     let run = RunTask {
@@ -286,7 +286,7 @@ pub(crate) async fn start(
 /// Stops the tasks and waits until ECS reports them STOPPED (PostgreSQL's clean shutdown takes
 /// up to the container's stop timeout), so that the port and the data are free.
 pub(crate) async fn stop_and_wait(
-    clients: &Clients,
+    clients: &Context,
     cluster: &str,
     arns: &[String],
     why: &str,
@@ -308,7 +308,7 @@ pub(crate) async fn stop_and_wait(
 
 /// After the new task runs, any other Datero task (one the restarter started meanwhile) goes.
 async fn stop_others(
-    clients: &Clients,
+    clients: &Context,
     spec: &TaskSpec,
     previous: Option<&TaskSpec>,
     keep: &str,
@@ -337,7 +337,7 @@ async fn failed(
     request: &CustomResourceRequest,
     previous: Option<&TaskSpec>,
     folder: Option<&str>,
-    clients: &Clients,
+    clients: &Context,
     why: String,
 ) -> ResourceError {
     let Some(previous) = previous else {

@@ -8,7 +8,7 @@ use super::cloudformation::Function;
 use super::progress::Progress;
 use super::{cluster_name, running_task, stopped_event, url_host};
 use crate::events;
-use crate::fixtures;
+use crate::seed;
 use crate::template::{Stack, Template};
 use datero_shared::edge;
 use serde_json::json;
@@ -99,7 +99,7 @@ pub async fn instance_of_task(
     stack: &Stack,
     task_arn: &str,
 ) -> Result<String, String> {
-    let task = fixtures_task(config, stack, task_arn).await?;
+    let task = described_task(config, stack, task_arn).await?;
     let container_instance = task
         .container_instance_arn()
         .ok_or("the task has no container instance")?;
@@ -118,7 +118,7 @@ pub async fn instance_of_task(
         .ok_or_else(|| "the task's container instance is unknown".to_owned())
 }
 
-async fn fixtures_task(
+async fn described_task(
     config: &SdkConfig,
     stack: &Stack,
     task_arn: &str,
@@ -535,7 +535,7 @@ async fn terminate_and_replace(
     // The emulator, as AWS, stops the instance's task and deregisters it from the cluster.
     progress.event("Instances", "TERMINATED", old);
     // The group replaces it; the new instance's agent registers.
-    let group = fixtures::describe_group(config, &stack.refs["Instances"])
+    let group = seed::describe_group(config, &stack.refs["Instances"])
         .await
         .ok_or("the group is gone")?;
     let new = group
@@ -545,7 +545,7 @@ async fn terminate_and_replace(
         .find(|id| *id != old)
         .ok_or("the group launched no replacement")?
         .to_owned();
-    fixtures::register_instances(config, &cluster_name(stack), &group).await;
+    seed::register_instances(config, &cluster_name(stack), &group).await;
     progress.event("Instances", "REPLACED", &format!("{old} -> {new}"));
     Ok(new)
 }

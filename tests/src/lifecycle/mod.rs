@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 
 use crate::emulator::{Emulator, Timing};
 use crate::events;
-use crate::fixtures;
 use crate::harness;
+use crate::seed;
 use crate::template::{Stack, Template};
 use cloudformation::{CloudFormation, Function};
 use progress::Progress;
@@ -484,10 +484,10 @@ async fn launch_instance(
         .send()
         .await
         .map_err(|e| format!("SetDesiredCapacity: {e}"))?;
-    let described = fixtures::describe_group(config, group)
+    let described = seed::describe_group(config, group)
         .await
         .ok_or("the group is gone")?;
-    let registered = fixtures::register_instances(config, &cluster_name(stack), &described).await;
+    let registered = seed::register_instances(config, &cluster_name(stack), &described).await;
     let instance = described
         .instances()
         .first()
@@ -755,7 +755,7 @@ async fn new_image(
         &format!("version 2 ({NEXT_INSTANCE_TYPE})"),
     );
     // The ECS agent on whatever instance the group launches meanwhile.
-    let _agent = fixtures::Agent::start_for(config, &stack.refs["Instances"], &cluster_name(stack));
+    let _agent = seed::Agent::start_for(config, &stack.refs["Instances"], &cluster_name(stack));
     cloudformation
         .update_revision(template, old_definition.clone(), old_task, stack, progress)
         .await?;
@@ -857,7 +857,7 @@ async fn all_stopped(config: &SdkConfig, stack: &Stack) -> Result<(), String> {
             .map_err(|e| format!("ListTasks: {e}"))?;
         arns.extend(listed.task_arns().iter().cloned());
     }
-    let described = fixtures::describe_tasks_in(config, &cluster_name(stack), &arns).await;
+    let described = seed::describe_tasks_in(config, &cluster_name(stack), &arns).await;
     let running: Vec<String> = described
         .iter()
         .filter(|task| task.last_status() != Some("STOPPED"))

@@ -12,9 +12,9 @@ use datero_shared::backup::{self, DUMP_SCRIPT, FETCH_SCRIPT, RESTORE_SCRIPT, UPL
 use datero_shared::metrics;
 use datero_testbed::aws_cli;
 use datero_testbed::emulator::Emulator;
-use datero_testbed::fixtures;
 use datero_testbed::iam::{self, Principal};
 use datero_testbed::postgres::{Major, Postgres};
+use datero_testbed::seed;
 use datero_testbed::template::Template;
 use serde_json::Value;
 
@@ -198,7 +198,7 @@ struct BucketWorld {
 impl BucketWorld {
     async fn start(name: &str) -> Self {
         let template = Template::load().unwrap();
-        let stack = fixtures::test_stack(&template);
+        let stack = seed::test_stack(&template);
         let emulator = Emulator::start().await;
         let bucket = stack.refs["BackupBucket"].clone();
         let policy = template.properties("BackupBucketPolicy", &stack).unwrap();
@@ -350,7 +350,7 @@ impl BucketWorld {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|m| m["Dimensions"][0]["Value"] == fixtures::CLUSTER)
+            .filter(|m| m["Dimensions"][0]["Value"] == seed::CLUSTER)
             .filter_map(|m| m["MetricName"].as_str().map(str::to_owned))
             .collect();
         names.sort();

@@ -5,10 +5,10 @@ use aws_sdk_ecs::types::{
     CapacityProviderStatus, DesiredStatus, ManagedScalingStatus, ManagedTerminationProtection,
 };
 use datero_testbed::emulator::{Emulator, Timing};
-use datero_testbed::fixtures::{CLUSTER, GROUP, PROVIDER};
 use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::iam::Principal;
-use datero_testbed::{events, fixtures};
+use datero_testbed::seed::{CLUSTER, GROUP, PROVIDER};
+use datero_testbed::{events, seed};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroCluster";
@@ -27,7 +27,7 @@ async fn bed(instances: i32) -> Bed {
 async fn bed_as(principal: Principal, instances: i32) -> Bed {
     let harness = FunctionHarness::start_as(Emulator::start().await, principal, &[]).await;
     let config = harness.emulator.sdk_config().await;
-    fixtures::auto_scaling_group(&config, GROUP, instances).await;
+    seed::auto_scaling_group(&config, GROUP, instances).await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     Bed {
         harness,
@@ -80,7 +80,7 @@ impl Bed {
     }
 
     async fn group_protection(&self) -> (bool, Vec<bool>) {
-        let group = fixtures::describe_group(&self.config, GROUP).await.unwrap();
+        let group = seed::describe_group(&self.config, GROUP).await.unwrap();
         (
             group.new_instances_protected_from_scale_in() == Some(true),
             group
@@ -338,7 +338,7 @@ async fn a_new_group_replaces_the_provider_in_place() {
         "Resource": "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/datero-asg-2",
     }));
     let bed = bed_as(principal, 1).await;
-    fixtures::auto_scaling_group(&bed.config, "datero-asg-2", 1).await;
+    seed::auto_scaling_group(&bed.config, "datero-asg-2", 1).await;
     let arn = bed.create(properties()).await["PhysicalResourceId"]
         .as_str()
         .unwrap()
@@ -380,9 +380,9 @@ async fn delete_with_a_running_task_instances_and_protection_leaves_nothing_bloc
         .as_str()
         .unwrap()
         .to_owned();
-    let group = fixtures::describe_group(&bed.config, GROUP).await.unwrap();
-    fixtures::register_instances(&bed.config, CLUSTER, &group).await;
-    let definition = fixtures::task_definition(&bed.config, fixtures::FAMILY).await;
+    let group = seed::describe_group(&bed.config, GROUP).await.unwrap();
+    seed::register_instances(&bed.config, CLUSTER, &group).await;
+    let definition = seed::task_definition(&bed.config, seed::FAMILY).await;
     let run = bed
         .ecs
         .run_task()
@@ -529,7 +529,7 @@ async fn aws_refusals_fail_clearly_and_undo_everything() {
     bed.assert_nothing_made().await;
 
     // A provider of that name exists already (someone else's).
-    let group = fixtures::describe_group(&bed.config, GROUP).await.unwrap();
+    let group = seed::describe_group(&bed.config, GROUP).await.unwrap();
     let foreign = aws_sdk_ecs::types::AutoScalingGroupProvider::builder()
         .auto_scaling_group_arn(group.auto_scaling_group_arn().unwrap())
         .build()

@@ -7,10 +7,10 @@
 use datero_shared::edge::{EdgeSecret, ORIGIN_FACING_PREFIX_LIST, credential_sha256};
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
-use datero_testbed::fixtures;
 use datero_testbed::harness::FunctionHarness;
 use datero_testbed::iam::Principal;
 use datero_testbed::raw_aws;
+use datero_testbed::seed;
 use datero_testbed::template::Template;
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
     let endpoint = emulator.endpoint().to_owned();
-    let vpc = fixtures::default_vpc(&config).await;
+    let vpc = seed::default_vpc(&config).await;
     let created = raw_aws::json_target(
         &endpoint,
         "secretsmanager",
@@ -55,7 +55,7 @@ async fn bed() -> Bed {
         .to_owned();
     // The cluster function's role for a public stack whose edge secret is this one.
     let template = Template::load().unwrap();
-    let mut stack = fixtures::test_stack(&template);
+    let mut stack = seed::test_stack(&template);
     stack.refs.insert("EdgeSecret".into(), secret.clone());
     let principal = Principal::of_function(&template, &stack, "cluster").unwrap();
     let harness = FunctionHarness::start_as(emulator, principal, &[]).await;

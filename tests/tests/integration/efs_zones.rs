@@ -8,9 +8,9 @@
 use aws_config::SdkConfig;
 use datero_testbed::emulator::{Emulator, Timing};
 use datero_testbed::events;
-use datero_testbed::fixtures::{self, CLUSTER, EXECUTION_ROLE, FAMILY, PROVIDER};
 use datero_testbed::harness::FunctionHarness;
 use datero_testbed::raw_aws;
+use datero_testbed::seed::{self, CLUSTER, EXECUTION_ROLE, FAMILY, PROVIDER};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroTask";
@@ -68,11 +68,11 @@ async fn datero_starts_only_in_a_zone_with_a_mount_target() {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
     let endpoint = emulator.endpoint().to_owned();
-    let (group, _) = fixtures::launch_template_group(&config).await;
-    fixtures::attach_group(&config, &group).await;
-    let subnets = fixtures::default_subnets(&config).await;
+    let (group, _) = seed::launch_template_group(&config).await;
+    seed::attach_group(&config, &group).await;
+    let subnets = seed::default_subnets(&config).await;
     let (instance_subnet, other_zone_subnet) = (subnets[0].clone(), subnets[1].clone());
-    let file_system = fixtures::file_system(&endpoint).await;
+    let file_system = seed::file_system(&endpoint).await;
     // A mount target only in another zone than the instance's.
     mount_target(&endpoint, &file_system, &other_zone_subnet)
         .await

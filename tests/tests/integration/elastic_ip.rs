@@ -7,9 +7,9 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
-use datero_testbed::fixtures::{self, CLUSTER};
 use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::runtime_api::Invocation;
+use datero_testbed::seed::{self, CLUSTER};
 use serde_json::{Value, json};
 
 struct Bed {
@@ -23,12 +23,12 @@ struct Bed {
 async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
-    fixtures::ready_cluster(&config, 2).await;
-    let (allocation, _) = fixtures::allocate_address(&config).await;
+    seed::ready_cluster(&config, 2).await;
+    let (allocation, _) = seed::allocate_address(&config).await;
     let principal = harness::principal_with_address(
         "elastic-ip",
         &allocation,
-        &fixtures::default_vpc(&config).await,
+        &seed::default_vpc(&config).await,
     );
     let ecs = aws_sdk_ecs::Client::new(&config);
     let arns = ecs
@@ -209,9 +209,9 @@ async fn the_address_stays_with_the_instance_that_runs_datero() {
     // During a replacement two instances are ACTIVE at once, and each sends events (agent
     // reconnects, task placements): only Datero's instance may hold the address.
     let bed = bed().await;
-    let definition = fixtures::task_definition(&bed.config, fixtures::FAMILY).await;
-    let task = fixtures::run_datero(&bed.config, &definition).await;
-    let host = fixtures::instance_of_task(&bed.config, &task).await;
+    let definition = seed::task_definition(&bed.config, seed::FAMILY).await;
+    let task = seed::run_datero(&bed.config, &definition).await;
+    let host = seed::instance_of_task(&bed.config, &task).await;
     let (datero, other) = if bed.ec2_id(0) == host {
         (0, 1)
     } else {
@@ -239,7 +239,7 @@ async fn the_address_stays_with_the_instance_that_runs_datero() {
         .send()
         .await
         .unwrap();
-    fixtures::stopped(&bed.config, task.task_arn().unwrap()).await;
+    seed::stopped(&bed.config, task.task_arn().unwrap()).await;
     assert_ok(&bed.send(bed.joined(other)).await);
     assert_eq!(bed.holder().await, Some(bed.ec2_id(other)));
     let reasons: Vec<(String, String)> = bed.decisions();

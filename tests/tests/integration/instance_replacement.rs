@@ -7,8 +7,8 @@
 use aws_config::SdkConfig;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
-use datero_testbed::fixtures::{self, Agent, CLUSTER, FAMILY, GROUP, PROVIDER};
 use datero_testbed::harness::FunctionHarness;
+use datero_testbed::seed::{self, Agent, CLUSTER, FAMILY, GROUP, PROVIDER};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroTask";
@@ -25,12 +25,12 @@ struct Bed {
 async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
-    let (group, template_id) = fixtures::launch_template_group(&config).await;
-    fixtures::attach_group(&config, &group).await;
+    let (group, template_id) = seed::launch_template_group(&config).await;
+    seed::attach_group(&config, &group).await;
     let agent = Agent::start(&config);
-    let revision = fixtures::task_definition(&config, FAMILY).await;
+    let revision = seed::task_definition(&config, FAMILY).await;
     let harness = FunctionHarness::start_on(emulator, "task-runner", &[]).await;
-    let subnet = fixtures::default_subnets(&config).await.remove(0);
+    let subnet = seed::default_subnets(&config).await.remove(0);
     Bed {
         harness,
         config,
@@ -84,7 +84,7 @@ impl Bed {
 
     /// (instance id, launch template version) of the group's instances.
     async fn instances(&self) -> Vec<(String, String)> {
-        fixtures::describe_group(&self.config, GROUP)
+        seed::describe_group(&self.config, GROUP)
             .await
             .unwrap()
             .instances()
@@ -102,10 +102,10 @@ impl Bed {
     }
 
     async fn datero_instance(&self) -> (aws_sdk_ecs::types::Task, String) {
-        let wanted = fixtures::wanted(&self.config).await;
+        let wanted = seed::wanted(&self.config).await;
         assert_eq!(wanted.len(), 1, "{wanted:?}");
         let task = wanted[0].clone();
-        let instance = fixtures::instance_of_task(&self.config, &task).await;
+        let instance = seed::instance_of_task(&self.config, &task).await;
         (task, instance)
     }
 }
@@ -151,7 +151,7 @@ async fn a_new_launch_template_version_moves_datero_to_a_new_instance() {
     // The old instance is gone; its replacement was launched from the new version.
     assert_eq!(bed.instances().await, [(new_instance, "2".into())]);
     // Datero was stopped by the provisioner (its stop timeout), not killed with its instance.
-    let stopped = fixtures::stopped(&bed.config, old_task.task_arn().unwrap()).await;
+    let stopped = seed::stopped(&bed.config, old_task.task_arn().unwrap()).await;
     assert_eq!(
         stopped.stopped_reason(),
         Some("datero-provisioner: its instance is replaced by a stack update")

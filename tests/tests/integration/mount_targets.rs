@@ -6,10 +6,10 @@
 use aws_config::SdkConfig;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
-use datero_testbed::fixtures;
 use datero_testbed::harness::FunctionHarness;
 use datero_testbed::iam::Principal;
 use datero_testbed::raw_aws;
+use datero_testbed::seed;
 use datero_testbed::template::Template;
 use serde_json::{Value, json};
 
@@ -30,11 +30,11 @@ async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
     let endpoint = emulator.endpoint().to_owned();
-    let file_system = fixtures::file_system(&endpoint).await;
+    let file_system = seed::file_system(&endpoint).await;
     let (vpc, group, subnets, second_in_first_zone) = network(&config).await;
     // The cluster function's role for a stack with this file system and security group.
     let template = Template::load().unwrap();
-    let mut stack = fixtures::test_stack(&template);
+    let mut stack = seed::test_stack(&template);
     stack.refs.insert("FileSystem".into(), file_system.clone());
     stack.attributes.insert(
         "FileSystem.Arn".into(),
@@ -58,7 +58,7 @@ async fn bed() -> Bed {
 
 async fn network(config: &SdkConfig) -> (String, String, Vec<String>, String) {
     let ec2 = aws_sdk_ec2::Client::new(config);
-    let subnets = fixtures::default_subnets(config).await;
+    let subnets = seed::default_subnets(config).await;
     let described = ec2
         .describe_subnets()
         .subnet_ids(&subnets[0])

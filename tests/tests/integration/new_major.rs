@@ -6,8 +6,8 @@
 use aws_config::SdkConfig;
 use datero_testbed::emulator::{Emulator, TaskStart};
 use datero_testbed::events;
-use datero_testbed::fixtures::{self, BACKUP_FAMILY, CLUSTER, PROVIDER, RESTORE_FAMILY};
 use datero_testbed::harness::FunctionHarness;
+use datero_testbed::seed::{self, BACKUP_FAMILY, CLUSTER, PROVIDER, RESTORE_FAMILY};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroTask";
@@ -31,15 +31,15 @@ struct Bed {
 async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
-    fixtures::ready_cluster(&config, 1).await;
+    seed::ready_cluster(&config, 1).await;
     emulator
         .set_postgres_majors(&[(OLD_IMAGE, 17), (NEW_IMAGE, 18)])
         .await;
     let revisions = [
-        fixtures::datero_on_data_volume(&config, OLD_IMAGE).await,
-        fixtures::datero_on_data_volume(&config, NEW_IMAGE).await,
+        seed::datero_on_data_volume(&config, OLD_IMAGE).await,
+        seed::datero_on_data_volume(&config, NEW_IMAGE).await,
     ];
-    let (backup, restore) = fixtures::backup_and_restore(&config).await;
+    let (backup, restore) = seed::backup_and_restore(&config).await;
     emulator.play_one_off(BACKUP_FAMILY, "dump", &[], &[]).await;
     emulator
         .play_one_off(RESTORE_FAMILY, "restore", &[], &[])
@@ -76,7 +76,7 @@ impl Bed {
     /// The one Datero task ECS wants running: its revision and the PGDATA it was started with
     /// (none: the task definition's).
     async fn running(&self) -> (String, Option<String>) {
-        let wanted = fixtures::wanted(&self.config).await;
+        let wanted = seed::wanted(&self.config).await;
         assert_eq!(wanted.len(), 1, "{wanted:?}");
         let task = &wanted[0];
         let pgdata = task

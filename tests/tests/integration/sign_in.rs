@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use datero_shared::edge::credential_sha256;
-use datero_testbed::fixtures;
+use datero_testbed::seed;
 use datero_testbed::template::Template;
 use serde_json::{Value, json};
 
@@ -16,7 +16,7 @@ const PASSWORD: &str = "Zq4ttm1DbKx0b9cVvY2eP7LwJ3nR8sAa";
 /// The function's code as CloudFront would hold it for a stack with `AllowedCidr` = `allowed`.
 fn function_code(allowed: &str) -> String {
     let template = Template::load().unwrap();
-    let mut stack = fixtures::test_stack(&template).with(&[("AllowedCidr", allowed)]);
+    let mut stack = seed::test_stack(&template).with(&[("AllowedCidr", allowed)]);
     stack.attributes.insert(
         "Edge.CredentialSha256".to_owned(),
         credential_sha256(PASSWORD),

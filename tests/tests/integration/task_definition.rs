@@ -3,8 +3,8 @@
 use aws_sdk_ecs::types::{EfsTransitEncryption, LogDriver, NetworkMode, TaskDefinitionStatus};
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
-use datero_testbed::fixtures::{EXECUTION_ROLE as EXEC_ROLE, FAMILY};
 use datero_testbed::harness::{self, FunctionHarness};
+use datero_testbed::seed::{EXECUTION_ROLE as EXEC_ROLE, FAMILY};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::DateroTaskDefinition";

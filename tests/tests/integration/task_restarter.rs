@@ -6,11 +6,11 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use datero_testbed::emulator::Emulator;
 use datero_testbed::events;
-use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::lambda_async::{self, AsyncOutcome};
 use datero_testbed::raw_aws;
 use datero_testbed::runtime_api::{FunctionProcess, Invocation};
+use datero_testbed::seed::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::template::Template;
 use serde_json::{Value, json};
 
@@ -33,15 +33,15 @@ async fn bed_with(env: &[(&str, String)], instances: i32) -> Bed {
 async fn bed_for(env: &[(&str, String)], instances: i32, parameters: &[(&str, &str)]) -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
-    fixtures::ready_cluster(&config, instances).await;
+    seed::ready_cluster(&config, instances).await;
     let revisions = [
-        fixtures::task_definition(&config, FAMILY).await,
-        fixtures::task_definition(&config, FAMILY).await,
+        seed::task_definition(&config, FAMILY).await,
+        seed::task_definition(&config, FAMILY).await,
     ];
     let sqs = aws_sdk_sqs::Client::new(&config);
     let queue_url = sqs
         .create_queue()
-        .queue_name(fixtures::RESTART_QUEUE)
+        .queue_name(seed::RESTART_QUEUE)
         .send()
         .await
         .unwrap()
@@ -72,7 +72,7 @@ async fn bed() -> Bed {
 impl Bed {
     /// Runs a Datero task, crashes it after `ran_for`, and returns its STOPPED event.
     async fn crashed_task(&self, ran_for: Duration) -> Value {
-        let task = fixtures::run_datero(&self.config, &self.revisions[0]).await;
+        let task = seed::run_datero(&self.config, &self.revisions[0]).await;
         self.crash(task.task_arn().unwrap(), ran_for).await
     }
 
@@ -81,7 +81,7 @@ impl Bed {
             .emulator
             .crash_task(CLUSTER, task_arn, 137, ran_for)
             .await;
-        let stopped = fixtures::describe_tasks(&self.config, &[task_arn.to_owned()]).await;
+        let stopped = seed::describe_tasks(&self.config, &[task_arn.to_owned()]).await;
         events::task_state_change(&stopped[0], &format!("event-{task_arn}"))
     }
 
@@ -93,7 +93,7 @@ impl Bed {
     }
 
     async fn wanted_arns(&self) -> Vec<String> {
-        fixtures::wanted(&self.config)
+        seed::wanted(&self.config)
             .await
             .iter()
             .map(|t| t.task_arn().unwrap().to_owned())
@@ -137,7 +137,7 @@ async fn a_crash_starts_exactly_one_task_of_the_latest_active_revision() {
     let bed = bed().await;
     let event = bed.crashed_task(HOUR).await;
     assert_ok(&bed.send(event).await);
-    let wanted = fixtures::wanted(&bed.config).await;
+    let wanted = seed::wanted(&bed.config).await;
     assert_eq!(wanted.len(), 1);
     assert_eq!(
         wanted[0].task_definition_arn(),
@@ -183,7 +183,7 @@ async fn after_a_move_to_a_new_major_a_restart_runs_on_the_recorded_data_folder(
         .unwrap();
     let event = bed.crashed_task(HOUR).await;
     assert_ok(&bed.send(event).await);
-    let wanted = fixtures::wanted(&bed.config).await;
+    let wanted = seed::wanted(&bed.config).await;
     assert_eq!(wanted.len(), 1);
     let pgdata: Vec<(Option<&str>, Option<&str>)> = wanted[0]
         .overrides()
@@ -261,7 +261,7 @@ async fn an_old_event_after_a_newer_task_runs_is_skipped() {
 async fn provisioner_stops_foreign_events_and_running_changes_start_nothing() {
     let bed = bed().await;
     let ecs = aws_sdk_ecs::Client::new(&bed.config);
-    let task = fixtures::run_datero(&bed.config, &bed.revisions[0]).await;
+    let task = seed::run_datero(&bed.config, &bed.revisions[0]).await;
     ecs.stop_task()
         .cluster(CLUSTER)
         .task(task.task_arn().unwrap())
@@ -270,7 +270,7 @@ async fn provisioner_stops_foreign_events_and_running_changes_start_nothing() {
         .await
         .unwrap();
     // EventBridge sends the STOPPED event once the task has stopped (after its stop timeout).
-    let stopped = fixtures::stopped(&bed.config, task.task_arn().unwrap()).await;
+    let stopped = seed::stopped(&bed.config, task.task_arn().unwrap()).await;
     let by_us = events::task_state_change(&stopped, "by-us");
 
     let crash = bed.crashed_task(HOUR).await;
@@ -313,7 +313,7 @@ async fn a_crash_loop_gets_growing_delays_through_the_queue() {
         // Whether restarted at once or after the delay, the next task fails quickly too.
         let next = match bed.wanted_arns().await.pop() {
             Some(arn) => arn,
-            None => fixtures::run_datero(&bed.config, &bed.revisions[1])
+            None => seed::run_datero(&bed.config, &bed.revisions[1])
                 .await
                 .task_arn()
                 .unwrap()
@@ -457,7 +457,7 @@ async fn a_restart_that_cannot_be_made_ends_in_the_failure_destination() {
     let retries = u32::try_from(config["MaximumRetryAttempts"].as_u64().unwrap()).unwrap();
     let destination = aws_sdk_sqs::Client::new(&bed.config)
         .create_queue()
-        .queue_name(fixtures::FAILURE_QUEUE)
+        .queue_name(seed::FAILURE_QUEUE)
         .send()
         .await
         .unwrap()
@@ -516,11 +516,11 @@ fn scheduled(action: &str, time: &str) -> Value {
 #[tokio::test]
 async fn a_scheduled_stop_leaves_no_task_and_its_stopped_event_restarts_nothing() {
     let bed = bed().await;
-    let task = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let task = seed::run_datero(&bed.config, &bed.revisions[1]).await;
     let task_arn = task.task_arn().unwrap().to_owned();
     assert_ok(&bed.send(scheduled("stop", "2026-11-26T20:00:00Z")).await);
     assert!(bed.wanted_arns().await.is_empty());
-    let stopped = fixtures::describe_tasks(&bed.config, std::slice::from_ref(&task_arn)).await;
+    let stopped = seed::describe_tasks(&bed.config, std::slice::from_ref(&task_arn)).await;
     assert_eq!(
         stopped[0].stopped_reason(),
         Some("datero-provisioner: scheduled stop (office hours)")
@@ -546,7 +546,7 @@ async fn a_scheduled_start_runs_exactly_one_task_also_when_delivered_twice() {
     for _ in 0..2 {
         assert_ok(&bed.send(scheduled("start", "2026-11-27T08:00:00Z")).await);
     }
-    let wanted = fixtures::wanted(&bed.config).await;
+    let wanted = seed::wanted(&bed.config).await;
     assert_eq!(wanted.len(), 1);
     // As a restart: the latest ACTIVE revision, through the capacity provider.
     assert_eq!(
@@ -580,7 +580,7 @@ async fn a_scheduled_start_while_paused_or_while_datero_runs_does_nothing() {
     );
 
     let bed = bed().await;
-    let running = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let running = seed::run_datero(&bed.config, &bed.revisions[1]).await;
     // Past the emulator's listing delay for a new task, as a start hours later would be.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_ok(&bed.send(scheduled("start", "2026-11-27T08:00:00Z")).await);
@@ -828,7 +828,7 @@ async fn a_restart_put_off_before_the_scheduled_stop_does_not_start_datero_for_t
     assert!(bed.wanted_arns().await.is_empty());
 
     // A Datero started by hand after the close is restarted when it crashes.
-    let by_hand = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let by_hand = seed::run_datero(&bed.config, &bed.revisions[1]).await;
     let crashed = bed
         .crash(by_hand.task_arn().unwrap(), Duration::from_secs(3600))
         .await;
@@ -843,7 +843,7 @@ async fn a_restart_put_off_before_the_scheduled_stop_does_not_start_datero_for_t
 #[tokio::test]
 async fn datero_on_a_draining_instance_is_stopped_cleanly_and_restarted_elsewhere() {
     let bed = bed_with(&[], 2).await;
-    let task = fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    let task = seed::run_datero(&bed.config, &bed.revisions[1]).await;
     let task_arn = task.task_arn().unwrap().to_owned();
     let ecs = aws_sdk_ecs::Client::new(&bed.config);
     let instance_arn = task.container_instance_arn().unwrap().to_owned();
@@ -869,13 +869,13 @@ async fn datero_on_a_draining_instance_is_stopped_cleanly_and_restarted_elsewher
     assert_eq!(draining["detail"]["status"], "DRAINING");
     assert_ok(&bed.send(draining).await);
     // Stopped with its stop timeout, not by the provisioner: its STOPPED event restarts it.
-    let stopped = fixtures::stopped(&bed.config, &task_arn).await;
+    let stopped = seed::stopped(&bed.config, &task_arn).await;
     let reason = stopped.stopped_reason().unwrap_or_default().to_owned();
     assert!(reason.contains("draining"), "{reason}");
     assert!(!reason.starts_with("datero-provisioner"), "{reason}");
     let event = events::task_state_change(&stopped, "after-drain");
     assert_ok(&bed.send(event).await);
-    let wanted = fixtures::wanted(&bed.config).await;
+    let wanted = seed::wanted(&bed.config).await;
     assert_eq!(wanted.len(), 1);
     assert_ne!(
         wanted[0].container_instance_arn(),
@@ -885,7 +885,7 @@ async fn datero_on_a_draining_instance_is_stopped_cleanly_and_restarted_elsewher
     let mut active = events::container_instance_state_change(&instance, &cluster_arn, "drain-2");
     active["detail"]["status"] = json!("ACTIVE");
     assert_ok(&bed.send(active).await);
-    assert_eq!(fixtures::wanted(&bed.config).await.len(), 1);
+    assert_eq!(seed::wanted(&bed.config).await.len(), 1);
 }
 
 // --- A scheduled backup that never ran (issue 23, item 5) ---------------------------------
@@ -904,7 +904,7 @@ async fn backup_definition(config: &SdkConfig) -> String {
     aws_sdk_ecs::Client::new(config)
         .register_task_definition()
         .family(BACKUP_FAMILY)
-        .execution_role_arn(fixtures::EXECUTION_ROLE)
+        .execution_role_arn(seed::EXECUTION_ROLE)
         .container_definitions(container(datero_shared::backup::DUMP_CONTAINER))
         .container_definitions(container(datero_shared::backup::UPLOAD_CONTAINER))
         .send()
@@ -946,7 +946,7 @@ async fn a_scheduled_backup_that_never_ran_is_counted_as_a_failure_and_one_that_
 
     // A backup task that still runs is looked at again later.
     let definition = backup_definition(&bed.config).await;
-    let task = fixtures::run_datero(&bed.config, &definition).await;
+    let task = seed::run_datero(&bed.config, &definition).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_ok(
         &bed.send(queued(json!({"backupDue": due, "checks": 0})))

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use datero_testbed::emulator::{Emulator, TaskStart};
-use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::harness::{self, FunctionHarness};
 use datero_testbed::runtime_api::Invocation;
+use datero_testbed::seed::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::{events, sink::ResponseSink};
 use serde_json::{Value, json};
 
@@ -21,10 +21,10 @@ struct Bed {
 async fn bed() -> Bed {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
-    fixtures::ready_cluster(&config, 1).await;
+    seed::ready_cluster(&config, 1).await;
     let revisions = [
-        fixtures::task_definition(&config, FAMILY).await,
-        fixtures::task_definition(&config, FAMILY).await,
+        seed::task_definition(&config, FAMILY).await,
+        seed::task_definition(&config, FAMILY).await,
     ];
     let harness = FunctionHarness::start_on(emulator, "task-runner", &[]).await;
     Bed {
@@ -61,7 +61,7 @@ impl Bed {
     }
 
     async fn wanted(&self) -> Vec<aws_sdk_ecs::types::Task> {
-        fixtures::wanted(&self.config).await
+        seed::wanted(&self.config).await
     }
 }
 
@@ -79,7 +79,7 @@ async fn create_runs_one_task_through_the_provider_and_answers_once_running() {
     assert_eq!(task.started_by(), Some("datero-provisioner"));
     assert_eq!(task.task_definition_arn(), Some(bed.revisions[0].as_str()));
     // Without an Elastic IP, the answer names the instance's own public address.
-    let instance = fixtures::instance_of_task(&bed.config, task).await;
+    let instance = seed::instance_of_task(&bed.config, task).await;
     let described = aws_sdk_ec2::Client::new(&bed.config)
         .describe_instances()
         .instance_ids(&instance)
@@ -97,13 +97,13 @@ async fn create_runs_one_task_through_the_provider_and_answers_once_running() {
 async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
-    fixtures::ready_cluster(&config, 1).await;
-    let revision = fixtures::task_definition(&config, FAMILY).await;
-    let (allocation, public_ip) = fixtures::allocate_address(&config).await;
+    seed::ready_cluster(&config, 1).await;
+    let revision = seed::task_definition(&config, FAMILY).await;
+    let (allocation, public_ip) = seed::allocate_address(&config).await;
     let principal = harness::principal_with_address(
         "task-runner",
         &allocation,
-        &fixtures::default_vpc(&config).await,
+        &seed::default_vpc(&config).await,
     );
     let harness = FunctionHarness::start_as(emulator, principal, &[]).await;
     let mut properties = properties(&revision);
@@ -112,8 +112,8 @@ async fn create_with_the_stacks_elastic_ip_puts_it_on_the_tasks_instance() {
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["Data"]["Url"], format!("http://{public_ip}:80/"));
     // The address is on the instance that runs the task.
-    let task = &fixtures::wanted(&config).await[0];
-    let instance = fixtures::instance_of_task(&config, task).await;
+    let task = &seed::wanted(&config).await[0];
+    let instance = seed::instance_of_task(&config, task).await;
     let holder = aws_sdk_ec2::Client::new(&config)
         .describe_addresses()
         .allocation_ids(&allocation)
@@ -213,7 +213,7 @@ async fn update_stops_the_old_task_then_runs_the_new_revision() {
         wanted[0].task_definition_arn(),
         Some(bed.revisions[1].as_str())
     );
-    let old = fixtures::describe_tasks(&bed.config, &[old_task]).await;
+    let old = seed::describe_tasks(&bed.config, &[old_task]).await;
     assert_eq!(
         old[0].stopped_reason(),
         Some("datero-provisioner: replaced by datero-prod-datero:2")
@@ -315,7 +315,7 @@ async fn delete_stops_every_datero_task_and_is_repeatable() {
     let bed = bed().await;
     bed.create(0).await;
     // A stray task of the family too (as if started by hand).
-    fixtures::run_datero(&bed.config, &bed.revisions[1]).await;
+    seed::run_datero(&bed.config, &bed.revisions[1]).await;
     let id = format!("{CLUSTER}/datero");
     for _ in 0..2 {
         let answer = bed
@@ -336,7 +336,7 @@ async fn delete_stops_every_datero_task_and_is_repeatable() {
             .task_arns()
             .to_vec();
         assert_eq!(arns.len(), 2);
-        for task in fixtures::describe_tasks(&bed.config, &arns).await {
+        for task in seed::describe_tasks(&bed.config, &arns).await {
             assert_eq!(task.last_status(), Some("STOPPED"), "{task:?}");
         }
     }
@@ -352,7 +352,7 @@ async fn delete_stops_every_datero_task_and_is_repeatable() {
         .unwrap()
         .task_arns()
     {
-        fixtures::stopped(&bed.config, task).await;
+        seed::stopped(&bed.config, task).await;
     }
     for instance in ecs
         .list_container_instances()
@@ -433,7 +433,7 @@ async fn a_runner_update_racing_the_restarter_leaves_one_task() {
             .emulator
             .crash_task(CLUSTER, &current, 1, Duration::from_secs(3600))
             .await;
-        let stopped = fixtures::describe_tasks(&bed.config, &[current.clone()]).await;
+        let stopped = seed::describe_tasks(&bed.config, &[current.clone()]).await;
         let event = events::task_state_change(&stopped[0], &format!("race-{round}"));
         let (from, to) = (round % 2, (round + 1) % 2);
         let update = bed.update(from, to);

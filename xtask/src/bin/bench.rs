@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use datero_testbed::emulator::{Emulator, ServedCall};
-use datero_testbed::fixtures::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::runtime_api::{FunctionProcess, Invocation, RuntimeApi, Span};
+use datero_testbed::seed::{self, CLUSTER, FAMILY, PROVIDER};
 use datero_testbed::sink::ResponseSink;
 use datero_testbed::{events, harness, workspace_root};
 use serde_json::json;
@@ -213,9 +213,9 @@ async fn restarts(
     let cold_ms = cold_start(peer, &env).await;
     let api = RuntimeApi::start().await;
     let process = peer.spawn(&api, &env);
-    let mut current = match fixtures::wanted(config).await.first() {
+    let mut current = match seed::wanted(config).await.first() {
         Some(task) => task.task_arn().unwrap_or_default().to_owned(),
-        None => fixtures::run_datero(config, revision)
+        None => seed::run_datero(config, revision)
             .await
             .task_arn()
             .unwrap_or_default()
@@ -226,7 +226,7 @@ async fn restarts(
         emulator
             .crash_task(CLUSTER, &current, 137, Duration::from_secs(3600))
             .await;
-        let stopped = fixtures::describe_tasks(config, &[current.clone()]).await;
+        let stopped = seed::describe_tasks(config, &[current.clone()]).await;
         let event = events::task_state_change(&stopped[0], &format!("bench-{run}"));
         emulator.take_calls().await;
         let cpu_before = process.cpu_seconds().unwrap_or(0.0);
@@ -239,7 +239,7 @@ async fn restarts(
             process.logs()
         );
         samples.push(Sample::new(span.expect("timed"), &calls, cpu));
-        current = fixtures::wanted(config)
+        current = seed::wanted(config)
             .await
             .first()
             .and_then(|t| t.task_arn())
@@ -360,7 +360,7 @@ async fn creates(
     let mut samples = Vec::new();
     for run in 0..EVENT_RUNS / 2 {
         // The runner's Create starts from a cluster with no Datero task.
-        for task in fixtures::wanted(config).await {
+        for task in seed::wanted(config).await {
             emulator
                 .crash_task(
                     CLUSTER,
@@ -407,9 +407,9 @@ async fn creates(
 async fn main() {
     let emulator = Emulator::start().await;
     let config = emulator.sdk_config().await;
-    fixtures::ready_cluster(&config, 1).await;
-    let revision = fixtures::task_definition(&config, FAMILY).await;
-    let group = fixtures::auto_scaling_group(&config, "bench-asg", 1).await;
+    seed::ready_cluster(&config, 1).await;
+    let revision = seed::task_definition(&config, FAMILY).await;
+    let group = seed::auto_scaling_group(&config, "bench-asg", 1).await;
 
     let cluster = json!({"AutoScalingGroupName": group.auto_scaling_group_name(), "ClusterName": "bench", "ManagedTerminationProtection": "DISABLED"});
     let definition = json!({
