@@ -94,24 +94,29 @@ async fn all_arns(request: ListTasksFluentBuilder) -> Result<Vec<String>, Resour
     }
 }
 
-/// Describes up to 100 tasks, with their tags.
+/// How many tasks one DescribeTasks call takes ("A list of up to 100 task IDs or full ARN
+/// entries", ECS API reference, DescribeTasks).
+const DESCRIBE_TASKS_MAX: usize = 100;
+
+/// Describes the tasks, with their tags: every one of them, 100 to a call.
 pub async fn describe(
     ecs: &Client,
     cluster: &str,
     arns: &[String],
 ) -> Result<Vec<Task>, ResourceError> {
-    if arns.is_empty() {
-        return Ok(Vec::new());
+    let mut tasks = Vec::with_capacity(arns.len());
+    for batch in arns.chunks(DESCRIBE_TASKS_MAX) {
+        let described = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .set_tasks(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|error| aws_error("DescribeTasks", error))?;
+        tasks.extend_from_slice(described.tasks());
     }
-    let described = ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .include(aws_sdk_ecs::types::TaskField::Tags)
-        .set_tasks(Some(arns.iter().take(100).cloned().collect()))
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeTasks", error))?;
-    Ok(described.tasks().to_vec())
+    Ok(tasks)
 }
 
 /// What to run.

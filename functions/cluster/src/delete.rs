@@ -174,3 +174,62 @@ async fn deregister_instances(clients: &Context, cluster: &str) -> Result<(), Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::AutoScalingGroupProvider;
+    use aws_sdk_ecs::types::builders::CapacityProviderBuilder;
+
+    use super::*;
+
+    fn provider(protection: ManagedTerminationProtection) -> CapacityProviderBuilder {
+        CapacityProvider::builder()
+            .name("datero-provider")
+            .status(CapacityProviderStatus::Active)
+            .auto_scaling_group_provider(
+                AutoScalingGroupProvider::builder()
+                    .auto_scaling_group_arn(
+                        "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:1a2b:\
+                         autoScalingGroupName/datero-asg",
+                    )
+                    .managed_termination_protection(protection)
+                    .build()
+                    .expect("the group's ARN is set"),
+            )
+    }
+
+    #[test]
+    fn a_described_provider_becomes_the_facts_the_teardown_plan_reads() {
+        let facts = provider_facts(&provider(ManagedTerminationProtection::Enabled).build());
+        assert_eq!(
+            facts,
+            Some(ProviderFacts {
+                name: "datero-provider".to_owned(),
+                group: "datero-asg".to_owned(),
+                termination_protection: true,
+                active: true,
+            })
+        );
+        let inactive = provider(ManagedTerminationProtection::Disabled)
+            .status(CapacityProviderStatus::Inactive)
+            .build();
+        let facts = provider_facts(&inactive).expect("facts");
+        assert!(!facts.termination_protection);
+        assert!(!facts.active);
+    }
+
+    #[test]
+    fn a_provider_without_a_group_or_a_name_is_not_ours_to_tear_down() {
+        let fargate = CapacityProvider::builder().name("FARGATE").build();
+        assert_eq!(provider_facts(&fargate), None);
+        let nameless = CapacityProvider::builder()
+            .auto_scaling_group_provider(
+                AutoScalingGroupProvider::builder()
+                    .auto_scaling_group_arn("datero-asg")
+                    .build()
+                    .expect("the group's ARN is set"),
+            )
+            .build();
+        assert_eq!(provider_facts(&nameless), None);
+    }
+}

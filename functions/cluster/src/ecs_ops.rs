@@ -406,3 +406,40 @@ pub async fn delete_cluster(
         backoff.wait().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> CustomResourceRequest {
+        let event: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../shared/fixtures/cfn-create-cluster.json"
+        ))
+        .expect("the fixture is JSON");
+        CustomResourceRequest::from_event(event, tokio::time::Instant::now())
+            .expect("the fixture is a request")
+    }
+
+    #[test]
+    fn a_resource_is_ours_only_when_it_carries_every_ownership_tag_with_its_value() {
+        let request = request();
+        let ours = ownership_tags(&request);
+        assert!(ours.len() >= 2, "{ours:?}");
+        assert!(made_by(&request, &ours));
+
+        let mut with_more = ours.clone();
+        with_more.push(Tag::builder().key("team").value("data").build());
+        assert!(made_by(&request, &with_more));
+
+        let missing_one = &ours[1..];
+        assert!(!made_by(&request, missing_one));
+
+        let mut another_stack = ours.clone();
+        another_stack[0] = Tag::builder()
+            .key(ours[0].key().unwrap_or_default())
+            .value("another")
+            .build();
+        assert!(!made_by(&request, &another_stack));
+        assert!(!made_by(&request, &[]));
+    }
+}

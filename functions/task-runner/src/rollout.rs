@@ -355,3 +355,44 @@ async fn failed(
     };
     ResourceError::NotUp { why, after }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::Tag;
+
+    use super::*;
+
+    fn task_tagged(pairs: &[(&str, &str)]) -> Task {
+        Task::builder()
+            .set_tags(Some(
+                pairs
+                    .iter()
+                    .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
+                    .collect(),
+            ))
+            .build()
+    }
+
+    #[test]
+    fn a_task_is_this_requests_only_with_the_request_tag_of_its_id() {
+        assert!(tagged_with(
+            &task_tagged(&[(REQUEST_TAG, "req-1")]),
+            "req-1"
+        ));
+        assert!(!tagged_with(
+            &task_tagged(&[(REQUEST_TAG, "req-2")]),
+            "req-1"
+        ));
+        assert!(!tagged_with(&task_tagged(&[("other", "req-1")]), "req-1"));
+        assert!(!tagged_with(&task_tagged(&[]), "req-1"));
+    }
+
+    #[test]
+    fn the_revision_is_what_follows_the_last_slash_of_the_arn() {
+        assert_eq!(
+            revision_of("arn:aws:ecs:eu-west-1:123456789012:task-definition/datero:7"),
+            "datero:7"
+        );
+        assert_eq!(revision_of("datero:7"), "datero:7");
+    }
+}

@@ -103,3 +103,33 @@ fn stop_story(task: &Task) -> String {
     }
     story
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::{Container, TaskStopCode};
+
+    use super::*;
+
+    #[test]
+    fn the_stop_story_has_ecss_reason_its_code_and_each_container_that_says_something() {
+        let task = Task::builder()
+            .stopped_reason("Essential container in task exited")
+            .stop_code(TaskStopCode::EssentialContainerExited)
+            .containers(
+                Container::builder()
+                    .name("datero")
+                    .exit_code(1)
+                    .reason("OutOfMemoryError")
+                    .build(),
+            )
+            .containers(Container::builder().name("sidecar").exit_code(0).build())
+            .containers(Container::builder().name("quiet").build())
+            .build();
+        assert_eq!(
+            stop_story(&task),
+            "Essential container in task exited (EssentialContainerExited); datero exited with 1: \
+             OutOfMemoryError; sidecar exited with 0"
+        );
+        assert_eq!(stop_story(&Task::builder().build()), "no reason given");
+    }
+}
