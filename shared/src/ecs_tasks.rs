@@ -327,13 +327,45 @@ pub async fn started_by_provisioner(
     .await
 }
 
-/// The cluster's ARN and the value of its tag `key` (one of [`crate::marks`]); `None` when the
-/// cluster is gone.
-pub async fn cluster_mark(
+/// A cluster's ARN and its tags, as one DescribeClusters returns them: the marks the
+/// functions keep there ([`crate::marks::OFFICE_HOURS_TAG`], [`DATA_DIRECTORY_TAG`]) come from
+/// one read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterTags {
+    /// The cluster's ARN (what TagResource names).
+    pub arn: String,
+    tags: Vec<(String, String)>,
+}
+
+impl ClusterTags {
+    /// The cluster `arn` with `tags` (`key`, `value`).
+    pub fn new(arn: impl Into<String>, tags: Vec<(String, String)>) -> Self {
+        Self {
+            arn: arn.into(),
+            tags,
+        }
+    }
+
+    /// The value of the tag `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(found, _)| found == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The data folder the cluster's mark names (`None`: the task definition's PGDATA).
+    pub fn data_folder(&self) -> Option<String> {
+        self.get(DATA_DIRECTORY_TAG)
+            .and_then(data_directory::parse_folder)
+    }
+}
+
+/// The cluster's ARN and tags; `None` when the cluster is gone.
+pub async fn cluster_tags(
     ecs: &Client,
     cluster: &str,
-    key: &str,
-) -> Result<Option<(String, Option<String>)>, ResourceError> {
+) -> Result<Option<ClusterTags>, ResourceError> {
     let described = ecs
         .describe_clusters()
         .clusters(cluster)
@@ -342,14 +374,12 @@ pub async fn cluster_mark(
         .await
         .map_err(|error| aws_error("DescribeClusters", error))?;
     Ok(described.clusters().first().and_then(|cluster| {
-        let arn = cluster.cluster_arn()?.to_owned();
-        let value = cluster
+        let tags = cluster
             .tags()
             .iter()
-            .find(|tag| tag.key() == Some(key))
-            .and_then(|tag| tag.value())
-            .map(str::to_owned);
-        Some((arn, value))
+            .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
+            .collect();
+        Some(ClusterTags::new(cluster.cluster_arn()?, tags))
     }))
 }
 
@@ -359,9 +389,10 @@ pub async fn data_folder(
     ecs: &Client,
     cluster: &str,
 ) -> Result<Option<(String, Option<String>)>, ResourceError> {
-    Ok(cluster_mark(ecs, cluster, DATA_DIRECTORY_TAG)
-        .await?
-        .map(|(arn, value)| (arn, value.as_deref().and_then(data_directory::parse_folder))))
+    Ok(cluster_tags(ecs, cluster).await?.map(|tags| {
+        let folder = tags.data_folder();
+        (tags.arn, folder)
+    }))
 }
 
 /// Records `folder` as where Datero's data is (`None`: the task definition's PGDATA).
@@ -387,5 +418,39 @@ pub async fn set_data_folder(
             .await
             .map(|_| ())
             .map_err(|error| aws_error("UntagResource", error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_read_of_the_clusters_tags_answers_for_each_mark() {
+        let tags = ClusterTags::new(
+            "arn:aws:ecs:eu-west-1:123456789012:cluster/datero",
+            vec![
+                (
+                    crate::marks::OFFICE_HOURS_TAG.to_owned(),
+                    "open 2026-11-30T08:00:00Z".to_owned(),
+                ),
+                (DATA_DIRECTORY_TAG.to_owned(), "pg18".to_owned()),
+            ],
+        );
+        assert_eq!(
+            tags.get(crate::marks::OFFICE_HOURS_TAG),
+            Some("open 2026-11-30T08:00:00Z")
+        );
+        assert_eq!(tags.data_folder().as_deref(), Some("pg18"));
+        assert_eq!(tags.get("absent"), None);
+
+        let unmarked = ClusterTags::new("arn", Vec::new());
+        assert_eq!(unmarked.data_folder(), None);
+        // A folder mark that is not pgN (edited by hand) is no folder: PGDATA stays.
+        let edited = ClusterTags::new(
+            "arn",
+            vec![(DATA_DIRECTORY_TAG.to_owned(), "../etc".to_owned())],
+        );
+        assert_eq!(edited.data_folder(), None);
     }
 }

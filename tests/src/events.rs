@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
+use crate::emulator::ACCOUNT;
+
 /// The sample Create request of `shared/fixtures/cfn-create-cluster.json`.
 pub fn sample_create() -> Value {
     serde_json::from_str(include_str!(
@@ -61,7 +63,9 @@ fn with_service_token(mut properties: Value) -> Value {
     if let Value::Object(map) = &mut properties {
         map.insert(
             "ServiceToken".to_owned(),
-            json!("arn:aws:lambda:us-east-1:123456789012:function:datero-test"),
+            json!(format!(
+                "arn:aws:lambda:us-east-1:{ACCOUNT}:function:datero-test"
+            )),
         );
     }
     properties

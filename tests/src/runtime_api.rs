@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
 
+use crate::emulator::ACCOUNT;
 use crate::http;
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -199,7 +200,7 @@ async fn serve_request(
             ("lambda-runtime-deadline-ms", queued.deadline_ms.to_string()),
             (
                 "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:123456789012:function:datero-test".to_owned(),
+                format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:datero-test"),
             ),
             (
                 "lambda-runtime-trace-id",

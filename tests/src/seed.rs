@@ -5,7 +5,7 @@ use aws_config::SdkConfig;
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 use serde_json::json;
 
-use crate::emulator::REGION;
+use crate::emulator::{ACCOUNT, REGION};
 
 /// A group of `instances` instances (t3.small, ECS-optimized image id), unprotected.
 pub async fn auto_scaling_group(
@@ -235,7 +235,7 @@ pub async fn backup_and_restore(config: &SdkConfig) -> (String, String) {
             .family(family)
             .network_mode(aws_sdk_ecs::types::NetworkMode::Host)
             .execution_role_arn(EXECUTION_ROLE)
-            .task_role_arn(format!("arn:aws:iam::123456789012:role/{role}"))
+            .task_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/{role}"))
             .set_container_definitions(Some(definitions))
             .send()
             .await
@@ -278,7 +278,10 @@ pub const BACKUP_FAMILY: &str = "datero-prod-datero-backup";
 pub const RESTORE_FAMILY: &str = "datero-prod-datero-restore";
 /// Datero's log group in the test stack (`DateroLogGroup`).
 pub const LOG_GROUP: &str = "/datero/datero-prod";
+/// The test stack's execution role, in [`ACCOUNT`] (a constant cannot be formatted; the test
+/// below holds the two together).
 pub const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/datero-prod-TaskExecutionRole";
+
 /// Queue names of the test stack (the restart queue and the failure destination).
 pub const RESTART_QUEUE: &str = "datero-prod-restarts";
 pub const FAILURE_QUEUE: &str = "datero-prod-failures";
@@ -286,7 +289,7 @@ pub const FAILURE_QUEUE: &str = "datero-prod-failures";
 /// The test stack: the template's resources with the values above.
 pub fn test_stack(template: &crate::template::Template) -> crate::template::Stack {
     let mut stack = crate::template::Stack::placeholder(template, STACK);
-    let sqs = |name: &str| format!("arn:aws:sqs:{REGION}:123456789012:{name}");
+    let sqs = |name: &str| format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}");
     for (key, value) in [
         ("TaskExecutionRole.Arn", EXECUTION_ROLE.to_owned()),
         ("RestartQueue.Arn", sqs(RESTART_QUEUE)),
@@ -569,4 +572,12 @@ pub async fn file_system(endpoint: &str) -> String {
         .as_str()
         .expect("a file system ID")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_execution_role_is_in_the_test_account() {
+        assert!(super::EXECUTION_ROLE.starts_with(&format!("arn:aws:iam::{}:", super::ACCOUNT)));
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 use serde_norway::Value as Yaml;
 
+use crate::emulator::ACCOUNT;
 use crate::workspace_root;
 
 /// The parsed template.
@@ -45,7 +46,7 @@ impl Stack {
                 "arn:aws:cloudformation:us-east-1:111122223333:stack/{name}/1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
             ),
             region: "us-east-1".to_owned(),
-            account: "123456789012".to_owned(),
+            account: ACCOUNT.to_owned(),
             ..Stack::default()
         };
         for (parameter, value) in [
@@ -64,9 +65,7 @@ impl Stack {
             let value = match definition["Type"].as_str().unwrap_or_default() {
                 "AWS::EFS::FileSystem" => "fs-0123456789abcdef0".to_owned(),
                 "AWS::SecretsManager::Secret" => {
-                    format!(
-                        "arn:aws:secretsmanager:us-east-1:123456789012:secret:{resource}-AbCdEf"
-                    )
+                    format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{resource}-AbCdEf")
                 }
                 "AWS::Logs::LogGroup" => format!("/datero/{name}/{resource}"),
                 "AWS::AutoScaling::AutoScalingGroup" => format!("{name}-datero"),
@@ -75,7 +74,7 @@ impl Stack {
                 // The revision's ARN; the family as the template names it
                 // (`<stack>-datero-backup` for BackupTaskDefinition).
                 "AWS::ECS::TaskDefinition" => format!(
-                    "arn:aws:ecs:us-east-1:123456789012:task-definition/{name}-datero-{}:1",
+                    "arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{name}-datero-{}:1",
                     resource
                         .trim_end_matches("TaskDefinition")
                         .to_ascii_lowercase()
@@ -84,22 +83,22 @@ impl Stack {
             };
             let arn = match definition["Type"].as_str().unwrap_or_default() {
                 "AWS::SQS::Queue" => {
-                    format!("arn:aws:sqs:us-east-1:123456789012:{name}-{resource}")
+                    format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}-{resource}")
                 }
                 "AWS::Logs::LogGroup" => {
-                    format!("arn:aws:logs:us-east-1:123456789012:log-group:{value}")
+                    format!("arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{value}")
                 }
                 "AWS::Events::Rule" => {
-                    format!("arn:aws:events:us-east-1:123456789012:rule/{name}-{resource}")
+                    format!("arn:aws:events:us-east-1:{ACCOUNT}:rule/{name}-{resource}")
                 }
                 "AWS::Serverless::Function" => {
-                    format!("arn:aws:lambda:us-east-1:123456789012:function:{name}-{resource}")
+                    format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}-{resource}")
                 }
                 "AWS::S3::Bucket" => format!("arn:aws:s3:::{value}"),
                 "AWS::EFS::FileSystem" => {
-                    format!("arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/{value}")
+                    format!("arn:aws:elasticfilesystem:us-east-1:{ACCOUNT}:file-system/{value}")
                 }
-                _ => format!("arn:aws:iam::123456789012:role/{resource}"),
+                _ => format!("arn:aws:iam::{ACCOUNT}:role/{resource}"),
             };
             if definition["Type"].as_str() == Some("AWS::EC2::SecurityGroup") {
                 stack.attributes.insert(
@@ -120,11 +119,11 @@ impl Stack {
             ("Cluster.CapacityProviderName", format!("datero-{name}-ec2")),
             (
                 "Cluster.ClusterArn",
-                format!("arn:aws:ecs:us-east-1:123456789012:cluster/{cluster}"),
+                format!("arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{cluster}"),
             ),
             (
                 "TaskDefinition.TaskDefinitionArn",
-                format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{cluster}:1"),
+                format!("arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{cluster}:1"),
             ),
             ("TaskDefinition.Family", cluster.clone()),
             ("LaunchTemplate.LatestVersionNumber", "1".to_owned()),
@@ -141,7 +140,7 @@ impl Stack {
             ),
             (
                 "SignInFunction.FunctionARN",
-                "arn:aws:cloudfront::123456789012:function/datero-sign-in".to_owned(),
+                format!("arn:aws:cloudfront::{ACCOUNT}:function/datero-sign-in"),
             ),
             (
                 "Distribution.DomainName",

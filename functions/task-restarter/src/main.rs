@@ -14,6 +14,7 @@
 //! Every decision is a log line and an embedded metric ([`datero_shared::metrics`]).
 
 mod backups;
+mod cluster;
 mod config;
 mod draining;
 mod event;

@@ -16,6 +16,7 @@ use datero_shared::{ResourceError, marks};
 use tracing::{info, warn};
 
 use crate::Context;
+use crate::cluster::ClusterRead;
 use crate::restarts::{enqueue, start_one};
 
 /// An office-hours start or stop: mark the hours, gather the wanted tasks, decide, act. A stop
@@ -32,8 +33,9 @@ pub async fn on_scheduled(
     // (README: its time is not a timestamp) leaves the hours and the down alarm as they are.
     let in_alarm = event.schedule == Action::Stop && down_alarm_in_alarm(context).await;
     let mark = HoursMark::of(event, in_alarm);
+    let cluster = ClusterRead::new(context);
     let previous = match &mark {
-        Some(mark) => write_mark(context, mark).await?,
+        Some(mark) => write_mark(&cluster, context, mark).await?,
         None => None,
     };
     let wanted = ecs_tasks::wanted(&context.ecs, &scope.cluster_name, &scope.family).await?;
@@ -46,7 +48,7 @@ pub async fn on_scheduled(
             });
         }
         schedule::Decision::Start { client_token } => {
-            let started = start_one(client_token, context).await?;
+            let started = start_one(client_token, context, &cluster).await?;
             info!(scheduled_time = time, decision = "scheduled start", new_task = %started, "office hours begin: Datero started");
             metrics.record(&Measurement::ScheduledStart);
         }
@@ -181,23 +183,20 @@ async fn apply(alarm: &str, step: &Step, context: &Context) -> Result<(), Resour
     }
 }
 
-/// The office-hours mark on the cluster; none when there is no schedule yet (or no cluster).
-pub async fn read_mark(context: &Context) -> Result<Option<HoursMark>, ResourceError> {
-    Ok(cluster(context).await?.and_then(|(_, mark)| mark))
-}
-
 /// Writes the mark; returns the one it replaced.
 async fn write_mark(
+    cluster: &ClusterRead<'_>,
     context: &Context,
     mark: &HoursMark,
 ) -> Result<Option<HoursMark>, ResourceError> {
-    let Some((arn, previous)) = cluster(context).await? else {
+    let Some(tags) = cluster.tags().await? else {
         return Ok(None);
     };
+    let previous = cluster.hours_mark().await?;
     context
         .ecs
         .tag_resource()
-        .resource_arn(arn)
+        .resource_arn(&tags.arn)
         .set_tags(Some(marks::ecs_tags([(
             marks::OFFICE_HOURS_TAG,
             mark.tag_value(),
@@ -206,14 +205,4 @@ async fn write_mark(
         .await
         .map_err(|error| aws_error("TagResource", error))?;
     Ok(previous)
-}
-
-/// The cluster's ARN and its office-hours mark; none when the cluster is gone.
-async fn cluster(context: &Context) -> Result<Option<(String, Option<HoursMark>)>, ResourceError> {
-    let scope = &context.config.scope;
-    Ok(
-        ecs_tasks::cluster_mark(&context.ecs, &scope.cluster_name, marks::OFFICE_HOURS_TAG)
-            .await?
-            .map(|(arn, value)| (arn, value.as_deref().and_then(HoursMark::parse))),
-    )
 }

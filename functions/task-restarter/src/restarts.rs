@@ -18,7 +18,7 @@ use datero_shared::{ResourceError, marks};
 use tracing::{info, warn};
 
 use crate::Context;
-use crate::office_hours;
+use crate::cluster::ClusterRead;
 
 fn skipped(skip: &Skip, metrics: &Recorder) {
     metrics.record(&Measurement::SkippedRestart { reason: skip.key() });
@@ -38,7 +38,8 @@ pub async fn on_stopped(
         return Ok(());
     }
     let stopped = FinishedTask::from_event(detail);
-    let facts = gather(&stopped, context).await?;
+    let cluster = ClusterRead::new(context);
+    let facts = gather(&stopped, context, &cluster).await?;
     match restart_policy::decide(&facts) {
         Decision::Skip(reason) => {
             info!(event_id, task, decision = "skip", reason = %reason, "no restart");
@@ -57,7 +58,7 @@ pub async fn on_stopped(
                     "no delay queue configured: restarting now"
                 );
             }
-            let started = restart(task, context).await?;
+            let started = restart(task, context, &cluster).await?;
             info!(event_id, task, decision = "restart", streak, new_task = %started, "restarted Datero");
             metrics.record(&Measurement::Restart);
         }
@@ -89,7 +90,11 @@ pub async fn on_stopped(
 
 /// What the decision needs: the pause switch, office hours, a task ECS already wants, and the
 /// failure streak (whose history costs two calls, so it is read only when it can matter).
-async fn gather(stopped: &FinishedTask, context: &Context) -> Result<Facts, ResourceError> {
+async fn gather(
+    stopped: &FinishedTask,
+    context: &Context,
+    cluster: &ClusterRead<'_>,
+) -> Result<Facts, ResourceError> {
     let config = &context.config;
     let mut facts = Facts {
         paused: config.paused,
@@ -101,7 +106,7 @@ async fn gather(stopped: &FinishedTask, context: &Context) -> Result<Facts, Reso
     if facts.paused {
         return Ok(facts);
     }
-    facts.after_hours = after_hours(stopped.stopped_at_ms, context).await?;
+    facts.after_hours = after_hours(stopped.stopped_at_ms, cluster).await?;
     if facts.after_hours {
         return Ok(facts);
     }
@@ -112,8 +117,11 @@ async fn gather(stopped: &FinishedTask, context: &Context) -> Result<Facts, Reso
     Ok(facts)
 }
 
-async fn after_hours(stopped_at_ms: Option<i64>, context: &Context) -> Result<bool, ResourceError> {
-    let mark = office_hours::read_mark(context).await?;
+async fn after_hours(
+    stopped_at_ms: Option<i64>,
+    cluster: &ClusterRead<'_>,
+) -> Result<bool, ResourceError> {
+    let mark = cluster.hours_mark().await?;
     Ok(restart_barred(mark.as_ref(), stopped_at_ms))
 }
 
@@ -125,6 +133,7 @@ pub async fn on_delayed(
 ) -> Result<(), EventError> {
     let task = delayed.stopped_task_arn.as_str();
     let paused = context.config.paused;
+    let cluster = ClusterRead::new(context);
     let mut facts = Facts {
         paused,
         wanted: None,
@@ -133,7 +142,7 @@ pub async fn on_delayed(
         after_hours: false,
     };
     if !paused {
-        facts.after_hours = after_hours(delayed.stopped_at_ms, context).await?;
+        facts.after_hours = after_hours(delayed.stopped_at_ms, &cluster).await?;
         if !facts.after_hours {
             facts.wanted = already_wanted(context).await?;
         }
@@ -144,7 +153,7 @@ pub async fn on_delayed(
             skipped(&reason, metrics);
         }
         Decision::RestartNow { .. } | Decision::RestartLater { .. } => {
-            let started = restart(task, context).await?;
+            let started = restart(task, context, &cluster).await?;
             info!(task, decision = "restart", streak = delayed.streak, waited_seconds = delayed.delay_seconds, new_task = %started, "restarted Datero after the delay");
             metrics.record(&Measurement::Restart);
         }
@@ -178,18 +187,29 @@ async fn history(context: &Context) -> Result<Vec<FinishedTask>, ResourceError> 
 
 /// Runs the family's latest ACTIVE revision; the token makes every delivery about the same
 /// stopped task start one task at most.
-async fn restart(stopped_task_arn: &str, context: &Context) -> Result<String, ResourceError> {
-    start_one(&restart_policy::client_token(stopped_task_arn), context).await
+async fn restart(
+    stopped_task_arn: &str,
+    context: &Context,
+    cluster: &ClusterRead<'_>,
+) -> Result<String, ResourceError> {
+    start_one(
+        &restart_policy::client_token(stopped_task_arn),
+        context,
+        cluster,
+    )
+    .await
 }
 
 /// Runs one task of the family's latest ACTIVE revision with `token`, then settles a race with
 /// any other wanted task: exactly one survives.
-pub async fn start_one(token: &str, context: &Context) -> Result<String, ResourceError> {
+pub async fn start_one(
+    token: &str,
+    context: &Context,
+    cluster: &ClusterRead<'_>,
+) -> Result<String, ResourceError> {
     let config = &context.config;
     // Where the data is since a move to a new major: PGDATA follows the cluster's mark.
-    let folder = ecs_tasks::data_folder(&context.ecs, &config.scope.cluster_name)
-        .await?
-        .and_then(|(_, folder)| folder);
+    let folder = cluster.data_folder().await?;
     let run = RunTask {
         cluster: &config.scope.cluster_name,
         capacity_provider: &config.capacity_provider_name,

@@ -182,7 +182,18 @@ async fn after_a_move_to_a_new_major_a_restart_runs_on_the_recorded_data_folder(
         .await
         .unwrap();
     let event = bed.crashed_task(HOUR).await;
+    bed.harness.emulator.take_calls().await;
     assert_ok(&bed.send(event).await);
+    // The office-hours mark and the data folder are both the cluster's tags: one read.
+    let reads = bed
+        .harness
+        .emulator
+        .take_calls()
+        .await
+        .iter()
+        .filter(|call| call.action == "DescribeClusters")
+        .count();
+    assert_eq!(reads, 1, "DescribeClusters per restart");
     let wanted = seed::wanted(&bed.config).await;
     assert_eq!(wanted.len(), 1);
     let pgdata: Vec<(Option<&str>, Option<&str>)> = wanted[0]
