@@ -1,5 +1,6 @@
 //! The HTTP PUT of the answer to the presigned ResponseURL.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -47,22 +48,35 @@ fn response_url_roots() -> impl Iterator<Item = reqwest::Certificate> {
     crate::tls::roots_der().filter_map(|der| reqwest::Certificate::from_der(der).ok())
 }
 
-/// Sends answers; built once per process and shared by every invocation.
+/// Sends answers; made once per process and shared by every invocation.
 #[derive(Debug, Clone)]
 pub struct ResponseSender {
-    client: reqwest::Client,
+    /// Built on the first answer, not at start-up: its TLS configuration (every root parsed)
+    /// was about 0.2 ms of each custom-resource function's cold start (docs/benchmarks.md).
+    client: OnceLock<reqwest::Client>,
     settings: SenderSettings,
 }
 
 impl ResponseSender {
-    /// Builds the HTTP client: rustls, trusting the roots compiled into the binary.
-    pub fn new(settings: SenderSettings) -> Result<Self, ResponseError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
+    /// A sender with `settings`; its HTTP client (rustls, trusting the roots compiled into the
+    /// binary) is built when the first answer is sent.
+    pub fn new(settings: SenderSettings) -> Self {
+        Self {
+            client: OnceLock::new(),
+            settings,
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, ResponseError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let built = reqwest::Client::builder()
+            .connect_timeout(self.settings.connect_timeout)
             .tls_certs_only(response_url_roots())
             .build()
             .map_err(|error| ResponseError::Client(error.to_string()))?;
-        Ok(Self { client, settings })
+        Ok(self.client.get_or_init(|| built))
     }
 
     /// PUTs `body` to `url`, retrying network errors and 5xx answers with backoff, never past
@@ -73,6 +87,7 @@ impl ResponseSender {
         body: Vec<u8>,
         deadline: Instant,
     ) -> Result<Delivery, ResponseError> {
+        let client = self.client()?;
         let mut backoff = self.settings.first_backoff;
         let mut last = String::from("the deadline had passed before the first attempt");
         let mut attempts = 0;
@@ -83,7 +98,12 @@ impl ResponseSender {
             }
             attempts += 1;
             match self
-                .attempt(url, &body, remaining.min(self.settings.attempt_timeout))
+                .attempt(
+                    client,
+                    url,
+                    &body,
+                    remaining.min(self.settings.attempt_timeout),
+                )
                 .await
             {
                 Ok(status) if (200..300).contains(&status) => {
@@ -106,9 +126,14 @@ impl ResponseSender {
         Err(ResponseError::GaveUp { attempts, last })
     }
 
-    async fn attempt(&self, url: &str, body: &[u8], timeout: Duration) -> Result<u16, String> {
-        let response = self
-            .client
+    async fn attempt(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<u16, String> {
+        let response = client
             .put(url)
             // The URL is presigned for an empty Content-Type; any other value breaks the signature.
             .header(CONTENT_TYPE, "")

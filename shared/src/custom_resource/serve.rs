@@ -27,7 +27,7 @@ where
     H: Fn(CustomResourceRequest) -> Fut,
     Fut: Future<Output = Result<Outcome, ResourceError>>,
 {
-    let sender = ResponseSender::new(SenderSettings::default())?;
+    let sender = ResponseSender::new(SenderSettings::default());
     let handler = &handler;
     let sender = &sender;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -26,7 +26,6 @@ fn fast_sender() -> ResponseSender {
         max_attempts: 3,
         first_backoff: Duration::from_millis(20),
     })
-    .expect("HTTP client")
 }
 
 fn lambda_event(payload: Value, deadline_in: Duration) -> LambdaEvent<Value> {
