@@ -63,21 +63,20 @@ def allowed(expression, allow):
             return f"{item} WITH {exception}" in allow
         return item in allow
 
-    def conjunction():
+    def chain(operand, operator, combine):
+        # Both sides are always read, so the position moves past the whole expression.
         nonlocal position
-        value = primary()
-        while position < len(items) and items[position] == "AND":
+        value = operand()
+        while position < len(items) and items[position] == operator:
             position += 1
-            value = primary() and value
+            value = combine(value, operand())
         return value
 
+    def conjunction():
+        return chain(primary, "AND", lambda left, right: left and right)
+
     def disjunction():
-        nonlocal position
-        value = conjunction()
-        while position < len(items) and items[position] == "OR":
-            position += 1
-            value = conjunction() or value
-        return value
+        return chain(conjunction, "OR", lambda left, right: left or right)
 
     return bool(items) and disjunction()
 
