@@ -35,7 +35,7 @@ const EDGE: &str = "Custom::DateroEdge";
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
-    let config = aws::load_config().await;
+    let config = aws::load_config();
     let clients = Context {
         ecs: aws_sdk_ecs::Client::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),

@@ -43,7 +43,7 @@ struct Context {
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
     let config = Config::from_env()?;
-    let sdk = aws::load_config().await;
+    let sdk = aws::load_config();
     let context = Context {
         config,
         ecs: aws_sdk_ecs::Client::new(&sdk),

@@ -20,7 +20,7 @@ struct Context {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
-    let config = load_config().await;
+    let config = load_config();
     let context = Context {
         ecs: Client::new(&config),
         region: config.region().map(ToString::to_string).unwrap_or_default(),

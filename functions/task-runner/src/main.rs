@@ -32,7 +32,7 @@ pub struct Context {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
-    let config = aws::load_config().await;
+    let config = aws::load_config();
     let clients = Context {
         ecs: aws_sdk_ecs::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),

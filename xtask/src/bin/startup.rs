@@ -15,7 +15,7 @@ async fn main() {
         let started = Instant::now();
         match step.as_str() {
             "logging" => datero_shared::logging::init(),
-            "config" => config = Some(datero_shared::aws::load_config().await),
+            "config" => config = Some(datero_shared::aws::load_config()),
             "config-default-client" => {
                 config = Some(aws_config::defaults(BehaviorVersion::latest()).load().await);
             }
