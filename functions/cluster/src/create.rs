@@ -2,7 +2,7 @@
 
 use datero_shared::ResourceError;
 use datero_shared::custom_resource::{CustomResourceRequest, Outcome};
-use datero_shared::resources::cluster::ClusterSpec;
+use datero_shared::resources::cluster::{ClusterSpec, CreateFacts, Found};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -38,6 +38,8 @@ pub async fn create(
     }
 }
 
+/// gather (the group, and what holds the two names) -> decide ([`ClusterSpec::plan_create`]) ->
+/// act, recording each step made in `made` for [`undo`].
 async fn make(
     request: &CustomResourceRequest,
     spec: &ClusterSpec,
@@ -49,16 +51,41 @@ async fn make(
         .auto_scaling_group_arn()
         .unwrap_or_default()
         .to_owned();
-    if spec.managed_termination_protection
-        && group.new_instances_protected_from_scale_in() != Some(true)
-    {
+    let cluster = ecs_ops::active_cluster(clients, &spec.cluster_name).await?;
+    let provider = ecs_ops::active_provider(clients, &spec.capacity_provider_name).await?;
+    let facts = CreateFacts {
+        group_protected: group.new_instances_protected_from_scale_in() == Some(true),
+        cluster: found(
+            cluster
+                .as_ref()
+                .map(|c| ecs_ops::made_by(request, c.tags())),
+        ),
+        provider: found(provider.as_ref().map(|p| {
+            provider_group(p) == Some(group_arn.as_str()) && ecs_ops::made_by(request, p.tags())
+        })),
+    };
+    let plan = spec.plan_create(&facts)?;
+    info!(decision = ?plan, found = ?facts, "create planned");
+
+    if plan.protect_group {
         group::set_protection(clients, &group, true).await?;
         made.push(Made::Protection(spec.auto_scaling_group.clone()));
     }
-
-    let cluster_arn = ensure_cluster(request, spec, clients, made).await?;
-    ensure_provider(request, spec, &group_arn, clients, made).await?;
-
+    let cluster_arn = if plan.make_cluster {
+        let made_now = ecs_ops::create_cluster(clients, request, spec).await?;
+        made.push(Made::Cluster(spec.cluster_name.clone()));
+        made_now.cluster_arn().unwrap_or_default().to_owned()
+    } else {
+        cluster
+            .as_ref()
+            .and_then(|c| c.cluster_arn())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if plan.make_provider {
+        ecs_ops::create_provider(clients, request, spec, &group_arn).await?;
+        made.push(Made::Provider(spec.capacity_provider_name.clone()));
+    }
     ecs_ops::attach(
         clients,
         &spec.cluster_name,
@@ -70,59 +97,13 @@ async fn make(
     Ok(cluster_arn)
 }
 
-/// The stack's cluster: made now, or found from a repeated delivery of this Create.
-async fn ensure_cluster(
-    request: &CustomResourceRequest,
-    spec: &ClusterSpec,
-    clients: &Context,
-    made: &mut Vec<Made>,
-) -> Result<String, ResourceError> {
-    let arn = match ecs_ops::active_cluster(clients, &spec.cluster_name).await? {
-        // A repeated delivery of this same Create: the cluster is ours already.
-        Some(cluster) if ecs_ops::made_by(request, cluster.tags()) => {
-            cluster.cluster_arn().unwrap_or_default().to_owned()
-        }
-        Some(_) => {
-            return Err(ResourceError::NameTaken {
-                kind: "cluster",
-                name: spec.cluster_name.clone(),
-                property: "ClusterName",
-            });
-        }
-        None => {
-            let cluster = ecs_ops::create_cluster(clients, request, spec).await?;
-            made.push(Made::Cluster(spec.cluster_name.clone()));
-            cluster.cluster_arn().unwrap_or_default().to_owned()
-        }
-    };
-    Ok(arn)
-}
-
-/// The stack's capacity provider on `group_arn`: made now, or found from a repeated delivery.
-async fn ensure_provider(
-    request: &CustomResourceRequest,
-    spec: &ClusterSpec,
-    group_arn: &str,
-    clients: &Context,
-    made: &mut Vec<Made>,
-) -> Result<(), ResourceError> {
-    match ecs_ops::active_provider(clients, &spec.capacity_provider_name).await? {
-        Some(provider)
-            if provider_group(&provider) == Some(group_arn)
-                && ecs_ops::made_by(request, provider.tags()) => {}
-        Some(_) => {
-            return Err(ResourceError::NameTaken {
-                kind: "capacity provider",
-                name: spec.capacity_provider_name.clone(),
-                property: "CapacityProviderName",
-            });
-        }
-        None => {
-            ecs_ops::create_provider(clients, request, spec, group_arn).await?;
-            made.push(Made::Provider(spec.capacity_provider_name.clone()));
-        }
+/// What holds a name: nothing, this resource's own (`Some(true)`), or something else.
+fn found(ours: Option<bool>) -> Found {
+    match ours {
+        None => Found::Absent,
+        Some(true) => Found::Ours,
+        Some(false) => Found::Taken,
     }
-    Ok(())
 }
 
 fn provider_group(provider: &aws_sdk_ecs::types::CapacityProvider) -> Option<&str> {

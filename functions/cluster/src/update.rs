@@ -2,7 +2,7 @@
 
 use datero_shared::ResourceError;
 use datero_shared::custom_resource::{CustomResourceRequest, Outcome};
-use datero_shared::resources::cluster::{ClusterSpec, ProviderChange, UpdatePlan};
+use datero_shared::resources::cluster::{ClusterSpec, ProtectionSteps, ProviderChange, UpdatePlan};
 use serde_json::Value;
 use tracing::info;
 
@@ -26,6 +26,7 @@ pub async fn update(
         (
             UpdatePlan::InPlace {
                 provider,
+                protection,
                 insights_changed,
             },
             Some(old),
@@ -40,7 +41,7 @@ pub async fn update(
                     then: "delete and recreate the resource",
                 });
             }
-            change_provider(request, &old, new, provider, clients).await?;
+            change_provider(request, &old, new, provider, protection, clients).await?;
             if insights_changed {
                 ecs_ops::set_insights(clients, &new.cluster_name, new.container_insights).await?;
             }
@@ -54,12 +55,11 @@ async fn change_provider(
     old: &ClusterSpec,
     new: &ClusterSpec,
     change: ProviderChange,
+    protection: ProtectionSteps,
     clients: &Context,
 ) -> Result<(), ResourceError> {
     let new_group = group::require(clients, &new.auto_scaling_group).await?;
-    // ECS refuses managed termination protection on a group without scale-in protection, so
-    // protection goes on before the provider changes, and comes off only after.
-    if new.managed_termination_protection {
+    if protection.protect_new_group {
         group::set_protection(clients, &new_group, true).await?;
     }
     match change {
@@ -67,14 +67,12 @@ async fn change_provider(
         ProviderChange::Update => ecs_ops::update_provider(clients, new).await?,
         ProviderChange::Replace => replace_provider(request, old, new, &new_group, clients).await?,
     }
-    let old_group_left = old.auto_scaling_group != new.auto_scaling_group;
-    if old.managed_termination_protection
-        && old_group_left
+    if protection.release_old_group
         && let Some(group) = group::describe(clients, &old.auto_scaling_group).await?
     {
         group::set_protection(clients, &group, false).await?;
     }
-    if old.managed_termination_protection && !new.managed_termination_protection {
+    if protection.release_new_group {
         group::set_protection(clients, &new_group, false).await?;
     }
     Ok(())

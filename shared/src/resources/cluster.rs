@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::names::{self, invalid};
-use crate::error::PropertyError;
+use crate::error::{PropertyError, ResourceError};
 use crate::properties::Properties;
 
 /// Every property the resource accepts.
@@ -112,9 +112,91 @@ impl ClusterSpec {
         };
         UpdatePlan::InPlace {
             provider,
+            protection: self.plan_protection(new),
             insights_changed: self.container_insights != new.container_insights,
         }
     }
+
+    /// The scale-in protection steps of an in-place Update from `self` to `new`. ECS refuses
+    /// managed termination protection on a group whose new instances are not protected from
+    /// scale-in (CreateCapacityProvider, UpdateCapacityProvider: `managedTerminationProtection`),
+    /// so protection goes on before the provider changes and comes off only after.
+    fn plan_protection(&self, new: &Self) -> ProtectionSteps {
+        let group_left = self.auto_scaling_group != new.auto_scaling_group;
+        ProtectionSteps {
+            protect_new_group: new.managed_termination_protection,
+            release_old_group: self.managed_termination_protection && group_left,
+            release_new_group: self.managed_termination_protection
+                && !new.managed_termination_protection,
+        }
+    }
+
+    /// What a Create does, given what it found under the names it is about to use; a name
+    /// that someone else holds is refused before anything is made.
+    pub fn plan_create(&self, found: &CreateFacts) -> Result<CreatePlan, ResourceError> {
+        if found.cluster == Found::Taken {
+            return Err(ResourceError::NameTaken {
+                kind: "cluster",
+                name: self.cluster_name.clone(),
+                property: "ClusterName",
+            });
+        }
+        if found.provider == Found::Taken {
+            return Err(ResourceError::NameTaken {
+                kind: "capacity provider",
+                name: self.capacity_provider_name.clone(),
+                property: "CapacityProviderName",
+            });
+        }
+        Ok(CreatePlan {
+            protect_group: self.managed_termination_protection && !found.group_protected,
+            make_cluster: found.cluster == Found::Absent,
+            make_provider: found.provider == Found::Absent,
+        })
+    }
+}
+
+/// What a Create finds before it makes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateFacts {
+    /// The group protects its new instances from scale-in already.
+    pub group_protected: bool,
+    /// What holds the cluster's name.
+    pub cluster: Found,
+    /// What holds the capacity provider's name.
+    pub provider: Found,
+}
+
+/// What holds a name a Create wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Nothing active.
+    Absent,
+    /// This resource's own (tagged with its stack and logical id; a provider also on the
+    /// group asked for): a repeated delivery of the same Create, adopted.
+    Ours,
+    /// Something else: the name is taken.
+    Taken,
+}
+
+/// What a Create makes; whatever it does not make, it adopts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreatePlan {
+    /// Turn on the group's scale-in protection first (managed termination protection needs it).
+    pub protect_group: bool,
+    pub make_cluster: bool,
+    pub make_provider: bool,
+}
+
+/// Scale-in protection around an in-place Update's provider change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtectionSteps {
+    /// Before the provider changes: protect the new group.
+    pub protect_new_group: bool,
+    /// After: lift the old group's protection, since the provider no longer uses it.
+    pub release_old_group: bool,
+    /// After: lift the new group's protection, since managed termination protection is off.
+    pub release_new_group: bool,
 }
 
 /// What an Update does.
@@ -125,6 +207,7 @@ pub enum UpdatePlan {
     /// The same cluster (same physical id), changed where it stands.
     InPlace {
         provider: ProviderChange,
+        protection: ProtectionSteps,
         insights_changed: bool,
     },
 }
@@ -305,8 +388,15 @@ mod tests {
         let spec = |properties: Value| ClusterSpec::parse(&properties, "s").unwrap();
         let old = spec(json!({"AutoScalingGroupName": "a"}));
         let plan = |new: Value| old.plan_update(&spec(new));
+        // Protection as it stays on group a.
+        let kept = ProtectionSteps {
+            protect_new_group: true,
+            release_old_group: false,
+            release_new_group: false,
+        };
         let in_place = |provider, insights_changed| UpdatePlan::InPlace {
             provider,
+            protection: kept,
             insights_changed,
         };
         assert_eq!(
@@ -319,11 +409,27 @@ mod tests {
         );
         assert_eq!(
             plan(json!({"AutoScalingGroupName": "a", "ManagedTerminationProtection": "DISABLED"})),
-            in_place(ProviderChange::Update, false)
+            UpdatePlan::InPlace {
+                provider: ProviderChange::Update,
+                protection: ProtectionSteps {
+                    protect_new_group: false,
+                    release_old_group: false,
+                    release_new_group: true,
+                },
+                insights_changed: false,
+            }
         );
         assert_eq!(
             plan(json!({"AutoScalingGroupName": "b"})),
-            in_place(ProviderChange::Replace, false)
+            UpdatePlan::InPlace {
+                provider: ProviderChange::Replace,
+                protection: ProtectionSteps {
+                    protect_new_group: true,
+                    release_old_group: true,
+                    release_new_group: false,
+                },
+                insights_changed: false,
+            }
         );
         assert_eq!(
             plan(json!({"AutoScalingGroupName": "a", "ContainerInsights": "enabled"})),
@@ -332,6 +438,94 @@ mod tests {
         assert_eq!(
             plan(json!({"AutoScalingGroupName": "a"})),
             in_place(ProviderChange::None, false)
+        );
+    }
+
+    #[test]
+    fn protection_steps_follow_both_groups() {
+        let spec = |properties: Value| ClusterSpec::parse(&properties, "s").unwrap();
+        let unprotected =
+            spec(json!({"AutoScalingGroupName": "a", "ManagedTerminationProtection": "DISABLED"}));
+        // Turned on: protect first, release nothing.
+        assert_eq!(
+            unprotected.plan_protection(&spec(json!({"AutoScalingGroupName": "a"}))),
+            ProtectionSteps {
+                protect_new_group: true,
+                release_old_group: false,
+                release_new_group: false,
+            }
+        );
+        // Off before and after, to another group: nothing to do on either.
+        assert_eq!(
+            unprotected.plan_protection(&spec(
+                json!({"AutoScalingGroupName": "b", "ManagedTerminationProtection": "DISABLED"})
+            )),
+            ProtectionSteps {
+                protect_new_group: false,
+                release_old_group: false,
+                release_new_group: false,
+            }
+        );
+        // On, then off on another group: both groups come out of protection.
+        let protected = spec(json!({"AutoScalingGroupName": "a"}));
+        assert_eq!(
+            protected.plan_protection(&spec(
+                json!({"AutoScalingGroupName": "b", "ManagedTerminationProtection": "DISABLED"})
+            )),
+            ProtectionSteps {
+                protect_new_group: false,
+                release_old_group: true,
+                release_new_group: true,
+            }
+        );
+    }
+
+    #[test]
+    fn create_plans_make_adopt_or_refuse() {
+        let spec = |properties: Value| ClusterSpec::parse(&properties, "s").unwrap();
+        let protected = spec(json!({"AutoScalingGroupName": "a"}));
+        let facts = |group_protected, cluster, provider| CreateFacts {
+            group_protected,
+            cluster,
+            provider,
+        };
+        assert_eq!(
+            protected
+                .plan_create(&facts(false, Found::Absent, Found::Absent))
+                .unwrap(),
+            CreatePlan {
+                protect_group: true,
+                make_cluster: true,
+                make_provider: true,
+            }
+        );
+        // A repeated delivery that got as far as the cluster: adopt it, make the provider.
+        assert_eq!(
+            protected
+                .plan_create(&facts(true, Found::Ours, Found::Absent))
+                .unwrap(),
+            CreatePlan {
+                protect_group: false,
+                make_cluster: false,
+                make_provider: true,
+            }
+        );
+        let unprotected =
+            spec(json!({"AutoScalingGroupName": "a", "ManagedTerminationProtection": "DISABLED"}));
+        assert!(
+            !unprotected
+                .plan_create(&facts(false, Found::Absent, Found::Absent))
+                .unwrap()
+                .protect_group
+        );
+        let refused = |found| protected.plan_create(&found).unwrap_err().to_string();
+        assert!(
+            refused(facts(false, Found::Taken, Found::Absent))
+                .starts_with("cluster s-datero already exists")
+        );
+        assert!(
+            refused(facts(false, Found::Ours, Found::Taken))
+                .starts_with("capacity provider s-datero-ec2 already exists")
         );
     }
 
