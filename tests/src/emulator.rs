@@ -457,12 +457,6 @@ impl Emulator {
         self.take_json("iam/denials").await
     }
 
-    /// The calls IAM allowed since the last call of this, each with the statement that allowed
-    /// it; resets.
-    pub async fn take_decisions(&self) -> Vec<serde_json::Value> {
-        self.take_json("iam/decisions").await
-    }
-
     /// A control endpoint's records, read and reset (POST).
     async fn take_json(&self, path: &str) -> Vec<serde_json::Value> {
         let response = reqwest::Client::new()

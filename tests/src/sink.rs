@@ -98,15 +98,6 @@ impl ResponseSink {
         self.lock().received.clone()
     }
 
-    /// Waits until `count` PUTs arrived or `within` passed; returns what arrived.
-    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Recorded> {
-        let until = Instant::now() + within;
-        while self.lock().received.len() < count && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.received()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
