@@ -64,8 +64,8 @@ fn config_from(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
     builder.build()
 }
 
-/// aws-config's default connect timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+/// aws-config's default connect timeout, for every AWS client of the functions.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
 /// The SDK's HTTPS client ([`https_client`]), made on the first request instead of at start-up.
 ///
@@ -217,7 +217,7 @@ mod tests {
             .http_client(https.clone())
             .build();
         let _ecs = aws_sdk_ecs::Client::new(&config);
-        let _ec2 = aws_sdk_ec2::Client::new(&config);
+        let _ecs_again = aws_sdk_ecs::Client::new(&config);
         assert!(
             https.client.get().is_none(),
             "a service client built the HTTPS client (and parsed every root) before any request"

@@ -35,6 +35,8 @@
 //!
 //! AWS calls and plumbing
 //! - [`aws`]: SDK configuration, AWS errors as [`ResourceError`]s.
+//! - [`ec2`]: the five EC2 calls over EC2's Query API (signed with aws-sigv4, read with
+//!   aws-smithy-xml), instead of the whole `aws-sdk-ec2` crate.
 //! - [`ecs_tasks`]: running, listing, describing and stopping Datero's tasks; the cluster's data
 //!   folder mark.
 //! - [`poll`]: waiting on AWS with a growing pause, never past a deadline.
@@ -51,6 +53,7 @@ pub mod container;
 pub mod custom_resource;
 pub mod data_directory;
 pub mod down_alarm;
+pub mod ec2;
 pub mod ecs_event;
 pub mod ecs_tasks;
 pub mod edge;

@@ -11,6 +11,16 @@ pub fn roots_der() -> impl Iterator<Item = &'static [u8]> {
         .map(|der| der.as_ref())
 }
 
+/// A reqwest client builder that trusts exactly these roots (the ResponseURL client, EC2's).
+pub fn reqwest_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().tls_certs_only(reqwest_roots())
+}
+
+fn reqwest_roots() -> impl Iterator<Item = reqwest::Certificate> {
+    // The set is fixed at build time and each entry is a valid DER certificate; none is skipped.
+    roots_der().filter_map(|der| reqwest::Certificate::from_der(der).ok())
+}
+
 /// Each root as one PEM block (what the SDK's trust store takes).
 pub fn roots_pem() -> impl Iterator<Item = Vec<u8>> {
     roots_der().map(|der| {
@@ -29,6 +39,28 @@ pub fn roots_pem() -> impl Iterator<Item = Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mentions(der: &[u8], name: &[u8]) -> bool {
+        der.windows(name.len()).any(|window| window == name)
+    }
+
+    #[test]
+    fn every_compiled_root_is_trusted() {
+        assert_eq!(
+            reqwest_roots().count(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+        );
+    }
+
+    #[test]
+    fn amazons_root_is_among_them() {
+        // AWS's endpoints and S3's certificates chain to Amazon Root CA 1.
+        let amazon = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter(|der| mentions(der, b"Amazon Root CA 1"))
+            .count();
+        assert_eq!(amazon, 1);
+    }
 
     #[test]
     fn every_root_becomes_one_pem_block_that_reads_back_as_the_same_der() {

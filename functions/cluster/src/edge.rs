@@ -7,7 +7,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use datero_shared::ResourceError;
 use datero_shared::aws::aws_error;
 use datero_shared::custom_resource::{CustomResourceRequest, Outcome};
@@ -33,8 +32,11 @@ pub async fn resolve(
 ) -> Result<Outcome, ResourceError> {
     let (region, _) = request.region_and_account();
     let origin_domain = edge::origin_domain(region, spec.public_ip)?;
-    let dns_support = vpc_attribute(clients, &spec.vpc_id, VpcAttributeName::EnableDnsSupport);
-    let dns_hostnames = vpc_attribute(clients, &spec.vpc_id, VpcAttributeName::EnableDnsHostnames);
+    // One attribute per DescribeVpcAttribute call.
+    let dns_support = clients.ec2.vpc_attribute(&spec.vpc_id, "enableDnsSupport");
+    let dns_hostnames = clients
+        .ec2
+        .vpc_attribute(&spec.vpc_id, "enableDnsHostnames");
     edge::check_vpc_dns(&spec.vpc_id, dns_support.await?, dns_hostnames.await?)?;
     let resolved = resolve_origin(&origin_domain, spec.public_ip).await;
     edge::check_origin_resolves(&origin_domain, spec.public_ip, &resolved)?;
@@ -146,48 +148,14 @@ pub fn delete(physical_resource_id: &str) -> Outcome {
 
 /// The Region's CloudFront origin-facing prefix list (AWS-managed, so it is found by name).
 async fn prefix_list_id(clients: &Context, region: &str) -> Result<String, ResourceError> {
-    let answer = clients
+    clients
         .ec2
-        .describe_managed_prefix_lists()
-        .filters(
-            Filter::builder()
-                .name("prefix-list-name")
-                .values(ORIGIN_FACING_PREFIX_LIST)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeManagedPrefixLists", error))?;
-    answer
-        .prefix_lists()
-        .iter()
-        .find_map(|list| list.prefix_list_id())
-        .map(str::to_owned)
+        .prefix_list_id(ORIGIN_FACING_PREFIX_LIST)
+        .await?
         .ok_or_else(|| {
             Refusal::NoPrefixList {
                 region: region.to_owned(),
             }
             .into()
         })
-}
-
-/// One DNS attribute of the VPC; DescribeVpcAttribute answers one attribute per call.
-async fn vpc_attribute(
-    clients: &Context,
-    vpc: &str,
-    attribute: VpcAttributeName,
-) -> Result<bool, ResourceError> {
-    let answer = clients
-        .ec2
-        .describe_vpc_attribute()
-        .vpc_id(vpc)
-        .attribute(attribute.clone())
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeVpcAttribute", error))?;
-    let value = match attribute {
-        VpcAttributeName::EnableDnsSupport => answer.enable_dns_support(),
-        _ => answer.enable_dns_hostnames(),
-    };
-    Ok(value.and_then(|value| value.value()).unwrap_or(false))
 }

@@ -24,7 +24,7 @@ pub struct Context {
     pub ecs: aws_sdk_ecs::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub efs: aws_sdk_efs::Client,
-    pub ec2: aws_sdk_ec2::Client,
+    pub ec2: datero_shared::ec2::Ec2,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
@@ -40,7 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ecs: aws_sdk_ecs::Client::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
         efs: aws_sdk_efs::Client::new(&config),
-        ec2: aws_sdk_ec2::Client::new(&config),
+        ec2: datero_shared::ec2::Ec2::new(&config),
         secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
     };
     serve(|request| handle(request, &clients)).await

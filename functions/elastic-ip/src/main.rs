@@ -36,7 +36,7 @@ impl Config {
 struct Context {
     config: Config,
     ecs: aws_sdk_ecs::Client,
-    ec2: aws_sdk_ec2::Client,
+    ec2: datero_shared::ec2::Ec2,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -47,7 +47,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let context = Context {
         config,
         ecs: aws_sdk_ecs::Client::new(&sdk),
-        ec2: aws_sdk_ec2::Client::new(&sdk),
+        ec2: datero_shared::ec2::Ec2::new(&sdk),
     };
     let context = &context;
     event_function::serve(

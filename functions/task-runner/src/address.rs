@@ -57,18 +57,15 @@ async fn public_address(
 ) -> Result<Option<String>, ResourceError> {
     let instances = clients
         .ec2
-        .describe_instances()
-        .instance_ids(instance_id)
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeInstances", error))?;
-    Ok(instances
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .next()
-        .and_then(|i| i.public_ip_address().or(i.public_dns_name()))
-        .map(str::to_owned))
+        .describe_instances(&[instance_id.to_owned()])
+        .await?;
+    // EC2 answers an empty dnsName for an instance without a public name.
+    Ok(instances.into_iter().next().and_then(|instance| {
+        instance
+            .public_ip
+            .or(instance.public_dns)
+            .filter(|address| !address.is_empty())
+    }))
 }
 
 /// The host port bound to the container's port 80: from the task's bindings, else from its

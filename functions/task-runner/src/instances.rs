@@ -242,23 +242,10 @@ async fn subnets_of(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let answer = clients
-        .ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids.to_vec()))
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeInstances", error))?;
-    Ok(answer
-        .reservations()
-        .iter()
-        .flat_map(|reservation| reservation.instances())
-        .filter_map(|instance| {
-            Some((
-                instance.instance_id()?.to_owned(),
-                instance.subnet_id()?.to_owned(),
-            ))
-        })
+    let instances = clients.ec2.describe_instances(ids).await?;
+    Ok(instances
+        .into_iter()
+        .filter_map(|instance| Some((instance.instance_id?, instance.subnet_id?)))
         .collect())
 }
 

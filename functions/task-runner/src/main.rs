@@ -24,7 +24,7 @@ use tracing::{info, warn};
 /// The AWS clients, built once per process.
 pub struct Context {
     pub ecs: aws_sdk_ecs::Client,
-    pub ec2: aws_sdk_ec2::Client,
+    pub ec2: datero_shared::ec2::Ec2,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
 }
@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws::load_config();
     let clients = Context {
         ecs: aws_sdk_ecs::Client::new(&config),
-        ec2: aws_sdk_ec2::Client::new(&config),
+        ec2: datero_shared::ec2::Ec2::new(&config),
         autoscaling: aws_sdk_autoscaling::Client::new(&config),
         logs: aws_sdk_cloudwatchlogs::Client::new(&config),
     };

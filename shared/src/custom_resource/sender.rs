@@ -41,13 +41,6 @@ pub struct Delivery {
     pub status: u16,
 }
 
-/// The compiled-in roots ([`crate::tls`]). A ResponseURL is an S3 presigned URL, whose
-/// certificate chains to Amazon's roots in this set.
-fn response_url_roots() -> impl Iterator<Item = reqwest::Certificate> {
-    // The set is fixed at build time and each entry is a valid DER certificate; none is skipped.
-    crate::tls::roots_der().filter_map(|der| reqwest::Certificate::from_der(der).ok())
-}
-
 /// Sends answers; made once per process and shared by every invocation.
 #[derive(Debug, Clone)]
 pub struct ResponseSender {
@@ -71,9 +64,10 @@ impl ResponseSender {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        let built = reqwest::Client::builder()
+        // A ResponseURL is an S3 presigned URL, whose certificate chains to Amazon's roots
+        // among the compiled-in ones.
+        let built = crate::tls::reqwest_client()
             .connect_timeout(self.settings.connect_timeout)
-            .tls_certs_only(response_url_roots())
             .build()
             .map_err(|error| ResponseError::Client(error.to_string()))?;
         Ok(self.client.get_or_init(|| built))
@@ -145,32 +139,5 @@ impl ResponseSender {
             // reqwest's message would quote the URL, signature included.
             .map_err(|error| error.without_url().to_string())?;
         Ok(response.status().as_u16())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::response_url_roots;
-
-    fn mentions(der: &[u8], name: &[u8]) -> bool {
-        der.windows(name.len()).any(|window| window == name)
-    }
-
-    #[test]
-    fn every_compiled_root_is_trusted() {
-        assert_eq!(
-            response_url_roots().count(),
-            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
-        );
-    }
-
-    #[test]
-    fn amazons_root_is_among_them() {
-        // S3's certificates chain to Amazon Root CA 1.
-        let amazon = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .filter(|der| mentions(der, b"Amazon Root CA 1"))
-            .count();
-        assert_eq!(amazon, 1);
     }
 }

@@ -1,48 +1,30 @@
 //! The AWS calls on the Elastic IP and on the instances that may hold it.
 
-use aws_sdk_ec2::types::Filter;
-
 use super::{Address, RegisteredInstance};
 use crate::aws::aws_error;
+use crate::ec2::Ec2;
 use crate::error::ResourceError;
 
 /// Describes the Elastic IP `allocation_id`.
-pub async fn describe(
-    ec2: &aws_sdk_ec2::Client,
-    allocation_id: &str,
-) -> Result<Address, ResourceError> {
-    let answer = ec2
-        .describe_addresses()
-        .filters(
-            Filter::builder()
-                .name("allocation-id")
-                .values(allocation_id)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|error| aws_error("DescribeAddresses", error))?;
-    let address = answer
-        .addresses()
-        .first()
-        .ok_or_else(|| ResourceError::NotFound {
-            kind: "Elastic IP",
-            name: allocation_id.to_owned(),
-            property: None,
-        })?;
+pub async fn describe(ec2: &Ec2, allocation_id: &str) -> Result<Address, ResourceError> {
+    let address =
+        ec2.describe_address(allocation_id)
+            .await?
+            .ok_or_else(|| ResourceError::NotFound {
+                kind: "Elastic IP",
+                name: allocation_id.to_owned(),
+                property: None,
+            })?;
     Ok(Address {
-        public_ip: address.public_ip().unwrap_or_default().to_owned(),
-        instance_id: address
-            .instance_id()
-            .map(str::to_owned)
-            .filter(|id| !id.is_empty()),
+        public_ip: address.public_ip.unwrap_or_default(),
+        instance_id: address.instance_id.filter(|id| !id.is_empty()),
     })
 }
 
 /// Makes sure the address is on `instance_id`: associates it unless it is there already.
 /// Returns the address as it is now.
 pub async fn ensure_on(
-    ec2: &aws_sdk_ec2::Client,
+    ec2: &Ec2,
     allocation_id: &str,
     instance_id: &str,
 ) -> Result<Address, ResourceError> {
@@ -59,18 +41,11 @@ pub async fn ensure_on(
 /// Associates the address with `instance_id`, taking it from any other instance
 /// (`AllowReassociation`).
 pub async fn associate(
-    ec2: &aws_sdk_ec2::Client,
+    ec2: &Ec2,
     allocation_id: &str,
     instance_id: &str,
 ) -> Result<(), ResourceError> {
-    ec2.associate_address()
-        .allocation_id(allocation_id)
-        .instance_id(instance_id)
-        .allow_reassociation(true)
-        .send()
-        .await
-        .map_err(|error| aws_error("AssociateAddress", error))?;
-    Ok(())
+    ec2.associate_address(allocation_id, instance_id).await
 }
 
 /// The container instances where ECS wants a task the provisioner started (Datero's) running.

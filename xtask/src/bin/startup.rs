@@ -32,7 +32,7 @@ async fn main() {
             "ecs" => drop(aws_sdk_ecs::Client::new(
                 config.as_ref().expect("config first"),
             )),
-            "ec2" => drop(aws_sdk_ec2::Client::new(
+            "ec2" => drop(datero_shared::ec2::Ec2::new(
                 config.as_ref().expect("config first"),
             )),
             "sender" => drop(ResponseSender::new(SenderSettings::default())),
