@@ -241,6 +241,22 @@ def _record_denial(principal: Principal, operation: str, check: Check, message: 
         )
 
 
+def record_refusal(principal: Principal | None, operation: str, message: str) -> None:
+    """A call refused before IAM was asked (a bad signature): listed with the denials, so the
+    test that made it fails naming it."""
+    with _lock:
+        _denials.append(
+            {
+                "function": principal.name if principal else "the test process",
+                "operation": operation,
+                "action": "-",
+                "resource": "-",
+                "context": {},
+                "message": message,
+            }
+        )
+
+
 def as_evaluated(check: Check) -> Check:
     """`check` as IAM evaluates it, by the Service Authorization Reference's data (sar.py)."""
     try:
@@ -650,11 +666,12 @@ def parse_call(
     return service, operation, params, region
 
 
-def error_response(service: str, message: str) -> tuple[int, str, str]:
-    """(status, content type, body) of AWS's AccessDenied answer in the service's protocol."""
+def error_response(service: str, message: str, code: str = "UnauthorizedOperation") -> tuple[int, str, str]:
+    """(status, content type, body) of AWS's AccessDenied answer in the service's protocol; for
+    EC2, `code` may say why otherwise (SignatureDoesNotMatch)."""
     if service == "ec2":
         body = (
-            "<Response><Errors><Error><Code>UnauthorizedOperation</Code>"
+            f"<Response><Errors><Error><Code>{code}</Code>"
             f"<Message>{_xml(message)}</Message></Error></Errors><RequestID>denied</RequestID></Response>"
         )
         return 403, "text/xml", body
@@ -675,4 +692,4 @@ def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-__all__ = ["Check", "Denied", "Principal", "CHECKS", "register", "denials", "decisions", "enforce", "authorize_call", "parse_call", "error_response", "principal_for"]
+__all__ = ["Check", "Denied", "Principal", "CHECKS", "register", "denials", "decisions", "record_refusal", "enforce", "authorize_call", "parse_call", "error_response", "principal_for"]

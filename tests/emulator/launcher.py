@@ -5,6 +5,9 @@ below names the AWS behaviour it restores (ECS API Reference, "APIReference/API_
 The launcher binds 127.0.0.1 on the given port (0 = any free port), prints the port on its first
 line of stdout, and serves until it is killed.
 
+EC2 calls are refused with SignatureDoesNotMatch unless their SigV4 signature is the one AWS
+would compute (sigv4.py): the functions sign those with their own code.
+
 Test-only controls (never part of AWS):
 - POST /_datero/stop-task {"cluster", "task", "stopCode", "reason", "exitCode", "ranForSeconds"}
   stops a task as if its container crashed (optionally after having run that long).
@@ -73,6 +76,7 @@ import cloudfront
 import cloudwatch_cbor
 import iam
 import public_dns
+import sigv4
 
 Backend = ecs.EC2ContainerServiceBackend
 # One lock for every change of state made outside moto's own handlers (werkzeug serves each
@@ -1088,6 +1092,23 @@ def _refusal(service: str, message: str) -> Response:
     return Response(text, status=status, content_type=content_type)
 
 
+# The services whose calls the product signs with its own code (shared/src/ec2): their
+# signatures are recomputed as AWS does (sigv4.py); the SDKs' own are trusted.
+SIGNATURE_CHECKED = {"ec2"}
+
+
+def _bad_signature(principal: iam.Principal | None, call: Call, request: Request, body: bytes) -> Response | None:
+    service, operation = call[0], call[1]
+    if service not in SIGNATURE_CHECKED:
+        return None
+    why = sigv4.mismatch(request.method, request.path, request.query_string.decode(), request.headers, body)
+    if why is None:
+        return None
+    iam.record_refusal(principal, f"{service}:{operation}", f"SignatureDoesNotMatch: {why}")
+    status, content_type, text = iam.error_response(service, why, "SignatureDoesNotMatch")
+    return Response(text, status=status, content_type=content_type)
+
+
 def _authorize(principal: iam.Principal, call: Call) -> Response | None:
     service, operation, params, region = call
     try:
@@ -1140,7 +1161,9 @@ def control_app(moto_app: Any) -> Any:
         _caller.principal = principal
         request = Request(environ)
         call = iam.parse_call(request.headers, body, request.method, request.path, request.args)
-        refused = _bucket_policy(call, request.scheme == "https")
+        refused = _bad_signature(principal, call, request, body)
+        if refused is None:
+            refused = _bucket_policy(call, request.scheme == "https")
         if refused is None and principal is not None:
             refused = _authorize(principal, call)
         if refused is not None and cloudwatch_cbor.is_cbor_call(request.path):

@@ -20,6 +20,9 @@
 //!
 //! The tools that drive it (the benchmark, the cost and permission tables) live in `xtask/`.
 
+// `pub` only on what the crate exports to the tests and xtask: the rest says `pub(crate)`.
+#![warn(unreachable_pub)]
+
 pub mod alarm_eval;
 pub mod aws_cli;
 pub mod cfn_update;

@@ -91,14 +91,13 @@ impl ResponseSender {
                 break;
             }
             attempts += 1;
-            match self
-                .attempt(
-                    client,
-                    url,
-                    &body,
-                    remaining.min(self.settings.attempt_timeout),
-                )
-                .await
+            match put_once(
+                client,
+                url,
+                &body,
+                remaining.min(self.settings.attempt_timeout),
+            )
+            .await
             {
                 Ok(status) if (200..300).contains(&status) => {
                     return Ok(Delivery { attempts, status });
@@ -119,25 +118,25 @@ impl ResponseSender {
         }
         Err(ResponseError::GaveUp { attempts, last })
     }
+}
 
-    async fn attempt(
-        &self,
-        client: &reqwest::Client,
-        url: &str,
-        body: &[u8],
-        timeout: Duration,
-    ) -> Result<u16, String> {
-        let response = client
-            .put(url)
-            // The URL is presigned for an empty Content-Type; any other value breaks the signature.
-            .header(CONTENT_TYPE, "")
-            .header(CONTENT_LENGTH, body.len())
-            .body(body.to_vec())
-            .timeout(timeout)
-            .send()
-            .await
-            // reqwest's message would quote the URL, signature included.
-            .map_err(|error| error.without_url().to_string())?;
-        Ok(response.status().as_u16())
-    }
+/// One PUT of `body`: the answer's status, or why there was none (the URL never quoted).
+async fn put_once(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u16, String> {
+    let response = client
+        .put(url)
+        // The URL is presigned for an empty Content-Type; any other value breaks the signature.
+        .header(CONTENT_TYPE, "")
+        .header(CONTENT_LENGTH, body.len())
+        .body(body.to_vec())
+        .timeout(timeout)
+        .send()
+        .await
+        // reqwest's message would quote the URL, signature included.
+        .map_err(|error| error.without_url().to_string())?;
+    Ok(response.status().as_u16())
 }
