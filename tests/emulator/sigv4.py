@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 SECRET = "testing"
 
@@ -41,13 +41,13 @@ def _canonical_query(query: str) -> str:
     pairs = []
     for part in query.split("&") if query else []:
         name, _, value = part.partition("=")
-        pairs.append((quote(name, safe="-_.~"), quote(value, safe="-_.~")))
+        pairs.append((quote(unquote(name), safe="-_.~"), quote(unquote(value), safe="-_.~")))
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
 def mismatch(method: str, path: str, query: str, headers: Any, body: bytes, secret: str = SECRET) -> str | None:
-    """Why the request's signature is not the one AWS would compute; None when it is.
-    `headers` maps names to values case-insensitively (werkzeug's Headers)."""
+    """Why the EC2 request's signature is not the one AWS would compute; None when it is.
+    `headers` is werkzeug's Headers (case-insensitive, `getlist` for repeated ones)."""
     authorization = headers.get("Authorization", "")
     parts = _AUTHORIZATION.match(authorization)
     if parts is None:
@@ -56,18 +56,24 @@ def mismatch(method: str, path: str, query: str, headers: Any, body: bytes, secr
     if not amz_date.startswith(parts["date"]):
         return f"X-Amz-Date {amz_date!r} is not the credential scope's date {parts['date']}"
     signed = parts["headers"].split(";")
-    if "host" not in signed:
-        return "the Host header is not signed"
+    if signed != sorted(name.lower() for name in signed):
+        return f"SignedHeaders {parts['headers']!r} are not lowercase and sorted"
+    for required in ("host", "x-amz-date"):
+        if required not in signed:
+            return f"the {required} header is not signed"
+    if path != "/":
+        return f"EC2's Query API is POST /, not {path!r}"
     canonical_headers = ""
     for name in signed:
-        value = headers.get(name)
-        if value is None:
+        values = headers.getlist(name)
+        if not values:
             return f"the signed header {name} was not sent"
-        canonical_headers += f"{name}:{' '.join(value.split())}\n"
+        value = ",".join(" ".join(value.split()) for value in values)
+        canonical_headers += f"{name}:{value}\n"
     canonical_request = "\n".join(
         [
             method.upper(),
-            quote(path or "/", safe="/-_.~"),
+            "/",
             _canonical_query(query),
             canonical_headers,
             parts["headers"],

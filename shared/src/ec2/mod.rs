@@ -15,8 +15,9 @@ pub mod query;
 pub mod retry;
 pub mod xml;
 
+use std::error::Error as StdError;
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -33,6 +34,11 @@ pub use xml::{Address, Instance};
 /// The SigV4 signing name of EC2, in every partition (aws-sdk-ec2 `config.rs`).
 const SIGNING_NAME: &str = "ec2";
 
+/// The longest one try may take, answer read included. The SDK bounds a stalled answer with
+/// its stalled-stream protection (aws-smithy-runtime `client/defaults.rs`); EC2's Describe
+/// calls answer in well under a second, so a try this long has stalled and is tried again.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A failed EC2 call.
 #[derive(Debug, thiserror::Error)]
 pub enum Ec2Error {
@@ -47,7 +53,7 @@ pub enum Ec2Error {
     #[error("HTTP status {status} without an error code")]
     Status { status: u16 },
     /// No answer: the connection failed or timed out.
-    #[error("no answer from EC2: {0}")]
+    #[error("no answer from EC2: {}", causes(.0))]
     Transport(#[source] reqwest::Error),
     /// A success answer that is not what the operation returns.
     #[error("EC2's answer could not be read: {0}")]
@@ -55,9 +61,22 @@ pub enum Ec2Error {
     /// The environment gives no Region or no credentials.
     #[error("{0} is not set in the function's environment")]
     Unconfigured(&'static str),
-    /// The credentials could not be had, or the request could not be signed.
-    #[error("the request could not be signed: {0}")]
-    Signing(String),
+    /// The credentials could not be had, or the request could not be built or signed.
+    #[error("the request could not be built and signed: {0}")]
+    Unsendable(String),
+}
+
+/// An error and its sources, as one line: reqwest's own message leaves out the cause
+/// ("connection refused", a DNS failure).
+fn causes(error: &dyn StdError) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 impl Ec2Error {
@@ -72,7 +91,7 @@ impl Ec2Error {
                 code: None,
             },
             Ec2Error::Transport(_) => Failure::NoAnswer,
-            Ec2Error::Decode(_) | Ec2Error::Unconfigured(_) | Ec2Error::Signing(_) => {
+            Ec2Error::Decode(_) | Ec2Error::Unconfigured(_) | Ec2Error::Unsendable(_) => {
                 Failure::Local
             }
         }
@@ -169,9 +188,22 @@ impl Ec2 {
     /// The id of the AWS-managed prefix list named `name`, if the Region has it.
     pub async fn prefix_list_id(&self, name: &str) -> Result<Option<String>, ResourceError> {
         const ACTION: &str = "DescribeManagedPrefixLists";
-        let answer = self.call(ACTION, query::describe_prefix_list(name)).await?;
-        let page = xml::prefix_list_ids(&answer).map_err(|error| failed(ACTION, error.into()))?;
-        Ok(page.items.into_iter().next())
+        let mut token = None;
+        loop {
+            let answer = self
+                .call(ACTION, query::describe_prefix_list(name, token.as_deref()))
+                .await?;
+            let page =
+                xml::prefix_list_ids(&answer).map_err(|error| failed(ACTION, error.into()))?;
+            // A page may come back empty with a token (the call is paginated).
+            if let Some(id) = page.items.into_iter().next() {
+                return Ok(Some(id));
+            }
+            match page.next_token.filter(|token| !token.is_empty()) {
+                Some(next) => token = Some(next),
+                None => return Ok(None),
+            }
+        }
     }
 
     /// One boolean attribute of `vpc_id` (`enableDnsSupport`, `enableDnsHostnames`); `false`
@@ -211,7 +243,8 @@ impl Ec2 {
 
     async fn attempt(&self, body: &str) -> Result<String, Ec2Error> {
         let request = self.signed(body).await?;
-        let request = reqwest::Request::try_from(request).map_err(Ec2Error::Transport)?;
+        let request = reqwest::Request::try_from(request)
+            .map_err(|error| Ec2Error::Unsendable(error.to_string()))?;
         let response = self
             .http()?
             .execute(request)
@@ -251,11 +284,11 @@ impl Ec2 {
             .ok_or(Ec2Error::Unconfigured("AWS_ACCESS_KEY_ID"))?
             .provide_credentials()
             .await
-            .map_err(|error| Ec2Error::Signing(error.to_string()))?;
+            .map_err(|error| Ec2Error::Unsendable(error.to_string()))?;
         let mut request = http::Request::post(format!("{endpoint}/"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_owned())
-            .map_err(|error| Ec2Error::Signing(error.to_string()))?;
+            .map_err(|error| Ec2Error::Unsendable(error.to_string()))?;
         let identity = Identity::from(credentials);
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -264,7 +297,7 @@ impl Ec2 {
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
-            .map_err(|error| Ec2Error::Signing(error.to_string()))?
+            .map_err(|error| Ec2Error::Unsendable(error.to_string()))?
             .into();
         let headers = request
             .headers()
@@ -276,9 +309,9 @@ impl Ec2 {
             headers,
             SignableBody::Bytes(body.as_bytes()),
         )
-        .map_err(|error| Ec2Error::Signing(error.to_string()))?;
+        .map_err(|error| Ec2Error::Unsendable(error.to_string()))?;
         let (instructions, _signature) = sign(signable, &params)
-            .map_err(|error| Ec2Error::Signing(error.to_string()))?
+            .map_err(|error| Ec2Error::Unsendable(error.to_string()))?
             .into_parts();
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
@@ -288,10 +321,15 @@ impl Ec2 {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
+        // As the SDK's client: no redirects followed, no proxy from the environment.
         let built = crate::tls::reqwest_client()
             .connect_timeout(crate::aws::CONNECT_TIMEOUT)
+            .timeout(ATTEMPT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("datero-ecs/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(Ec2Error::Transport)?;
+            .map_err(|error| Ec2Error::Unsendable(error.to_string()))?;
         Ok(self.http.get_or_init(|| built))
     }
 }
@@ -410,6 +448,40 @@ mod tests {
             "AssociateAddress failed: InvalidAllocationID.NotFound: The allocation ID 'eipalloc-1' does not exist"
         );
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_empty_page_with_a_token_is_followed() {
+        const EMPTY_PAGE: &str = "<DescribeManagedPrefixListsResponse><prefixListSet/><nextToken>t2</nextToken></DescribeManagedPrefixListsResponse>";
+        let (endpoint, seen) = ec2_answering(vec![
+            (200, EMPTY_PAGE),
+            (
+                200,
+                include_str!("fixtures/describe_managed_prefix_lists.xml"),
+            ),
+        ])
+        .await;
+        let id = client(&endpoint, true).prefix_list_id("n").await.unwrap();
+        assert_eq!(id.as_deref(), Some("pl-4fa04526"));
+        assert!(seen.lock().unwrap()[1].ends_with("&NextToken=t2"));
+    }
+
+    #[tokio::test]
+    async fn no_answer_is_reported_with_its_cause() {
+        // A port nothing listens on: every try is refused.
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let error = client(&endpoint, true)
+            .describe_instances(&["i-1".to_owned()])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("DescribeInstances failed: no answer from EC2: "),
+            "{error}"
+        );
+        assert!(error.to_lowercase().contains("refused"), "{error}");
     }
 
     #[tokio::test]

@@ -9,8 +9,8 @@ use aws_smithy_query::QueryWriter;
 /// <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/Query-Requests.html>).
 pub const API_VERSION: &str = "2016-11-15";
 
-/// One filter, `Filter.1.Name` with its values `Filter.1.Value.N`.
-fn filtered(action: &str, name: &str, values: &[&str]) -> String {
+/// One filter, `Filter.1.Name` with its values `Filter.1.Value.N`, from `next_token` when given.
+fn filtered(action: &str, name: &str, values: &[&str], next_token: Option<&str>) -> String {
     let mut body = String::new();
     let mut writer = QueryWriter::new(&mut body, action, API_VERSION);
     let mut filters = writer.prefix("Filter").start_list(true, None);
@@ -22,13 +22,17 @@ fn filtered(action: &str, name: &str, values: &[&str]) -> String {
     }
     list.finish();
     filters.finish();
+    if let Some(token) = next_token {
+        writer.prefix("NextToken").string(token);
+    }
     writer.finish();
     body
 }
 
 /// DescribeAddresses of one allocation id (filter `allocation-id`).
 pub fn describe_address(allocation_id: &str) -> String {
-    filtered("DescribeAddresses", "allocation-id", &[allocation_id])
+    // DescribeAddresses is not paginated (no NextToken in its input).
+    filtered("DescribeAddresses", "allocation-id", &[allocation_id], None)
 }
 
 /// AssociateAddress of `allocation_id` with `instance_id`, taking it from any other instance.
@@ -58,9 +62,15 @@ pub fn describe_instances(instance_ids: &[String], next_token: Option<&str>) -> 
     body
 }
 
-/// DescribeManagedPrefixLists of the list named `name` (filter `prefix-list-name`).
-pub fn describe_prefix_list(name: &str) -> String {
-    filtered("DescribeManagedPrefixLists", "prefix-list-name", &[name])
+/// DescribeManagedPrefixLists of the list named `name` (filter `prefix-list-name`), from
+/// `next_token` when given.
+pub fn describe_prefix_list(name: &str, next_token: Option<&str>) -> String {
+    filtered(
+        "DescribeManagedPrefixLists",
+        "prefix-list-name",
+        &[name],
+        next_token,
+    )
 }
 
 /// DescribeVpcAttribute of one `attribute` of `vpc_id` (one attribute per call).
@@ -92,8 +102,12 @@ mod tests {
             "Action=DescribeInstances&Version=2016-11-15&InstanceId.1=i-1&InstanceId.2=i-2&NextToken=t%2F1%2B"
         );
         assert_eq!(
-            describe_prefix_list("com.amazonaws.global.cloudfront.origin-facing"),
+            describe_prefix_list("com.amazonaws.global.cloudfront.origin-facing", None),
             "Action=DescribeManagedPrefixLists&Version=2016-11-15&Filter.1.Name=prefix-list-name&Filter.1.Value.1=com.amazonaws.global.cloudfront.origin-facing"
+        );
+        assert_eq!(
+            describe_prefix_list("n", Some("t")),
+            "Action=DescribeManagedPrefixLists&Version=2016-11-15&Filter.1.Name=prefix-list-name&Filter.1.Value.1=n&NextToken=t"
         );
         assert_eq!(
             describe_vpc_attribute("vpc-1", "enableDnsSupport"),
